@@ -1,0 +1,183 @@
+"""The command line: ``python -m k2calc models | hardware | quants | estimate ...``.
+
+The contract (architecture.md section 2) is stable: scripts depend on the ``--json`` keys. Every user
+error prints one line to stderr and exits with status 2; no traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import sys
+from collections.abc import Sequence
+
+from .engines import ENGINES
+from .errors import K2CalcError
+from .hardware import load_hardware
+from .memory import KV_DTYPES
+from .models import load_models, param_counts
+from .quant import QUANT_IDS, resolve_scheme, SCHEMES
+from .scenario import Scenario, estimate
+from .units import format_count, format_device_bytes, format_gb
+
+COMMANDS = ("models", "hardware", "quants", "estimate")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but errors are one line (with a close match for a mistyped command) and exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        if "invalid choice" in message:
+            given = message.split("'")[1] if "'" in message else ""
+            close = difflib.get_close_matches(given, COMMANDS, n=1)
+            if close:
+                message += f"; did you mean '{close[0]}'?"
+        sys.stderr.write(f"k2calc: error: {message}\n")
+        sys.exit(2)
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m k2calc", description="Will this LLM fit, how fast, at what cost.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("models", help="model catalog: ids, parameters, native quantization")
+    sub.add_parser("hardware", help="hardware catalog: ids, kind, memory, bandwidth, price")
+    sub.add_parser("quants", help="quantization schemes and their bits per weight")
+    e = sub.add_parser("estimate", help="does it fit: memory per device, KV capacity, concurrency")
+    d = Scenario()
+    e.add_argument("--model", default=d.model, help="model id (see 'models')")
+    e.add_argument("--quant", default=d.quant, help="quantization id (see 'quants'); 'native' = as shipped")
+    e.add_argument("--bits-per-weight", type=float, help="custom average bits per weight (overrides --quant)")
+    e.add_argument("--hardware", default=d.hardware, help="GPU, unified-memory system or CPU id (see 'hardware')")
+    e.add_argument("--count", type=int, default=d.count, help="devices (GPUs or systems) in total")
+    e.add_argument("--nodes", type=int, default=d.nodes, help="servers the devices are spread over")
+    e.add_argument("--cpu", help="host CPU id: with a GPU in --hardware this is hybrid CPU+GPU")
+    e.add_argument("--sockets", type=int, default=d.sockets, help="CPU sockets")
+    e.add_argument("--ram-gb", type=float, help="system RAM in GB as sold (64 GB DIMM = 64 GiB)")
+    e.add_argument("--engine", choices=sorted(ENGINES), help="inference engine (default: by hardware)")
+    e.add_argument("--tp", type=int, help="tensor-parallel degree")
+    e.add_argument("--pp", type=int, help="pipeline-parallel degree")
+    e.add_argument("--ep", type=int, help="expert-parallel degree")
+    e.add_argument("--dp-attention", action="store_true", help="SGLang data-parallel attention")
+    e.add_argument("--dcp", type=int, default=d.dcp, help="vLLM decode context parallel degree")
+    e.add_argument("--gpu-experts", type=int, default=d.gpu_experts, help="hybrid: experts per MoE layer on GPU")
+    e.add_argument("--kv-dtype", default=d.kv_dtype, choices=list(KV_DTYPES), help="KV cache dtype")
+    e.add_argument("--context", type=int, default=d.context, help="tokens per sequence (prompt + output)")
+    e.add_argument("--input-tokens", type=int, default=d.input_tokens, help="prompt tokens per request")
+    e.add_argument("--output-tokens", type=int, default=d.output_tokens, help="generated tokens per request")
+    e.add_argument("--concurrency", type=int, default=d.concurrency, help="sequences served at once")
+    e.add_argument("--memory-fraction", type=float,
+                   help="engine share of device memory (vLLM gpu_memory_utilization, SGLang mem_fraction_static)")
+    e.add_argument("--wired-limit-gb", type=float, help="Mac: GPU wired-memory limit per Mac in GB (GiB)")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+    return p
+
+
+def _scenario_from_args(a: argparse.Namespace) -> Scenario:
+    fields = set(Scenario.model_fields)
+    values = {k: v for k, v in vars(a).items() if k in fields and v is not None}
+    return Scenario.build(**values)
+
+
+def _models_table() -> str:
+    rows = ["id                    total     active    native quant     max context  name"]
+    for m in load_models().values():
+        c = param_counts(m)
+        rows.append(f"{m.id:21s} {format_count(c.total):>8s}  {format_count(c.active):>8s}  "
+                    f"{m.native_quant:15s} {m.max_context_tokens:>11,}  {m.name}")
+    return "\n".join(rows)
+
+
+def _hardware_table() -> str:
+    rows = ["id                          kind    memory      bandwidth   price (date)          status"]
+    for h in load_hardware().values():
+        memory = format_device_bytes(h.memory_bytes) if h.memory_bytes else "(RAM)"
+        bw = f"{h.memory_bandwidth_gb_per_s:,.0f} GB/s" + ("/socket" if h.is_cpu else "")
+        price = f"${h.price_usd:,.0f} ({h.price_date})" if h.price_usd else "-"
+        rows.append(f"{h.id:27s} {h.kind:7s} {memory:>10s}  {bw:>15s}  {price:21s} {h.status}")
+    return "\n".join(rows)
+
+
+def _quants_table() -> str:
+    rows = ["id              routed experts  attention  embeddings  note"]
+    for s in SCHEMES.values():
+        f = s.formats
+        rows.append(f"{s.id:15s} {f['routed_experts'].bits_per_weight:>9.3f} bit  {f['attention'].bits_per_weight:>6.3f} bit"
+                    f"  {f['embeddings'].bits_per_weight:>7.3f} bit  {s.note}")
+    rows.append("native          the model's shipped scheme (see 'models'); bpw:X or --bits-per-weight X for a custom average")
+    return "\n".join(rows)
+
+
+def _group_devices(devices: list[dict], keys: tuple[str, ...]) -> list[tuple[str, list[int]]]:
+    """Consecutive devices with identical figures become one row: 'GPU 0-7 (...) x8'."""
+    rows: list[tuple[str, list[int], int]] = []
+    for dev in devices:
+        cells = [dev[k] for k in keys]
+        if rows and rows[-1][1] == cells and dev["kind"] != "ram":
+            first, _, n = rows[-1]
+            rows[-1] = (first, cells, n + 1)
+        else:
+            rows.append((dev["name"], cells, 1))
+    out = []
+    for name, cells, n in rows:
+        if n > 1:
+            word, rest = name.split(" ", 1)
+            index, label = rest.split(" ", 1)
+            name = f"{word} {index}-{int(index) + n - 1} {label} x{n}"
+        out.append((name, cells))
+    return out
+
+
+def _estimate_text(result: dict) -> str:
+    s, mem, dep = result["scenario"], result["memory"], result["deployment"]
+    verdict = "FITS" if result["fits"] else "DOES NOT FIT"
+    hw = f"{dep['count']} x {dep['hardware']}" if dep["hardware"] else ""
+    cpu = f" + {dep['sockets']} x {dep['cpu']} with {format_device_bytes(dep['ram_bytes'])} RAM" if dep["cpu"] else ""
+    lines = [
+        f"{result['model']['name']} ({result['quant']['label']}) on {hw}{cpu}, {dep['engine']}, "
+        f"TP {dep['tp']} PP {dep['pp']}, {s['concurrency']} x {s['context']:,} tokens: {verdict}",
+        *(f"  why: {r}" for r in result["reasons"]),
+        *(f"  warning: {w}" for w in result["warnings"]),
+        f"  weights (one replica): {format_gb(mem['weights_bytes'])}; "
+        f"KV cache per token: {mem['kv_bytes_per_token']:,} B ({dep['kv_dtype']})",
+        f"  KV capacity: {mem['kv_capacity_tokens']:,} tokens per replica; max concurrency at "
+        f"{s['context']:,} tokens: {mem['max_concurrency']:,}; longest context at {s['concurrency']}: "
+        f"{mem['max_context_tokens']:,} tokens",
+        "",
+        f"  {'device':50s} {'capacity':>10s} {'usable':>10s} {'weights':>10s} {'KV':>10s} {'activ.':>10s} {'runtime':>10s} {'free':>10s}",
+    ]
+    keys = ("capacity_bytes", "usable_bytes", "weights_bytes", "kv_bytes", "activation_bytes",
+            "overhead_bytes", "free_bytes")
+    for name, cells in _group_devices(mem["devices"], keys):
+        lines.append(f"  {name[:50]:50s} " + " ".join(f"{format_device_bytes(c):>10s}" for c in cells))
+    small = result["smallest_fitting"]
+    if not result["fits"]:
+        if small.get("count"):
+            lines.append(f"\n  smallest that fits: {small['count']} x {dep['hardware']} ({small['nodes']} node(s))")
+        elif small.get("ram_gb"):
+            lines.append(f"\n  RAM needed: {small['ram_gb']:,} GiB")
+        else:
+            lines.append(f"\n  {small['reason']}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 2 user error)."""
+    args = _build_parser().parse_args(argv)
+    try:
+        if args.command == "models":
+            print(_models_table())
+        elif args.command == "hardware":
+            print(_hardware_table())
+        elif args.command == "quants":
+            print(_quants_table())
+        else:
+            result = estimate(_scenario_from_args(args)).as_dict()
+            print(json.dumps(result, indent=2) if args.json else _estimate_text(result))
+    except K2CalcError as exc:
+        sys.stderr.write(f"k2calc: error: {exc}\n")
+        return 2
+    return 0
+
+
+__all__ = ["main", "QUANT_IDS", "resolve_scheme"]

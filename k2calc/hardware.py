@@ -1,0 +1,227 @@
+"""The hardware catalog: GPUs, unified-memory systems and CPU sockets, loaded from ``data/hardware.csv``.
+
+One row per device. Units are in the column names and stay as the datasheet gives them in the CSV
+(GB/s, TFLOPS, W, USD); the properties convert to SI base units for the physics (bytes/s, FLOP/s).
+
+* ``memory_bytes`` [B]: real capacity as the OS or driver reports it (nvidia-smi MiB x 2^20), not the
+  datasheet label, which is ``memory_marketing_gb``. Empty for ``cpu`` rows: their memory is the RAM the
+  user configures.
+* ``memory_bandwidth_gb_per_s`` [GB/s, 10^9 B/s]: theoretical peak; for ``cpu`` rows **per socket**,
+  channels x MT/s x 8 B.
+* ``*_dense_tflops`` / ``*_dense_tops`` [10^12 FLOP/s or OP/s]: dense peak, never the 2:4-sparse figure.
+* ``link_gb_per_s`` [GB/s]: scale-up link bandwidth **per direction** per device.
+* ``status``: the weakest of the row's memory, bandwidth and compute figures (see facts.md).
+
+References
+----------
+``../shared/reference/facts.md`` sections C and D; the ``source`` and ``notes`` columns cite each row.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+from k2calc.errors import CatalogError, UnknownIdError
+from k2calc.units import GB, TERA
+
+DEFAULT_PATH = Path(__file__).resolve().parent.parent / "data" / "hardware.csv"
+DTYPES = ("bf16", "fp16", "fp8", "int8", "int4", "fp4")
+_DTYPE_COLUMN = {"bf16": "bf16_dense_tflops", "fp16": "bf16_dense_tflops", "fp8": "fp8_dense_tflops",
+                 "int8": "int8_dense_tops", "int4": "int4_dense_tops", "fp4": "fp4_dense_tflops"}
+_DATE = r"^\d{4}-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?$"
+_CPU_ONLY = "required for kind 'cpu'"
+
+
+def _pos(description: str):
+    """An optional positive number column."""
+    return Field(None, gt=0, description=description)
+
+
+class Hardware(BaseModel):
+    """One catalog row. Field names are the CSV columns; empty cells are ``None`` (unknown or n/a)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, validate_default=True)
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]*$", description="lowercase-dash id, e.g. 'h200-sxm'")
+    name: str = Field(min_length=1)
+    kind: Literal["gpu", "system", "cpu"] = Field(description="gpu card, unified-memory system, or cpu socket")
+    vendor: str = Field(min_length=1)
+    memory_bytes: int | None = _pos("real capacity as the driver reports it [B]; None for cpu")
+    memory_marketing_gb: float | None = _pos("datasheet label [GB], e.g. 141 for H200")
+    memory_type: str | None = None
+    memory_bandwidth_gb_per_s: float = Field(gt=0, description="theoretical peak [GB/s]; per socket for cpu")
+    bf16_dense_tflops: float | None = _pos("dense BF16 peak [TFLOPS]; FP16 assumed equal")
+    fp8_dense_tflops: float | None = _pos("dense FP8 peak [TFLOPS]")
+    int8_dense_tops: float | None = _pos("dense INT8 peak [TOPS]")
+    int4_dense_tops: float | None = _pos("dense INT4 peak [TOPS]")
+    fp4_dense_tflops: float | None = _pos("dense FP4 peak [TFLOPS]")
+    tdp_watts: float | None = _pos("TDP, board power or system maximum [W]")
+    typical_watts: float | None = _pos("typical draw under LLM load where measured [W]")
+    link: str | None = Field(None, description="scale-up link name, e.g. 'NVLink4', 'PCIe 5.0 x16'")
+    link_gb_per_s: float | None = _pos("link bandwidth per direction per device [GB/s]")
+    cores: int | None = _pos("CPU cores per socket")
+    memory_channels: int | None = _pos("DRAM channels per socket")
+    memory_mt_per_s: int | None = _pos("DRAM transfer rate [MT/s]")
+    max_sockets: int | None = _pos("sockets per server")
+    matrix_isa: str | None = Field(None, description="'tensor-core', 'matrix-core', 'amx', 'avx512-bf16', 'apple-gpu'")
+    price_usd: float | None = _pos("purchase price per device [USD]")
+    price_date: str | None = Field(None, pattern=_DATE, description="YYYY-MM or YYYY-MM-DD")
+    price_source: str | None = None
+    cloud_usd_per_hour: float | None = _pos("rental per device-hour [USD/h]")
+    cloud_date: str | None = Field(None, pattern=_DATE)
+    cloud_source: str | None = None
+    status: Literal["verified", "corroborated", "derived", "unverified"]
+    source: str = Field(min_length=1)
+    notes: str | None = None
+
+    # Cross-column checks: each runs on the later column, so earlier ones are in ``info.data``.
+    @field_validator("memory_bytes")
+    @classmethod
+    def _memory_by_kind(cls, v: int | None, info: ValidationInfo) -> int | None:
+        kind = info.data.get("kind")
+        if kind == "cpu" and v is not None:
+            raise ValueError("must be empty for kind 'cpu' (memory comes from the configured RAM)")
+        if kind in ("gpu", "system") and v is None:
+            raise ValueError(f"required for kind '{kind}'")
+        return v
+
+    @field_validator("cores", "memory_channels", "memory_mt_per_s", "max_sockets")
+    @classmethod
+    def _cpu_needs(cls, v: int | None, info: ValidationInfo) -> int | None:
+        if v is None and info.data.get("kind") == "cpu":
+            raise ValueError(_CPU_ONLY)
+        if info.field_name == "memory_mt_per_s" and v is not None and info.data.get("kind") == "cpu":
+            channels, bw = info.data.get("memory_channels"), info.data.get("memory_bandwidth_gb_per_s")
+            if channels and bw and abs(channels * v * 8 / 1000 - bw) > 0.01 * bw:
+                raise ValueError(f"memory_bandwidth_gb_per_s {bw:g} should be channels x MT/s x 8 B = "
+                                 f"{channels * v * 8 / 1000:g} GB/s per socket")
+        return v
+
+    @field_validator("typical_watts")
+    @classmethod
+    def _typical_below_tdp(cls, v: float | None, info: ValidationInfo) -> float | None:
+        tdp = info.data.get("tdp_watts")
+        if v is not None and tdp is not None and v > tdp:
+            raise ValueError(f"typical {v:g} W exceeds tdp_watts {tdp:g} W")
+        return v
+
+    @field_validator("link_gb_per_s", "price_date", "cloud_date")
+    @classmethod
+    def _paired(cls, v, info: ValidationInfo):
+        partner = {"link_gb_per_s": "link", "price_date": "price_usd", "cloud_date": "cloud_usd_per_hour"}
+        other = partner[info.field_name]
+        if info.field_name == "link_gb_per_s" and v is not None and info.data.get(other) is None:
+            raise ValueError("a link bandwidth needs a link name in column 'link'")
+        if info.field_name != "link_gb_per_s" and v is None and info.data.get(other) is not None:
+            raise ValueError(f"required when {other} is given")
+        return v
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.kind == "gpu"
+
+    @property
+    def is_system(self) -> bool:
+        return self.kind == "system"
+
+    @property
+    def is_cpu(self) -> bool:
+        return self.kind == "cpu"
+
+    @property
+    def memory_bandwidth_bytes_per_s(self) -> float:
+        """Theoretical memory bandwidth [B/s]; per socket for cpu rows."""
+        return self.memory_bandwidth_gb_per_s * GB
+
+    @property
+    def link_bytes_per_s(self) -> float | None:
+        """Scale-up link bandwidth per direction [B/s], or None when unknown."""
+        return None if self.link_gb_per_s is None else self.link_gb_per_s * GB
+
+    def peak_flops_per_s(self, dtype: str) -> float | None:
+        """Dense peak for ``dtype`` (bf16, fp16, fp8, int8, int4, fp4) [FLOP/s or OP/s]; None when unknown.
+
+        FP16 is taken at the BF16 rate. Raises UnknownIdError for any other dtype.
+        """
+        column = _DTYPE_COLUMN.get(dtype.lower())
+        if column is None:
+            raise UnknownIdError("dtype", dtype, DTYPES)
+        value = getattr(self, column)
+        return None if value is None else value * TERA
+
+
+COLUMNS: tuple[str, ...] = tuple(Hardware.model_fields)
+
+
+def parse_hardware_csv(text: str, source_name: str = "hardware.csv") -> dict[str, Hardware]:
+    """Parse and validate catalog CSV text; raise CatalogError naming the line (header = 1) and column."""
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if not header:
+        raise CatalogError(f"{source_name}: empty file, expected header {','.join(COLUMNS)}")
+    header = [h.strip() for h in header]
+    missing = [c for c in COLUMNS if c not in header]
+    unknown = [h for h in header if h not in COLUMNS]
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if missing or unknown or repeated:
+        parts = [f"{label} column(s) {', '.join(repr(c) for c in cols)}" for label, cols in
+                 (("missing", missing), ("unknown", unknown), ("repeated", repeated)) if cols]
+        raise CatalogError(f"{source_name} line 1 (header): {'; '.join(parts)}")
+
+    catalog: dict[str, Hardware] = {}
+    first_line: dict[str, int] = {}
+    end = reader.line_num
+    for cells in reader:
+        line, end = end + 1, reader.line_num  # a quoted cell may span lines: report where the row starts
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) != len(header):
+            raise CatalogError(f"{source_name} line {line}: expected {len(header)} cells, got {len(cells)}")
+        raw = {col: (cell.strip() or None) for col, cell in zip(header, cells)}
+        try:
+            hw = Hardware(**raw)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            column = str(err["loc"][0]) if err["loc"] else "?"
+            message = err["msg"].removeprefix("Value error, ")
+            more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+            got = "cell is empty" if raw.get(column) is None else f"got {raw[column]!r}"
+            raise CatalogError(f"{source_name} line {line}, column '{column}': {message} ({got}){more}") from None
+        if hw.id in catalog:
+            raise CatalogError(f"{source_name} line {line}, column 'id': duplicate id '{hw.id}' "
+                               f"(first on line {first_line[hw.id]})")
+        catalog[hw.id], first_line[hw.id] = hw, line
+    return catalog
+
+
+@lru_cache(maxsize=1)
+def _load_default() -> dict[str, Hardware]:
+    return _load(DEFAULT_PATH)
+
+
+def _load(path: Path) -> dict[str, Hardware]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CatalogError(f"cannot read hardware catalog {path}: {exc.strerror or exc}") from None
+    return parse_hardware_csv(text, source_name=path.name)
+
+
+def load_hardware(path: str | Path | None = None) -> dict[str, Hardware]:
+    """The catalog as {id: Hardware}; the default ``data/hardware.csv`` is read once and cached."""
+    return dict(_load_default()) if path is None else _load(Path(path))
+
+
+def get_hardware(hardware_id: str, catalog: dict[str, Hardware] | None = None) -> Hardware:
+    """Look up one device by id (case and surrounding spaces ignored); UnknownIdError names close ids."""
+    catalog = load_hardware() if catalog is None else catalog
+    found = catalog.get(hardware_id.strip().lower())
+    if found is None:
+        raise UnknownIdError("hardware", hardware_id, catalog.keys())
+    return found

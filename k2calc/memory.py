@@ -1,0 +1,477 @@
+"""Memory model: where every byte of weights, KV cache, activations and engine overhead lives.
+
+Entry point: :func:`estimate_memory` takes a resolved :class:`Deployment` and returns a
+:class:`MemoryEstimate` with one :class:`DeviceMemory` per device of one model replica.
+
+Physics (facts.md sections A and B; architecture.md section 3):
+
+* Weights per tensor group in the scheme's format (scales included), placed per device: tensor
+  parallelism (TP) shards attention heads, MLP/expert widths and the vocabulary; vLLM and SGLang keep
+  MLA's q_a/kv_a down-projections and the MoE router whole on every rank; pipeline parallelism (PP)
+  splits layers into contiguous stages (embeddings on the first, lm_head on the last).
+* KV cache per token: MLA stores one (kv_lora_rank + qk_rope_head_dim) latent per layer, replicated on
+  every TP rank (vLLM, SGLang) unless DP-attention gives each rank its own requests or vLLM's decode
+  context parallelism (DCP) shards tokens; GQA stores 2 x kv_heads x head_dim per layer, heads split
+  across TP ranks (one head per rank when kv_heads < TP); sliding-window layers hold at most the window.
+* Engine policy: the usable share of each device (vLLM ``gpu_memory_utilization``, SGLang
+  ``mem_fraction_static``, the macOS wired limit, RAM kept for the OS), the activation peak of one
+  prefill chunk plus sampler buffers, and runtime overhead (CUDA context, communication buffers).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from .engines import (
+    ACTIVATION_BYTES_PER_HIDDEN_PER_TOKEN, MAC_LARGE_THRESHOLD_BYTES, MAC_WIRED_FRACTION_LARGE,
+    MAC_WIRED_FRACTION_SMALL, RAM_OS_RESERVE_FRACTION, RAM_OS_RESERVE_MIN_BYTES,
+    SAMPLER_BYTES_PER_VOCAB_PER_SEQ, UNIFIED_OS_RESERVE_FRACTION, Engine,
+)
+from .errors import K2CalcError
+from .hardware import Hardware
+from .models import GROUPS, ModelArch, layer_params, param_counts
+from .quant import Scheme
+from .units import format_device_bytes
+
+# Bytes per cached element by KV dtype. llama.cpp's F16 cache is 2 bytes like BF16; q8_0/q4_0 are
+# GGUF blocks (34 B and 18 B per 32 elements, ggml-common.h).
+KV_DTYPES: dict[str, float] = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A fully resolved deployment (ids already looked up, parallelism already validated).
+
+    Attributes
+    ----------
+    topology : "gpu" (GPU server(s)), "unified" (Mac Studio / DGX Spark, alone or several),
+        "hybrid" (GPUs + CPU with system RAM), "cpu" (CPU only)
+    device : the GPU or unified-memory system; None for "cpu"
+    count : devices (GPUs or systems) in the whole deployment [count]
+    tp, pp : tensor- and pipeline-parallel degree of one replica; replicas = count / (tp x pp)
+    ep : expert-parallel degree (experts placed whole on ranks; same bytes per rank as TP sharding)
+    dp_attention : SGLang DP attention: attention weights sharded over tp/dp ranks, requests split
+    dcp : vLLM decode context parallel degree (KV tokens sharded across dcp ranks)
+    cpu, sockets, ram_bytes : the host CPU, its socket count and system RAM [B] (hybrid and cpu)
+    gpu_experts : routed experts per MoE layer kept on the GPUs in hybrid mode [count]
+    context_tokens, concurrency : tokens per sequence and sequences served at once
+    memory_fraction : override of the engine's share of device memory [1]
+    wired_limit_bytes : macOS GPU wired-memory limit per Mac [B]; None = the macOS default
+    """
+
+    model: ModelArch
+    scheme: Scheme
+    engine: Engine
+    topology: str
+    device: Hardware | None
+    count: int = 1
+    nodes: int = 1
+    tp: int = 1
+    pp: int = 1
+    ep: int = 1
+    dp_attention: bool = False
+    dcp: int = 1
+    cpu: Hardware | None = None
+    sockets: int = 0
+    ram_bytes: int = 0
+    gpu_experts: int = 0
+    kv_dtype: str = "bf16"
+    context_tokens: int = 32768
+    concurrency: int = 1
+    memory_fraction: float | None = None
+    wired_limit_bytes: int | None = None
+
+    @property
+    def replicas(self) -> int:
+        return max(1, self.count // (self.tp * self.pp)) if self.topology in ("gpu", "unified") else 1
+
+    @property
+    def dp(self) -> int:
+        """Data-parallel attention groups inside one replica (SGLang --enable-dp-attention)."""
+        return self.tp if self.dp_attention else 1
+
+
+@dataclass
+class DeviceMemory:
+    """Memory of one device (or the system RAM of a host) [B]. ``free_bytes`` may be negative."""
+
+    name: str
+    kind: str  # "gpu" | "unified" | "ram"
+    capacity_bytes: int
+    usable_bytes: int
+    weights_bytes: int
+    activation_bytes: int
+    overhead_bytes: int
+    kv_pool_bytes: int = 0
+    kv_bytes: int = 0
+    # KV growth per token of one sequence [B/token], sliding-window part [B/token up to the window],
+    # and how many DP groups share the replica's sequences on this device.
+    kv_bytes_per_token: float = 0.0
+    kv_window_bytes_per_token: float = 0.0
+    seq_groups: int = 1
+
+    @property
+    def free_bytes(self) -> int:
+        return self.usable_bytes - self.weights_bytes - self.kv_bytes - self.activation_bytes - self.overhead_bytes
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name, "kind": self.kind, "capacity_bytes": self.capacity_bytes,
+            "usable_bytes": self.usable_bytes, "weights_bytes": self.weights_bytes,
+            "kv_bytes": self.kv_bytes, "activation_bytes": self.activation_bytes,
+            "overhead_bytes": self.overhead_bytes, "kv_pool_bytes": self.kv_pool_bytes,
+            "free_bytes": self.free_bytes,
+        }
+
+
+@dataclass
+class MemoryEstimate:
+    """Everything the memory model says about a deployment. Bytes, tokens, counts."""
+
+    fits: bool
+    reasons: list[str]
+    warnings: list[str]
+    weights_bytes: int
+    weights_by_group_bytes: dict[str, int]
+    kv_bytes_per_token: int
+    kv_window_bytes_per_sequence: int
+    kv_capacity_tokens: int
+    max_concurrency: int
+    max_context_tokens: int
+    replicas: int
+    devices: list[DeviceMemory] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "weights_bytes": self.weights_bytes, "weights_by_group_bytes": self.weights_by_group_bytes,
+            "kv_bytes_per_token": self.kv_bytes_per_token,
+            "kv_window_bytes_per_sequence": self.kv_window_bytes_per_sequence,
+            "kv_capacity_tokens": self.kv_capacity_tokens, "max_concurrency": self.max_concurrency,
+            "max_context_tokens": self.max_context_tokens, "replicas": self.replicas,
+            "devices": [d.as_dict() for d in self.devices],
+        }
+
+
+# ------------------------------------------------------------------------------------------------
+# Weights and KV per tensor group
+# ------------------------------------------------------------------------------------------------
+
+def weights_by_group(model: ModelArch, scheme: Scheme) -> dict[str, int]:
+    """Bytes of every tensor group of one full copy of the model, as stored [B]."""
+    counts = param_counts(model).as_dict()
+    return {g: round(counts[g] * scheme.format_of(g).bytes_per_weight) for g in GROUPS}
+
+
+def kv_bytes_per_token(model: ModelArch, kv_dtype: str = "bf16") -> float:
+    """KV cache of one token of one sequence, whole model, growing part [B/token].
+
+    MLA: layers x (kv_lora_rank + qk_rope_head_dim) x bytes (Kimi K2: 61 x 576 x 2 = 70,272 B).
+    GQA: full-attention layers x 2 x kv_heads x head_dim x bytes (MiniMax M2: 253,952 B).
+    """
+    b = _kv_element_bytes(kv_dtype)
+    if model.attention == "mla":
+        return model.num_layers * (model.kv_lora_rank + model.qk_rope_head_dim) * b
+    return (model.num_layers - model.sliding_layers) * 2 * model.num_kv_heads * model.head_dim * b
+
+
+def kv_window_bytes_per_token(model: ModelArch, kv_dtype: str = "bf16") -> float:
+    """KV of the sliding-window layers per token, held for at most `sliding_window` tokens [B/token]."""
+    b = _kv_element_bytes(kv_dtype)
+    return model.sliding_layers * 2 * model.num_kv_heads * model.head_dim * b
+
+
+def _kv_element_bytes(kv_dtype: str) -> float:
+    if kv_dtype not in KV_DTYPES:
+        raise K2CalcError(f"unknown KV cache dtype '{kv_dtype}'; choose one of {', '.join(KV_DTYPES)}")
+    return KV_DTYPES[kv_dtype]
+
+
+def _seq_bytes(dev: DeviceMemory, context: int, window: int | None) -> float:
+    """KV bytes one sequence of `context` tokens occupies on `dev` [B]."""
+    w = min(context, window) if window else 0
+    return dev.kv_bytes_per_token * context + dev.kv_window_bytes_per_token * w
+
+
+# ------------------------------------------------------------------------------------------------
+# Placement per topology
+# ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _LayerBytes:
+    """One layer's bytes split by how tensor parallelism treats them [B]."""
+
+    attn_heads: float      # sharded by attention TP (q, o, MLA up-projections)
+    attn_kv: float         # GQA k/v projections: sharded by min(TP, kv_heads)
+    attn_down: float       # MLA q_a/kv_a down-projections: replicated by vLLM/SGLang under TP
+    norms: float
+    router: float
+    dense: float
+    shared: float
+    routed_per_expert: float
+    n_routed: int
+
+    @property
+    def total(self) -> float:
+        return (self.attn_heads + self.attn_kv + self.attn_down + self.norms + self.router + self.dense
+                + self.shared + self.routed_per_expert * self.n_routed)
+
+
+def _layer_bytes(m: ModelArch, s: Scheme, i: int) -> _LayerBytes:
+    lp = layer_params(m, i)
+    bpw = lambda g: s.format_of(g).bytes_per_weight  # noqa: E731
+    kv = 0
+    if m.attention == "gqa":
+        kv = 2 * m.hidden_size * m.num_kv_heads * m.head_dim + (2 * m.num_kv_heads * m.head_dim if m.attention_bias else 0)
+    return _LayerBytes(
+        attn_heads=(lp.attention_sharded - kv) * bpw("attention"), attn_kv=kv * bpw("attention"),
+        attn_down=lp.attention_replicated * bpw("attention"), norms=lp.norms * bpw("norms"),
+        router=lp.router * bpw("router"), dense=lp.dense_mlp * bpw("dense_mlp"),
+        shared=lp.shared * bpw("shared_experts"), routed_per_expert=lp.routed_per_expert * bpw("routed_experts"),
+        n_routed=lp.n_routed,
+    )
+
+
+def _stages(num_layers: int, pp: int) -> list[range]:
+    """Contiguous layer ranges of `pp` pipeline stages, as even as possible (extra layers go last)."""
+    base, extra = divmod(num_layers, pp)
+    sizes = [base + (1 if s >= pp - extra else 0) for s in range(pp)]
+    starts = [sum(sizes[:s]) for s in range(pp)]
+    return [range(starts[s], starts[s] + sizes[s]) for s in range(pp)]
+
+
+def _activation_bytes(m: ModelArch, chunk_tokens: int, sampler_seqs: int) -> int:
+    """Activation peak of one prefill chunk plus sampler buffers [B] (estimate; see engines.py)."""
+    return int(chunk_tokens * m.hidden_size * ACTIVATION_BYTES_PER_HIDDEN_PER_TOKEN
+               + sampler_seqs * m.vocab_size * SAMPLER_BYTES_PER_VOCAB_PER_SEQ)
+
+
+def _usable(d: Deployment, capacity: int) -> int:
+    """Bytes of one device the engine may fill [B]: engine fraction, macOS wired limit or OS share."""
+    fraction = d.memory_fraction if d.memory_fraction is not None else d.engine.memory_fraction
+    usable = capacity if fraction is None else int(capacity * fraction)
+    if d.topology == "unified" and d.device is not None:
+        if d.device.vendor.lower() == "apple":
+            default = MAC_WIRED_FRACTION_LARGE if capacity >= MAC_LARGE_THRESHOLD_BYTES else MAC_WIRED_FRACTION_SMALL
+            limit = d.wired_limit_bytes if d.wired_limit_bytes is not None else int(capacity * default)
+        else:
+            limit = int(capacity * (1 - UNIFIED_OS_RESERVE_FRACTION))
+        usable = min(usable, limit)
+    return usable
+
+
+def _ram_usable(ram_bytes: int) -> int:
+    """System RAM left for the model after the OS share (assumption in engines.py) [B]."""
+    return ram_bytes - max(RAM_OS_RESERVE_MIN_BYTES, int(ram_bytes * RAM_OS_RESERVE_FRACTION))
+
+
+def _device_label(d: Deployment, index: int) -> str:
+    word = "GPU" if d.topology in ("gpu", "hybrid") else "System"
+    return f"{word} {index} ({d.device.name})"
+
+
+def _server_devices(d: Deployment) -> list[DeviceMemory]:
+    """GPU servers and unified-memory systems: TP x PP devices of one replica."""
+    m, s, e = d.model, d.scheme, d.engine
+    groups = weights_by_group(m, s)
+    attn_tp = d.tp // d.dp
+    kv_heads_per_rank = max(1, m.num_kv_heads // min(attn_tp, m.num_kv_heads))
+    kv_b = _kv_element_bytes(d.kv_dtype)
+    capacity = d.device.memory_bytes
+    usable = _usable(d, capacity)
+    multi = d.tp * d.pp * d.replicas > 1
+    devices = []
+    stages = _stages(m.num_layers, d.pp)
+    for stage_index, layers in enumerate(stages):
+        w = 0.0
+        kv_tok = 0.0
+        for i in layers:
+            lb = _layer_bytes(m, s, i)
+            down = lb.attn_down if e.mla_replicated_under_tp else lb.attn_down / attn_tp
+            w += (lb.attn_heads / attn_tp + lb.attn_kv / min(attn_tp, m.num_kv_heads) + down + lb.norms
+                  + lb.router + (lb.dense + lb.shared + lb.routed_per_expert * lb.n_routed) / d.tp)
+        if stage_index == 0:
+            w += groups["embeddings"] / d.tp
+        if stage_index == len(stages) - 1:
+            w += groups["lm_head"] / d.tp + m.hidden_size * s.format_of("norms").bytes_per_weight
+        share = len(layers) / m.num_layers
+        if m.attention == "mla":
+            kv_tok = kv_bytes_per_token(m, d.kv_dtype) * share / d.dcp
+            if not e.mla_replicated_under_tp:
+                kv_tok /= d.tp
+            win = 0.0
+        else:
+            per_layer_head = 2 * m.head_dim * kv_b * kv_heads_per_rank
+            kv_tok = (m.num_layers - m.sliding_layers) * share * per_layer_head / d.dcp
+            win = m.sliding_layers * share * per_layer_head
+        last = stage_index == len(stages) - 1
+        act = _activation_bytes(m, e.chunk_tokens(capacity), e.max_seqs(capacity) if last else 0)
+        overhead = e.runtime_bytes_multi if multi else e.runtime_bytes_single
+        for rank in range(d.tp):
+            index = stage_index * d.tp + rank
+            devices.append(DeviceMemory(
+                name=_device_label(d, index), kind="gpu" if d.topology == "gpu" else "unified",
+                capacity_bytes=capacity, usable_bytes=usable, weights_bytes=round(w),
+                activation_bytes=act, overhead_bytes=overhead, kv_bytes_per_token=kv_tok,
+                kv_window_bytes_per_token=win, seq_groups=d.dp,
+            ))
+    if not e.fraction_covers_activations and e.memory_fraction is not None:
+        # SGLang: the static pool (fraction x total) holds weights + KV; activations use the rest.
+        for dev in devices:
+            dev.usable_bytes = capacity if d.topology == "gpu" else dev.usable_bytes
+            static = int(capacity * (d.memory_fraction or e.memory_fraction))
+            dev.kv_pool_bytes = min(static - dev.weights_bytes,
+                                    dev.usable_bytes - dev.weights_bytes - dev.activation_bytes - dev.overhead_bytes)
+    return devices
+
+
+def _hybrid_devices(d: Deployment) -> list[DeviceMemory]:
+    """GPUs + system RAM: routed experts (or, for dense models, the layers that do not fit) in RAM."""
+    m, s, e = d.model, d.scheme, d.engine
+    groups = weights_by_group(m, s)
+    layers = [_layer_bytes(m, s, i) for i in range(m.num_layers)]
+    n = d.count
+    capacity = d.device.memory_bytes
+    usable = _usable(d, capacity)
+    act = _activation_bytes(m, e.chunk_tokens(capacity), e.max_seqs(capacity))
+    overhead = e.runtime_bytes_multi if n > 1 else e.runtime_bytes_single
+    fixed = groups["embeddings"] + groups["lm_head"] + m.hidden_size * s.format_of("norms").bytes_per_weight
+    kv_total = kv_bytes_per_token(m, d.kv_dtype)
+    win_total = kv_window_bytes_per_token(m, d.kv_dtype)
+    if m.is_moe:
+        gpu_layers = m.num_layers
+        non_expert = sum(lb.total - lb.routed_per_expert * lb.n_routed for lb in layers)
+        gpu_w = fixed + non_expert + sum(lb.routed_per_expert * min(d.gpu_experts, lb.n_routed) for lb in layers)
+        ram_w = sum(lb.routed_per_expert * max(0, lb.n_routed - d.gpu_experts) for lb in layers)
+    else:
+        # llama.cpp -ngl: whole layers on the GPUs while they fit with their KV; the rest in RAM.
+        seqs = d.concurrency
+        per_layer_kv = (kv_total + win_total) / m.num_layers * d.context_tokens * seqs
+        room = n * usable - fixed - n * (act + overhead)
+        gpu_layers = 0
+        for lb in layers:
+            if room - lb.total - per_layer_kv < 0:
+                break
+            room -= lb.total + per_layer_kv
+            gpu_layers += 1
+        gpu_w = fixed + sum(lb.total for lb in layers[:gpu_layers])
+        ram_w = sum(lb.total for lb in layers[gpu_layers:])
+    gpu_share = gpu_layers / m.num_layers
+    replicate_kv = m.attention == "mla" and e.mla_replicated_under_tp
+    kv_tok = kv_total * gpu_share / (1 if replicate_kv else n)
+    win = win_total * gpu_share / (1 if replicate_kv else n)
+    devices = [DeviceMemory(
+        name=_device_label(d, i), kind="gpu", capacity_bytes=capacity, usable_bytes=usable,
+        weights_bytes=round(gpu_w / n), activation_bytes=act, overhead_bytes=overhead,
+        kv_bytes_per_token=kv_tok, kv_window_bytes_per_token=win,
+    ) for i in range(n)]
+    if not e.fraction_covers_activations and e.memory_fraction is not None:
+        static = int(capacity * (d.memory_fraction or e.memory_fraction))
+        for dev in devices:
+            dev.usable_bytes = capacity
+            dev.kv_pool_bytes = min(static - dev.weights_bytes,
+                                    capacity - dev.weights_bytes - dev.activation_bytes - dev.overhead_bytes)
+    devices.append(_ram_device(d, round(ram_w), kv_total * (1 - gpu_share), win_total * (1 - gpu_share), act=0))
+    return devices
+
+
+def _ram_device(d: Deployment, weights: int, kv_tok: float, win: float, act: int) -> DeviceMemory:
+    cpu = d.cpu
+    label = f"System RAM ({d.sockets}x {cpu.name})" if cpu else "System RAM"
+    return DeviceMemory(
+        name=label, kind="ram", capacity_bytes=d.ram_bytes, usable_bytes=_ram_usable(d.ram_bytes),
+        weights_bytes=weights, activation_bytes=act, overhead_bytes=0,
+        kv_bytes_per_token=kv_tok, kv_window_bytes_per_token=win,
+    )
+
+
+def _cpu_devices(d: Deployment) -> list[DeviceMemory]:
+    """CPU only: everything in system RAM (llama.cpp)."""
+    m, e = d.model, d.engine
+    dev = _ram_device(d, sum(weights_by_group(m, d.scheme).values()), kv_bytes_per_token(m, d.kv_dtype),
+                      kv_window_bytes_per_token(m, d.kv_dtype),
+                      act=_activation_bytes(m, e.chunk_tokens_small, e.max_seqs_small))
+    dev.overhead_bytes = e.runtime_bytes_single
+    return [dev]
+
+
+# ------------------------------------------------------------------------------------------------
+# Capacity, concurrency and the verdict
+# ------------------------------------------------------------------------------------------------
+
+def _block_floor(tokens: float, block: int) -> int:
+    return int(tokens // block * block)
+
+
+def estimate_memory(d: Deployment) -> MemoryEstimate:
+    """Place weights, KV, activations and overhead on every device and decide whether it fits.
+
+    Returns per-device bytes, ``kv_capacity_tokens`` (one replica), ``max_concurrency`` (sequences of
+    ``context_tokens`` the whole deployment holds), ``max_context_tokens`` (longest context at
+    ``concurrency``), and ``fits`` with the reasons when it does not.
+    """
+    m = d.model
+    builder = {"gpu": _server_devices, "unified": _server_devices, "hybrid": _hybrid_devices, "cpu": _cpu_devices}
+    devices = builder[d.topology](d)
+    window = m.sliding_window
+    seqs_per_replica = math.ceil(d.concurrency / d.replicas)
+    reasons: list[str] = []
+    for dev in devices:
+        static_pool = dev.kv_pool_bytes if dev.kv_pool_bytes else None
+        pool = dev.usable_bytes - dev.weights_bytes - dev.activation_bytes - dev.overhead_bytes
+        dev.kv_pool_bytes = max(0, min(pool, static_pool) if static_pool is not None else pool)
+        seqs_here = math.ceil(seqs_per_replica / dev.seq_groups)
+        dev.kv_bytes = round(seqs_here * _seq_bytes(dev, d.context_tokens, window))
+        if (pool < 0 or (static_pool is not None and static_pool < 0)) and not reasons:
+            need = dev.weights_bytes + dev.activation_bytes + dev.overhead_bytes
+            reasons.append(f"{dev.name}{_others(devices, dev)}: weights, activations and runtime need "
+                           f"{format_device_bytes(need)} but {format_device_bytes(dev.usable_bytes)} of "
+                           f"{format_device_bytes(dev.capacity_bytes)} is usable")
+    kv_devices = [dev for dev in devices if dev.kv_bytes_per_token or dev.kv_window_bytes_per_token]
+    if not reasons:
+        for dev in kv_devices:
+            if dev.kv_bytes > dev.kv_pool_bytes:
+                reasons.append(
+                    f"{dev.name}{_others(devices, dev)}: KV cache for {d.concurrency} x {d.context_tokens:,} tokens needs "
+                    f"{format_device_bytes(dev.kv_bytes)}, only {format_device_bytes(dev.kv_pool_bytes)} left after weights")
+                break
+    block = d.engine.kv_block_tokens
+    capacity_tokens = min(
+        (_block_floor(dev.kv_pool_bytes / dev.kv_bytes_per_token, block) * dev.seq_groups
+         for dev in kv_devices if dev.kv_bytes_per_token), default=0)
+    max_seqs = min((int(dev.kv_pool_bytes // _seq_bytes(dev, d.context_tokens, window)) * dev.seq_groups
+                    for dev in kv_devices), default=0)
+    max_context = min((_max_context(dev, seqs_per_replica, window) for dev in kv_devices), default=0)
+    warnings = []
+    if d.context_tokens > m.max_context_tokens:
+        warnings.append(f"context {d.context_tokens:,} tokens exceeds {m.name}'s maximum of "
+                        f"{m.max_context_tokens:,}; the estimate is extrapolated")
+    groups = weights_by_group(m, d.scheme)
+    return MemoryEstimate(
+        fits=not reasons, reasons=reasons, warnings=warnings,
+        weights_bytes=sum(groups.values()), weights_by_group_bytes=groups,
+        kv_bytes_per_token=round(kv_bytes_per_token(m, d.kv_dtype)),
+        kv_window_bytes_per_sequence=round(kv_window_bytes_per_token(m, d.kv_dtype) * (window or 0)),
+        kv_capacity_tokens=capacity_tokens, max_concurrency=max_seqs * d.replicas,
+        max_context_tokens=max_context, replicas=d.replicas, devices=devices,
+    )
+
+
+def _others(devices: list[DeviceMemory], dev: DeviceMemory) -> str:
+    """' (and N more like it)' when other devices carry the same load as `dev`."""
+    same = sum(1 for o in devices if o is not dev and o.kind == dev.kind and o.weights_bytes == dev.weights_bytes)
+    return f" (and {same} more like it)" if same else ""
+
+
+def _max_context(dev: DeviceMemory, seqs_per_replica: int, window: int | None) -> int:
+    """Longest context [tokens] such that this device's share of `seqs_per_replica` sequences fits."""
+    seqs = math.ceil(seqs_per_replica / dev.seq_groups)
+    budget = dev.kv_pool_bytes / seqs
+    a, s, w = dev.kv_bytes_per_token, dev.kv_window_bytes_per_token, window or 0
+    if (a + s) * w >= budget:
+        return int(budget / (a + s))
+    return int((budget - s * w) / a) if a else 10**9
+
+
+__all__ = ["Deployment", "DeviceMemory", "MemoryEstimate", "KV_DTYPES", "estimate_memory",
+           "weights_by_group", "kv_bytes_per_token", "kv_window_bytes_per_token", "GB"]

@@ -1,0 +1,400 @@
+"""Model catalog: architectures read from Hugging Face ``config.json`` fields, and parameter counts.
+
+A model is what its ``config.json`` says it is. The catalog files in ``data/models/<id>.json`` hold
+the config fields verbatim (``"config"``) plus what a config does not say: the display name, the
+published totals to check against, and sources. A user's own ``config.json`` goes through exactly the
+same :func:`from_hf_config` path.
+
+Parameter counts are derived from the architecture per tensor group (routed experts, shared experts,
+attention, dense MLP, embeddings, lm_head, router, norms), never taken from a published "total": the
+published figure is only a check (Kimi K2: 1026.4B derived vs "1T"; llama.cpp reports 1026.41B).
+
+References
+----------
+facts.md section A (architectures and the Kimi K2 parameter derivation);
+DeepSeek-V3 paper (arXiv 2412.19437) section 2.1 for MLA projections;
+Hugging Face transformers ``modeling_*`` files for the tensor shapes of each family.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .errors import CatalogError, K2CalcError, UnknownIdError
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
+
+Family = Literal["deepseek_v3", "minimax_m2", "qwen3_moe", "gpt_oss", "glm4_moe", "dense"]
+
+# architectures[0] in config.json -> family. Kimi K2 ships as DeepseekV3ForCausalLM (model_type kimi_k2).
+ARCHITECTURES: dict[str, Family] = {
+    "DeepseekV3ForCausalLM": "deepseek_v3",
+    "DeepseekV2ForCausalLM": "deepseek_v3",
+    "KimiK2ForCausalLM": "deepseek_v3",
+    "MiniMaxM2ForCausalLM": "minimax_m2",
+    "Qwen3MoeForCausalLM": "qwen3_moe",
+    "GptOssForCausalLM": "gpt_oss",
+    "Glm4MoeForCausalLM": "glm4_moe",
+    "LlamaForCausalLM": "dense",
+    "MistralForCausalLM": "dense",
+    "Qwen2ForCausalLM": "dense",
+    "Qwen3ForCausalLM": "dense",
+}
+
+
+class ModelArch(BaseModel):
+    """One model's architecture, in config.json terms. Sizes in elements, context in tokens."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    id: str
+    name: str
+    architecture: str
+    family: Family
+    num_layers: int = Field(gt=0)
+    hidden_size: int = Field(gt=0)
+    num_heads: int = Field(gt=0)
+    num_kv_heads: int = Field(gt=0)
+    head_dim: int = Field(gt=0, description="per-head dim of Q/K/V for GQA; qk dim (nope+rope) for MLA")
+    attention: Literal["mla", "gqa"]
+    # MLA (DeepSeek V3 / Kimi K2)
+    q_lora_rank: int | None = None
+    kv_lora_rank: int = 0
+    qk_rope_head_dim: int = 0
+    qk_nope_head_dim: int = 0
+    v_head_dim: int = 0
+    # sliding-window attention (gpt-oss): number of layers that only keep `sliding_window` tokens
+    sliding_window: int | None = None
+    sliding_layers: int = 0
+    attention_bias: bool = False
+    qk_norm: bool = False
+    # MoE
+    n_routed_experts: int = 0
+    experts_per_tok: int = 0
+    n_shared_experts: int = 0
+    moe_intermediate_size: int = 0
+    dense_intermediate_size: int = 0
+    first_k_dense: int = Field(0, description="leading layers with a dense MLP instead of MoE")
+    expert_bias: bool = False
+    vocab_size: int = Field(gt=0)
+    max_context_tokens: int = Field(gt=0)
+    tie_embeddings: bool = False
+    mtp_layers: int = Field(0, description="multi-token-prediction layers, not loaded for plain serving")
+    native_quant: str = "bf16"
+    published_total_params: float | None = None
+    published_active_params: float | None = None
+    checkpoint_bytes: float | None = None
+    sources: tuple[str, ...] = ()
+    notes: str = ""
+
+    @property
+    def is_moe(self) -> bool:
+        return self.n_routed_experts > 0
+
+    @property
+    def moe_layers(self) -> int:
+        return self.num_layers - self.first_k_dense if self.is_moe else 0
+
+    @property
+    def dense_layers(self) -> int:
+        return self.num_layers - self.moe_layers
+
+
+def _require(config: dict[str, Any], *names: str, where: str) -> Any:
+    """First present field among `names` (aliases), else a CatalogError naming the field."""
+    for name in names:
+        if name in config and config[name] is not None:
+            return config[name]
+    raise CatalogError(f"{where}: config.json field '{names[0]}' is missing")
+
+
+def _native_quant_of(config: dict[str, Any], family: Family) -> str:
+    """The shipped weight format, read from ``quantization_config`` (None: the torch_dtype, BF16)."""
+    q = config.get("quantization_config") or {}
+    method = str(q.get("quant_method", "")).lower()
+    if not method:
+        return "bf16"
+    if method == "fp8":
+        return "fp8"
+    if method == "mxfp4":
+        return "mxfp4-experts" if family == "gpt_oss" else "mxfp4"
+    if method == "compressed-tensors":
+        groups = q.get("config_groups") or {}
+        for group in groups.values():
+            weights = (group or {}).get("weights") or {}
+            if weights.get("num_bits") == 4:
+                ignored = " ".join(map(str, q.get("ignore", [])))
+                experts_only = "self_attn" in ignored or "shared_experts" in ignored
+                return "int4-experts" if experts_only else "int4"
+            if weights.get("num_bits") == 8:
+                return "fp8"
+    if method in ("gptq", "awq"):
+        return "gptq-int4"
+    raise CatalogError(f"quantization_config.quant_method '{method}' is not supported; "
+                       "choose a quantization explicitly (e.g. --quant bf16 or --bits-per-weight)")
+
+
+def from_hf_config(config: dict[str, Any], model_id: str, name: str | None = None,
+                   **metadata: Any) -> ModelArch:
+    """Build a :class:`ModelArch` from a Hugging Face ``config.json`` dict.
+
+    Supported families: DeepseekV3/Kimi K2 (MLA + MoE), MiniMaxM2, Qwen3Moe, GptOss, Glm4Moe and dense
+    Llama/Mistral/Qwen. An unsupported architecture or a missing field raises :class:`CatalogError`
+    naming it. Extra keyword arguments (published figures, sources, notes) are stored as given.
+    """
+    if not isinstance(config, dict):
+        raise CatalogError("config.json must be a JSON object")
+    archs = config.get("architectures") or []
+    arch = archs[0] if archs else ""
+    if arch not in ARCHITECTURES:
+        supported = ", ".join(sorted(ARCHITECTURES))
+        raise CatalogError(f"architecture '{arch or 'missing'}' is not supported (supported: {supported})")
+    family = ARCHITECTURES[arch]
+    where = f"model '{model_id}'"
+    req = lambda *n: _require(config, *n, where=where)  # noqa: E731
+
+    layers = int(req("num_hidden_layers"))
+    hidden = int(req("hidden_size"))
+    heads = int(req("num_attention_heads"))
+    kv_heads = int(config.get("num_key_value_heads") or heads)
+    fields: dict[str, Any] = dict(
+        id=model_id, name=name or model_id, architecture=arch, family=family,
+        num_layers=layers, hidden_size=hidden, num_heads=heads, num_kv_heads=kv_heads,
+        vocab_size=int(req("vocab_size")),
+        max_context_tokens=int(req("max_position_embeddings")),
+        tie_embeddings=bool(config.get("tie_word_embeddings", False)),
+        mtp_layers=int(config.get("num_nextn_predict_layers") or 0),
+        attention_bias=bool(config.get("attention_bias", family == "gpt_oss")),
+        qk_norm=bool(config.get("use_qk_norm", family in ("qwen3_moe",))),
+    )
+    if family == "deepseek_v3":
+        rope, nope = int(req("qk_rope_head_dim")), int(req("qk_nope_head_dim"))
+        fields.update(
+            attention="mla", head_dim=rope + nope, q_lora_rank=config.get("q_lora_rank"),
+            kv_lora_rank=int(req("kv_lora_rank")), qk_rope_head_dim=rope, qk_nope_head_dim=nope,
+            v_head_dim=int(req("v_head_dim")), attention_bias=False,
+        )
+    else:
+        fields.update(attention="gqa", head_dim=int(config.get("head_dim") or hidden // heads))
+
+    if family == "dense":
+        fields.update(dense_intermediate_size=int(req("intermediate_size")), first_k_dense=layers)
+    elif family in ("deepseek_v3", "glm4_moe"):
+        fields.update(
+            n_routed_experts=int(req("n_routed_experts")), experts_per_tok=int(req("num_experts_per_tok")),
+            n_shared_experts=int(config.get("n_shared_experts") or 0),
+            moe_intermediate_size=int(req("moe_intermediate_size")),
+            dense_intermediate_size=int(req("intermediate_size")),
+            first_k_dense=int(config.get("first_k_dense_replace") or 0),
+        )
+    elif family == "qwen3_moe":
+        fields.update(
+            n_routed_experts=int(req("num_experts")), experts_per_tok=int(req("num_experts_per_tok")),
+            moe_intermediate_size=int(req("moe_intermediate_size")),
+            dense_intermediate_size=int(config.get("intermediate_size") or 0),
+            first_k_dense=len(config.get("mlp_only_layers") or []),
+        )
+    else:  # minimax_m2, gpt_oss: experts in num_local_experts, expert width in intermediate_size
+        fields.update(
+            n_routed_experts=int(req("num_local_experts", "num_experts")),
+            experts_per_tok=int(req("num_experts_per_tok")),
+            moe_intermediate_size=int(req("intermediate_size")),
+            expert_bias=family == "gpt_oss",
+        )
+    layer_types = config.get("layer_types") or []
+    sliding = sum(1 for t in layer_types if t == "sliding_attention")
+    if sliding and config.get("sliding_window"):
+        fields.update(sliding_window=int(config["sliding_window"]), sliding_layers=sliding)
+    fields["native_quant"] = _native_quant_of(config, family)
+    fields.update(metadata)
+    try:
+        return ModelArch(**fields)
+    except ValueError as exc:  # pydantic ValidationError is a ValueError
+        first = exc.errors()[0] if hasattr(exc, "errors") else {"loc": ("?",), "msg": str(exc)}
+        raise CatalogError(f"{where}: field '{first['loc'][0]}': {first['msg']}") from None
+
+
+def parse_config_json(text: str | bytes, model_id: str = "custom", name: str | None = None) -> ModelArch:
+    """Parse an uploaded ``config.json`` (text) into a :class:`ModelArch`; one clear error if malformed."""
+    try:
+        config = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CatalogError(f"config.json is not valid JSON: {exc}") from None
+    return from_hf_config(config, model_id, name or model_id)
+
+
+def _load_catalog_file(path: Path) -> ModelArch:
+    try:
+        data = json.loads(path.read_text())
+        published = data.get("published", {})
+        return from_hf_config(
+            data["config"], data["id"], data["name"],
+            native_quant=data["native_quant"],
+            published_total_params=published.get("total_params"),
+            published_active_params=published.get("active_params"),
+            checkpoint_bytes=published["checkpoint_gb"] * 1e9 if "checkpoint_gb" in published else None,
+            sources=tuple(data.get("sources", ())), notes=data.get("notes", ""),
+        )
+    except (KeyError, json.JSONDecodeError) as exc:
+        raise CatalogError(f"{path.name}: malformed catalog file ({exc})") from None
+
+
+@lru_cache(maxsize=1)
+def load_models() -> dict[str, ModelArch]:
+    """The catalog in ``data/models``, keyed by id, in file-name order."""
+    return {m.id: m for m in map(_load_catalog_file, sorted(MODELS_DIR.glob("*.json")))}
+
+
+def get_model(model_id: str, extra: dict[str, ModelArch] | None = None) -> ModelArch:
+    """Catalog (plus session-imported `extra`) lookup; unknown ids raise with close matches."""
+    catalog = {**load_models(), **(extra or {})}
+    if model_id not in catalog:
+        raise UnknownIdError("model", model_id, catalog)
+    return catalog[model_id]
+
+
+# --------------------------------------------------------------------------------------------
+# Parameter counts per tensor group
+# --------------------------------------------------------------------------------------------
+
+GROUPS = ("routed_experts", "shared_experts", "attention", "dense_mlp", "embeddings", "lm_head", "router", "norms")
+
+
+@dataclass(frozen=True)
+class LayerParams:
+    """Parameters of one decoder layer, split the way engines place them [elements].
+
+    ``attention_replicated`` is the part vLLM keeps whole on every tensor-parallel rank (MLA's
+    q_a/kv_a down-projections: vLLM ``deepseek_v2.py`` uses ReplicatedLinear for them).
+    """
+
+    attention_sharded: int
+    attention_replicated: int
+    norms: int
+    dense_mlp: int
+    routed_per_expert: int
+    n_routed: int
+    shared: int
+    router: int
+
+    @property
+    def routed(self) -> int:
+        return self.routed_per_expert * self.n_routed
+
+
+def attention_params(m: ModelArch) -> tuple[int, int, int]:
+    """(sharded, replicated-under-TP, norm) parameters of one attention block [elements]."""
+    h = m.hidden_size
+    if m.attention == "mla":
+        qk = m.qk_nope_head_dim + m.qk_rope_head_dim
+        if m.q_lora_rank:
+            q_down, q_up, q_norm = h * m.q_lora_rank, m.q_lora_rank * m.num_heads * qk, m.q_lora_rank
+        else:
+            q_down, q_up, q_norm = 0, h * m.num_heads * qk, 0
+        kv_down = h * (m.kv_lora_rank + m.qk_rope_head_dim)
+        kv_up = m.kv_lora_rank * m.num_heads * (m.qk_nope_head_dim + m.v_head_dim)
+        o = m.num_heads * m.v_head_dim * h
+        return q_up + kv_up + o, q_down + kv_down, q_norm + m.kv_lora_rank
+    q_out, kv_out = m.num_heads * m.head_dim, m.num_kv_heads * m.head_dim
+    sharded = h * q_out + 2 * h * kv_out + q_out * h
+    if m.attention_bias:
+        sharded += q_out + 2 * kv_out
+    if m.family == "gpt_oss":
+        sharded += h + m.num_heads  # o_proj bias and the per-head attention sinks
+    norms = 2 * m.head_dim if m.qk_norm else 0
+    return sharded, 0, norms
+
+
+def layer_params(m: ModelArch, layer: int) -> LayerParams:
+    """Parameters of decoder layer `layer` (0-based) [elements]."""
+    h = m.hidden_size
+    sharded, replicated, attn_norms = attention_params(m)
+    is_moe = m.is_moe and layer >= m.first_k_dense
+    per_expert = 3 * h * m.moe_intermediate_size  # gate, up, down
+    if m.expert_bias:
+        per_expert += 2 * m.moe_intermediate_size + h
+    router = 0
+    if is_moe:
+        router = m.n_routed_experts * h + m.n_routed_experts  # gate weight + bias / score correction
+    return LayerParams(
+        attention_sharded=sharded,
+        attention_replicated=replicated,
+        norms=2 * h + attn_norms,
+        dense_mlp=0 if is_moe else 3 * h * m.dense_intermediate_size,
+        routed_per_expert=per_expert if is_moe else 0,
+        n_routed=m.n_routed_experts if is_moe else 0,
+        shared=m.n_shared_experts * 3 * h * m.moe_intermediate_size if is_moe else 0,
+        router=router,
+    )
+
+
+@dataclass(frozen=True)
+class ParamCounts:
+    """Whole-model parameter counts per tensor group [elements]."""
+
+    routed_experts: int
+    shared_experts: int
+    attention: int
+    dense_mlp: int
+    embeddings: int
+    lm_head: int
+    router: int
+    norms: int
+    active_routed: int
+
+    @property
+    def total(self) -> int:
+        return sum(getattr(self, g) for g in GROUPS)
+
+    @property
+    def active(self) -> int:
+        """Parameters touched per token: all but the routed experts not chosen [elements]."""
+        return self.total - self.routed_experts + self.active_routed
+
+    @property
+    def active_excluding_embeddings(self) -> int:
+        """Active parameters that do matrix work (the embedding lookup reads one row) [elements]."""
+        return self.active - self.embeddings
+
+    def as_dict(self) -> dict[str, int]:
+        return {g: getattr(self, g) for g in GROUPS}
+
+
+@lru_cache(maxsize=256)
+def param_counts(m: ModelArch) -> ParamCounts:
+    """Derive every tensor group's parameter count from the architecture (MTP layers excluded)."""
+    layers = [layer_params(m, i) for i in range(m.num_layers)]
+    embeddings = m.vocab_size * m.hidden_size
+    active_routed = sum(lp.routed_per_expert for lp in layers) * m.experts_per_tok
+    return ParamCounts(
+        routed_experts=sum(lp.routed for lp in layers),
+        shared_experts=sum(lp.shared for lp in layers),
+        attention=sum(lp.attention_sharded + lp.attention_replicated for lp in layers),
+        dense_mlp=sum(lp.dense_mlp for lp in layers),
+        embeddings=embeddings,
+        lm_head=0 if m.tie_embeddings else embeddings,
+        router=sum(lp.router for lp in layers),
+        norms=sum(lp.norms for lp in layers) + m.hidden_size,
+        active_routed=active_routed,
+    )
+
+
+def check_context(m: ModelArch, context_tokens: int) -> str | None:
+    """A warning when `context_tokens` exceeds the model's maximum (the estimate is still given)."""
+    if context_tokens > m.max_context_tokens:
+        return (f"context {context_tokens:,} tokens exceeds {m.name}'s maximum of "
+                f"{m.max_context_tokens:,}; the estimate is extrapolated")
+    return None
+
+
+__all__ = [
+    "ModelArch", "ParamCounts", "LayerParams", "GROUPS", "from_hf_config", "parse_config_json",
+    "load_models", "get_model", "param_counts", "layer_params", "attention_params", "check_context",
+    "K2CalcError",
+]
