@@ -1,0 +1,78 @@
+"""A real browser session: `streamlit run app.py` driven by Playwright in Debian's Chromium.
+
+Chromium comes from the system (``apt-get install chromium``, done by ``.ci/run``); Playwright never
+downloads a browser. If Chromium cannot start, the test fails loudly rather than skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("K2CALC_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail(f"streamlit did not start: {proc.stdout.read().decode(errors='replace')[-2000:]}")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: install it with 'apt-get install chromium' "
+                    "(.ci/run does) or set K2CALC_CHROMIUM")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def test_verdict_metric_and_a_changed_input(server, browser):
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    page.goto(server)
+    expect(page.get_by_text("Fits.", exact=False).first).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("594.2 GB").first).to_be_visible()
+    count = page.get_by_label("Count (GPUs or systems)")
+    count.fill("4")
+    count.press("Enter")
+    expect(page.get_by_text("Does not fit.", exact=False).first).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("Smallest that fits", exact=False).first).to_be_visible()
+    page.close()

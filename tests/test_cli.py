@@ -1,0 +1,204 @@
+"""Tests for the command line (k2calc/cli.py): catalogs, ``estimate --json`` contract, one-line errors.
+
+Most tests call :func:`k2calc.cli.main` in-process with capsys (fast); one runs
+``python -m k2calc`` in a subprocess to prove the module entry point works.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from k2calc.cli import main
+from k2calc.models import load_models
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+DEVICE_KEYS = ("capacity_bytes", "weights_bytes", "kv_bytes", "activation_bytes", "overhead_bytes", "free_bytes")
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    """Run the CLI in-process; returns (exit status, stdout, stderr). argparse errors raise SystemExit."""
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:  # argparse (bad command, bad type, bad choice)
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_json(capsys, *argv: str) -> dict:
+    code, out, err = run(capsys, *argv, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+# ------------------------------------------------------------------------------------ catalogs
+
+def test_models_lists_every_catalog_id(capsys):
+    code, out, err = run(capsys, "models")
+    assert code == 0 and err == ""
+    ids = list(load_models())
+    assert len(ids) == 10
+    listed = {line.split()[0] for line in out.splitlines()[1:] if line.strip()}
+    assert listed == set(ids)
+
+
+def test_hardware_lists_gpus_macs_and_cpus(capsys):
+    code, out, err = run(capsys, "hardware")
+    assert code == 0 and err == ""
+    listed = {line.split()[0] for line in out.splitlines()[1:] if line.strip()}
+    assert {"h200-sxm", "mac-studio-m3-ultra-512gb", "xeon-platinum-8488c"} <= listed
+
+
+def test_quants_lists_gguf_and_mlx_schemes(capsys):
+    code, out, err = run(capsys, "quants")
+    assert code == 0 and err == ""
+    listed = {line.split()[0] for line in out.splitlines()[1:] if line.strip()}
+    assert {"q4_k_m", "mlx-4bit", "native"} <= listed
+
+
+# ------------------------------------------------------------------------------------ estimate --json
+
+@pytest.fixture(scope="module")
+def kimi_8x_h200() -> dict:
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = main(["estimate", "--model", "kimi-k2-thinking", "--hardware", "h200-sxm", "--count", "8", "--json"])
+    assert code == 0
+    return json.loads(buf.getvalue())
+
+
+def test_kimi_thinking_on_8x_h200_fits_with_published_sizes(kimi_8x_h200):
+    r = kimi_8x_h200
+    mem = r["memory"]
+    assert r["fits"] is True
+    assert r["reasons"] == []
+    assert mem["weights_bytes"] == pytest.approx(594.2e9, rel=0.02)
+    assert mem["kv_bytes_per_token"] == 70272  # 61 x (512 + 64) x 2 B
+    assert isinstance(mem["kv_capacity_tokens"], int) and mem["kv_capacity_tokens"] > 0
+    assert isinstance(mem["max_concurrency"], int) and mem["max_concurrency"] >= 1
+
+
+def test_kimi_thinking_json_has_eight_device_rows_with_every_field(kimi_8x_h200):
+    devices = kimi_8x_h200["memory"]["devices"]
+    assert len(devices) == 8
+    for dev in devices:
+        for key in DEVICE_KEYS:
+            assert isinstance(dev[key], int), (key, dev)
+        assert dev["capacity_bytes"] == 150754820096  # nvidia-smi 143771 MiB
+
+
+def test_json_has_no_performance_or_cost_yet(kimi_8x_h200):
+    assert "performance" not in kimi_8x_h200
+    assert "cost" not in kimi_8x_h200
+    assert {"fits", "reasons", "warnings", "scenario", "model", "quant", "deployment", "memory",
+            "smallest_fitting"} <= set(kimi_8x_h200)
+
+
+def test_minimax_m2_kv_and_weights(capsys):
+    r = run_json(capsys, "estimate", "--model", "minimax-m2", "--hardware", "h200-sxm", "--count", "8")
+    assert r["memory"]["kv_bytes_per_token"] == 253952  # 62 x 2 x 8 x 128 x 2 B
+    assert r["memory"]["weights_bytes"] == pytest.approx(230e9, rel=0.02)
+
+
+def test_kimi_k2_instruct_fp8_weights(capsys):
+    r = run_json(capsys, "estimate", "--model", "kimi-k2-instruct", "--hardware", "h200-sxm", "--count", "16",
+                 "--nodes", "2")
+    assert r["memory"]["weights_bytes"] == pytest.approx(1.029e12, rel=0.01)
+
+
+def test_context_above_model_maximum_warns_but_estimates(capsys):
+    code, out, err = run(capsys, "estimate", "--model", "kimi-k2-thinking", "--hardware", "h200-sxm",
+                         "--count", "8", "--context", "400000", "--json")
+    assert code == 0, err
+    r = json.loads(out)
+    assert r["warnings"], r
+    assert any("400,000" in w for w in r["warnings"])
+    assert r["memory"]["devices"] and r["memory"]["weights_bytes"] > 0
+    assert r["scenario"]["context"] == 400000
+
+
+def test_text_output_has_verdict_and_device_row(capsys):
+    code, out, err = run(capsys, "estimate", "--model", "kimi-k2-thinking", "--hardware", "h200-sxm", "--count", "8")
+    assert code == 0 and err == ""
+    assert "FITS" in out
+    assert any("GPU" in line and "GiB" in line for line in out.splitlines())
+
+
+def test_text_output_says_does_not_fit(capsys):
+    code, out, err = run(capsys, "estimate", "--model", "kimi-k2-thinking", "--hardware", "h200-sxm", "--count", "2")
+    assert code == 0 and err == ""
+    assert "DOES NOT FIT" in out
+    assert any("GiB" in line for line in out.splitlines() if line.strip().startswith("GPU"))
+
+
+# ------------------------------------------------------------------------------------ user errors
+
+BAD_INPUTS = [
+    pytest.param(["estimate", "--model", "kimi-k2-thinkng"], "kimi-k2-thinking", id="unknown-model"),
+    pytest.param(["estimate", "--hardware", "h200"], "h200-sxm", id="unknown-hardware"),
+    pytest.param(["estimate", "--count", "0"], "count", id="count-0"),
+    pytest.param(["estimate", "--count", "-3"], "count", id="count-negative"),
+    pytest.param(["estimate", "--count", "abc"], "--count", id="count-not-int"),
+    pytest.param(["estimate", "--count", "3"], "64", id="count-3-tp-split"),
+    pytest.param(["estimate", "--context", "0"], "context", id="context-0"),
+    pytest.param(["estimat"], "did you mean 'estimate'", id="mistyped-command"),
+    pytest.param(["estimate", "--engine", "mlx-lm", "--hardware", "h200-sxm"], "mlx-lm", id="mlx-on-h200"),
+    pytest.param(["estimate", "--hardware", "rtx-4090", "--cpu", "xeon-platinum-8488c"], "--ram-gb",
+                 id="hybrid-without-ram"),
+    pytest.param(["estimate", "--cpu", "h200-sxm"], "h200-sxm", id="gpu-as-cpu"),
+    pytest.param(["estimate", "--hardware", "rtx-4090", "--count", "2", "--cpu", "xeon-platinum-8488c",
+                  "--ram-gb", "2048", "--gpu-experts", "999"], "999", id="gpu-experts-too-many"),
+    pytest.param(["estimate", "--kv-dtype", "int3"], "int3", id="kv-dtype-unknown"),
+    pytest.param(["estimate", "--bits-per-weight", "0.5"], "bits_per_weight", id="bpw-too-small"),
+    pytest.param(["estimate", "--dp-attention"], "sglang", id="dp-attention-with-vllm"),
+    # Core bug: with --pp but no --tp, scenario._parallelism sets tp = count // pp, which is 0 when
+    # pp > count, then evaluates count % (tp * pp): ZeroDivisionError and a traceback instead of exit 2.
+    pytest.param(["estimate", "--count", "1", "--pp", "4"], "pp", id="pp-more-than-count",
+                 marks=pytest.mark.xfail(strict=True, raises=ZeroDivisionError,
+                                         reason="core bug: tp = count // pp = 0 -> ZeroDivisionError")),
+    pytest.param(["estimate", "--pp", "100"], "pp", id="pp-100-on-8",
+                 marks=pytest.mark.xfail(strict=True, raises=ZeroDivisionError,
+                                         reason="core bug: tp = 8 // 100 = 0 -> ZeroDivisionError")),
+]
+
+
+@pytest.mark.parametrize("argv, needle", BAD_INPUTS)
+def test_bad_input_is_one_line_and_exit_2(capsys, argv, needle):
+    code, out, err = run(capsys, *argv)
+    assert code == 2, (code, out, err)
+    assert out == ""
+    lines = err.strip("\n").split("\n")
+    assert len(lines) == 1, err
+    assert lines[0].startswith("k2calc: error:"), err
+    assert "Traceback" not in err
+    assert needle.lower() in lines[0].lower(), err
+
+
+def test_bad_input_with_json_flag_is_still_one_line(capsys):
+    code, out, err = run(capsys, "estimate", "--model", "nope", "--json")
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("k2calc: error:")
+
+
+# ------------------------------------------------------------------------------------ module entry point
+
+def test_python_dash_m_entry_point_prints_json():
+    proc = subprocess.run(
+        [sys.executable, "-m", "k2calc", "estimate", "--model", "kimi-k2-thinking", "--hardware", "h200-sxm",
+         "--count", "8", "--json"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    assert r["fits"] is True
+    assert r["memory"]["kv_bytes_per_token"] == 70272
+    assert len(r["memory"]["devices"]) == 8
