@@ -11,14 +11,15 @@ import difflib
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from .engines import ENGINES
 from .errors import K2CalcError
 from .hardware import load_hardware
 from .memory import KV_DTYPES
-from .models import load_models, param_counts
+from .models import ModelArch, load_models, param_counts, parse_config_json
 from .quant import QUANT_IDS, resolve_scheme, SCHEMES
-from .scenario import Scenario, estimate
+from .scenario import Catalogs, Scenario, estimate
 from .units import format_count, format_device_bytes, format_gb
 
 COMMANDS = ("models", "hardware", "quants", "estimate")
@@ -46,6 +47,8 @@ def _build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("estimate", help="does it fit: memory per device, KV capacity, concurrency")
     d = Scenario()
     e.add_argument("--model", default=d.model, help="model id (see 'models')")
+    e.add_argument("--config-json", metavar="PATH",
+                   help="a Hugging Face config.json to estimate instead of a catalog model")
     e.add_argument("--quant", default=d.quant, help="quantization id (see 'quants'); 'native' = as shipped")
     e.add_argument("--bits-per-weight", type=float, help="custom average bits per weight (overrides --quant)")
     e.add_argument("--hardware", default=d.hardware, help="GPU, unified-memory system or CPU id (see 'hardware')")
@@ -55,7 +58,7 @@ def _build_parser() -> argparse.ArgumentParser:
     e.add_argument("--sockets", type=int, default=d.sockets, help="CPU sockets")
     e.add_argument("--ram-gb", type=float, help="system RAM in GB as sold (64 GB DIMM = 64 GiB)")
     e.add_argument("--engine", choices=sorted(ENGINES), help="inference engine (default: by hardware)")
-    e.add_argument("--tp", type=int, help="tensor-parallel degree")
+    e.add_argument("--tp", type=int, help="tensor-parallel degree (then PP defaults to count / TP)")
     e.add_argument("--pp", type=int, help="pipeline-parallel degree")
     e.add_argument("--ep", type=int, help="expert-parallel degree")
     e.add_argument("--dp-attention", action="store_true", help="SGLang data-parallel attention")
@@ -131,10 +134,12 @@ def _group_devices(devices: list[dict], keys: tuple[str, ...]) -> list[tuple[str
 def _estimate_text(result: dict) -> str:
     s, mem, dep = result["scenario"], result["memory"], result["deployment"]
     verdict = "FITS" if result["fits"] else "DOES NOT FIT"
-    hw = f"{dep['count']} x {dep['hardware']}" if dep["hardware"] else ""
-    cpu = f" + {dep['sockets']} x {dep['cpu']} with {format_device_bytes(dep['ram_bytes'])} RAM" if dep["cpu"] else ""
+    parts = [f"{dep['count']} x {dep['hardware']}"] if dep["hardware"] else []
+    if dep["cpu"]:
+        parts.append(f"{dep['sockets']} x {dep['cpu']} with {format_device_bytes(dep['ram_bytes'])} RAM")
+    where = " + ".join(parts)
     lines = [
-        f"{result['model']['name']} ({result['quant']['label']}) on {hw}{cpu}, {dep['engine']}, "
+        f"{result['model']['name']} ({result['quant']['label']}) on {where}, {dep['engine']}, "
         f"TP {dep['tp']} PP {dep['pp']}, {s['concurrency']} x {s['context']:,} tokens: {verdict}",
         *(f"  why: {r}" for r in result["reasons"]),
         *(f"  warning: {w}" for w in result["warnings"]),
@@ -161,6 +166,17 @@ def _estimate_text(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _import_config(path: str) -> ModelArch:
+    """Read a config.json file into a model whose id is the file's parent folder or stem."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise K2CalcError(f"cannot read {path}: {exc.strerror}") from None
+    model_id = (p.parent.name if p.name == "config.json" and p.parent.name else p.stem).lower() or "custom"
+    return parse_config_json(text, model_id, model_id)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 2 user error)."""
     args = _build_parser().parse_args(argv)
@@ -172,7 +188,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "quants":
             print(_quants_table())
         else:
-            result = estimate(_scenario_from_args(args)).as_dict()
+            catalogs = None
+            if args.config_json:
+                model = _import_config(args.config_json)
+                catalogs = Catalogs(models={model.id: model})
+                args.model = model.id
+            result = estimate(_scenario_from_args(args), catalogs).as_dict()
             print(json.dumps(result, indent=2) if args.json else _estimate_text(result))
     except K2CalcError as exc:
         sys.stderr.write(f"k2calc: error: {exc}\n")

@@ -21,7 +21,8 @@ Physics (facts.md sections A and B; architecture.md section 3):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 from .engines import (
     ACTIVATION_BYTES_PER_HIDDEN_PER_TOKEN, MAC_LARGE_THRESHOLD_BYTES, MAC_WIRED_FRACTION_LARGE,
@@ -265,6 +266,11 @@ def _ram_usable(ram_bytes: int) -> int:
     return ram_bytes - max(RAM_OS_RESERVE_MIN_BYTES, int(ram_bytes * RAM_OS_RESERVE_FRACTION))
 
 
+def ram_needed_bytes(model_bytes: int) -> int:
+    """Installed RAM such that `model_bytes` fit beside the OS share: the inverse of _ram_usable [B]."""
+    return max(model_bytes + RAM_OS_RESERVE_MIN_BYTES, math.ceil(model_bytes / (1 - RAM_OS_RESERVE_FRACTION)))
+
+
 def _device_label(d: Deployment, index: int) -> str:
     word = "GPU" if d.topology in ("gpu", "hybrid") else "System"
     return f"{word} {index} ({d.device.name})"
@@ -409,7 +415,35 @@ def estimate_memory(d: Deployment) -> MemoryEstimate:
     Returns per-device bytes, ``kv_capacity_tokens`` (one replica), ``max_concurrency`` (sequences of
     ``context_tokens`` the whole deployment holds), ``max_context_tokens`` (longest context at
     ``concurrency``), and ``fits`` with the reasons when it does not.
+
+    A dense model on a hybrid box is split by whole layers according to the load (as llama.cpp's
+    ``-ngl`` is chosen for a context), so there the three limits are found by re-placing the model at
+    each trial load instead of being read off one placement.
     """
+    est = _estimate_placed(d)
+    if d.topology == "hybrid" and not d.model.is_moe:
+        est.max_concurrency = _largest(lambda n: _estimate_placed(replace(d, concurrency=n)).fits)
+        est.max_context_tokens = _largest(lambda c: _estimate_placed(replace(d, context_tokens=c)).fits)
+        est.kv_capacity_tokens = _largest(
+            lambda c: _estimate_placed(replace(d, context_tokens=c, concurrency=1)).fits)
+    return est
+
+
+def _largest(fits: Callable[[int], bool], limit: int = 10**9) -> int:
+    """Largest n >= 1 with fits(n), assuming fits is monotone (0 if even 1 does not fit)."""
+    if not fits(1):
+        return 0
+    low, high = 1, 2
+    while high < limit and fits(high):
+        low, high = high, high * 2
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (mid, high) if fits(mid) else (low, mid)
+    return low
+
+
+def _estimate_placed(d: Deployment) -> MemoryEstimate:
+    """One placement of `d` and the limits read off it."""
     m = d.model
     builder = {"gpu": _server_devices, "unified": _server_devices, "hybrid": _hybrid_devices, "cpu": _cpu_devices}
     devices = builder[d.topology](d)

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .engines import ENGINES, default_engine, get_engine
 from .errors import K2CalcError
 from .hardware import Hardware, get_hardware, load_hardware
-from .memory import KV_DTYPES, Deployment, MemoryEstimate, estimate_memory
+from .memory import KV_DTYPES, Deployment, MemoryEstimate, estimate_memory, ram_needed_bytes
 from .models import ModelArch, get_model, param_counts
 from .quant import resolve_scheme
 from .units import GiB
@@ -116,11 +116,17 @@ def _parallelism(s: Scenario, m: ModelArch, topology: str, engine_id: str) -> tu
     """(tp, pp, ep) for one replica, from the user's values or the engine's defaults; validated."""
     count = s.count
     if topology in ("hybrid", "cpu"):
+        if s.tp or s.pp or s.nodes > 1:
+            raise K2CalcError("--tp, --pp and --nodes apply to GPU servers and unified-memory systems; "
+                              "a hybrid box splits over its GPUs by itself (use --count)")
         tp = count if topology == "hybrid" and engine_id in TP_ENGINES else 1
         pp = 1
     else:
         if count % s.nodes:
             raise K2CalcError(f"{count} devices cannot be spread evenly over {s.nodes} nodes")
+        for name, value in (("TP", s.tp), ("PP", s.pp)):
+            if value and value > count:
+                raise K2CalcError(f"{name} {value} is more than the {count} devices")
         tp_default = count // s.nodes if engine_id in TP_ENGINES else 1
         tp = s.tp or (count // s.pp if s.pp else tp_default)
         pp = s.pp or max(1, count // tp)
@@ -217,8 +223,7 @@ def smallest_fitting(s: Scenario, catalogs: Catalogs | None = None) -> dict[str,
         mem = estimate_memory(d)
         ram = mem.devices[0]
         need = ram.weights_bytes + ram.kv_bytes + ram.activation_bytes + ram.overhead_bytes
-        need_total = need + (ram.capacity_bytes - ram.usable_bytes)
-        return {"count": None, "ram_gb": math.ceil(need_total / GiB),
+        return {"count": None, "ram_gb": math.ceil(ram_needed_bytes(need) / GiB),
                 "reason": "CPU-only: the RAM is what scales; this is the system RAM needed"}
     last_reason = ""
     for count in candidate_counts(d.topology):

@@ -196,7 +196,6 @@ def test_more_ram_never_reduces_cpu_only_capacity(model, cpu, ram1, ram2, contex
 @SETTINGS
 @given(model=models, deployment=deployments, context=contexts, n=concurrencies)
 def test_fp8_kv_never_gives_less_capacity_than_bf16(model, deployment, context, n):
-    assume(not is_placement_dependent_on_load(model, deployment))  # see the xfail test at the end
     base = dict(model=model, **DEPLOYMENTS[deployment], context=context, concurrency=n)
     bf16, fp8 = memory(**base, kv_dtype="bf16"), memory(**base, kv_dtype="fp8")
     assume(bf16 is not None and fp8 is not None)
@@ -403,10 +402,6 @@ def test_cpu_only_ram_needed_fits_when_small():
     assert not estimate(Scenario.build(model="llama-3.1-70b", hardware="epyc-9654", ram_gb=need - 1)).fits
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core bug: scenario.smallest_fitting (CPU-only) adds the OS reserve of the RAM the user gave "
-    "(5% of 512 GiB) instead of the reserve of the answer (5% of ~586 GiB): it says 582 GiB, which "
-    "does not fit (free -3.2 GiB); 586 GiB is the smallest that fits"))
 def test_cpu_only_ram_needed_really_fits():
     e = estimate(Scenario.build(model="kimi-k2-thinking", hardware="epyc-9654", ram_gb=512))
     assert not e.fits
@@ -414,10 +409,6 @@ def test_cpu_only_ram_needed_really_fits():
     assert estimate(Scenario.build(model="kimi-k2-thinking", hardware="epyc-9654", ram_gb=need)).fits
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core bug: hybrid CPU+GPU with a dense model computes max_concurrency at the layer split chosen "
-    "for the requested concurrency; the split changes at the reported maximum, which then does not fit "
-    "(reports 71, 71 does not fit)"))
 def test_hybrid_dense_max_concurrency_really_fits():
     base = dict(model="llama-3.1-8b", quant="q2_k", engine="ktransformers", kv_dtype="fp8", context=131072,
                 memory_fraction=0.95, hardware="rtx-4090-48gb", count=2, cpu="xeon-6980p", ram_gb=512)
@@ -427,11 +418,6 @@ def test_hybrid_dense_max_concurrency_really_fits():
     assert at_max.fits, (m.max_concurrency, at_max.reasons)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core bug: hybrid CPU+GPU with a dense model (llama.cpp -ngl style split) sizes the GPU/RAM layer "
-    "split to just fit the requested load and reads capacity off that split, so more GPUs or a smaller "
-    "KV dtype can report LESS capacity: 4 x RTX 4090 report 6,144 tokens / max concurrency 1 vs "
-    "10,752 / 2 on 2 GPUs; FP8 KV reports 833,188 tokens vs 833,791 with BF16"))
 def test_hybrid_dense_capacity_is_monotone_in_gpus_and_kv_dtype():
     def at(count, kv_dtype="bf16", context=4096, concurrency=1):
         return memory(model="llama-3.1-70b", hardware="rtx-4090", cpu="epyc-9654", ram_gb=512,
