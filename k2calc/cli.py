@@ -64,6 +64,8 @@ def _build_parser() -> argparse.ArgumentParser:
     e.add_argument("--dp-attention", action="store_true", help="SGLang data-parallel attention")
     e.add_argument("--dcp", type=int, default=d.dcp, help="vLLM decode context parallel degree")
     e.add_argument("--gpu-experts", type=int, default=d.gpu_experts, help="hybrid: experts per MoE layer on GPU")
+    e.add_argument("--kt-prefill", default="auto", choices=["auto", "cpu", "gpu"],
+                   help="hybrid: prefill routed experts on the CPU (AMX) or on the GPU (streamed over PCIe)")
     e.add_argument("--kv-dtype", default=d.kv_dtype, choices=list(KV_DTYPES), help="KV cache dtype")
     e.add_argument("--context", type=int, default=d.context, help="tokens per sequence (prompt + output)")
     e.add_argument("--input-tokens", type=int, default=d.input_tokens, help="prompt tokens per request")

@@ -73,6 +73,8 @@ class Measurement(BaseModel):
     ep: int | None = Field(default=None, ge=1)  # expert-parallel size
     dp_attention: bool = False
     gpu_experts: int | None = Field(default=None, ge=0)  # routed experts kept on GPU (ktransformers)
+    kt_prefill: Literal["cpu", "gpu"] | None = None  # ktransformers prefill path, where the source says
+
     input_tokens: int | None = Field(default=None, ge=1)  # prompt length [tokens]
     output_tokens: int | None = Field(default=None, ge=1)  # generated length [tokens]
     concurrency: int | None = Field(default=None, ge=1)  # concurrent requests / batch size

@@ -56,6 +56,7 @@ class Deployment:
     dcp : vLLM decode context parallel degree (KV tokens sharded across dcp ranks)
     cpu, sockets, ram_bytes : the host CPU, its socket count and system RAM [B] (hybrid and cpu)
     gpu_experts : routed experts per MoE layer kept on the GPUs in hybrid mode [count]
+    kt_prefill : hybrid prefill path: "gpu" (experts streamed over PCIe) or "cpu" (AMX on the CPU)
     context_tokens, concurrency : tokens per sequence and sequences served at once
     memory_fraction : override of the engine's share of device memory [1]
     wired_limit_bytes : macOS GPU wired-memory limit per Mac [B]; None = the macOS default
@@ -77,6 +78,7 @@ class Deployment:
     sockets: int = 0
     ram_bytes: int = 0
     gpu_experts: int = 0
+    kt_prefill: str = "gpu"
     kv_dtype: str = "bf16"
     context_tokens: int = 32768
     concurrency: int = 1

@@ -9,7 +9,7 @@ clear message; :func:`estimate` runs the models and assembles the :class:`Estima
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -18,7 +18,8 @@ from .errors import K2CalcError
 from .hardware import Hardware, get_hardware, load_hardware
 from .memory import KV_DTYPES, Deployment, MemoryEstimate, estimate_memory, ram_needed_bytes
 from .models import ModelArch, get_model, param_counts
-from .quant import resolve_scheme
+from .performance import PerformanceEstimate, estimate_performance
+from .quant import Scheme, resolve_scheme
 from .units import GiB
 
 # Engines that split one replica with tensor parallelism by default; the others split layers
@@ -53,6 +54,7 @@ class Scenario(BaseModel):
     dp_attention: bool = False
     dcp: int = Field(1, ge=1, le=64)
     gpu_experts: int = Field(0, ge=0, le=4096)
+    kt_prefill: Literal["auto", "cpu", "gpu"] = "auto"
     kv_dtype: str = "bf16"
     context: int = Field(32768, ge=1, le=10_000_000)
     input_tokens: int = Field(8192, ge=1, le=10_000_000)
@@ -192,10 +194,24 @@ def resolve(s: Scenario, catalogs: Catalogs | None = None) -> Deployment:
         count=s.count if topology != "cpu" else 1, nodes=s.nodes, tp=tp, pp=pp, ep=ep,
         dp_attention=s.dp_attention, dcp=s.dcp, cpu=cpu, sockets=s.sockets,
         ram_bytes=int(s.ram_gb * GiB) if s.ram_gb else 0, gpu_experts=s.gpu_experts,
+        kt_prefill=_kt_prefill(s.kt_prefill, scheme, engine_id) if topology == "hybrid" else "gpu",
         kv_dtype=s.kv_dtype, context_tokens=s.context, concurrency=s.concurrency,
         memory_fraction=s.memory_fraction,
         wired_limit_bytes=int(s.wired_limit_gb * GiB) if s.wired_limit_gb else None,
     )
+
+
+def _kt_prefill(choice: str, scheme: Scheme, engine_id: str) -> str:
+    """Where a hybrid box prefills. kt-kernel's CPU kernels for the native INT4 (RAWINT4) and FP8 expert
+    formats have no AMX prefill path, so those prompts go to the GPU with the experts streamed over
+    PCIe (kvcache-ai/ktransformers doc/en/kt-kernel/Kimi-K2-Thinking-Native.md); AMX INT8/INT4/BF16
+    conversions and GGUF prefill the routed experts on the CPU. llama.cpp offloads large batches'
+    CPU-resident expert matrices to the GPU (op offload, on by default)."""
+    if choice != "auto":
+        return choice
+    if engine_id in ("llama.cpp", "ollama"):
+        return "gpu"
+    return "gpu" if scheme.format_of("routed_experts").id in ("int4-g32", "fp8-block") else "cpu"
 
 
 _TOPOLOGY_WORDS = {"gpu": "on GPU servers", "unified": "on unified-memory systems",
@@ -251,6 +267,7 @@ class Estimate(BaseModel):
     scenario: Scenario
     deployment: Deployment
     memory: MemoryEstimate
+    performance: PerformanceEstimate
     smallest: dict[str, Any]
 
     @property
@@ -278,6 +295,7 @@ class Estimate(BaseModel):
                            "dcp": d.dcp, "replicas": d.replicas, "gpu_experts": d.gpu_experts,
                            "kv_dtype": d.kv_dtype},
             "memory": self.memory.as_dict(),
+            "performance": self.performance.as_dict(),
             "smallest_fitting": self.smallest,
         }
 
@@ -286,5 +304,6 @@ def estimate(s: Scenario, catalogs: Catalogs | None = None) -> Estimate:
     """Run every model on a scenario."""
     d = resolve(s, catalogs)
     mem = estimate_memory(d)
+    perf = estimate_performance(d, mem, s.input_tokens, s.output_tokens, s.concurrency)
     smallest = {"count": d.count, "nodes": d.nodes, "reason": ""} if mem.fits else smallest_fitting(s, catalogs)
-    return Estimate(scenario=s, deployment=d, memory=mem, smallest=smallest)
+    return Estimate(scenario=s, deployment=d, memory=mem, performance=perf, smallest=smallest)

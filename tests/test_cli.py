@@ -96,11 +96,18 @@ def test_kimi_thinking_json_has_eight_device_rows_with_every_field(kimi_8x_h200)
         assert dev["capacity_bytes"] == 150754820096  # nvidia-smi 143771 MiB
 
 
-def test_json_has_no_performance_or_cost_yet(kimi_8x_h200):
-    assert "performance" not in kimi_8x_h200
+def test_json_has_performance_and_no_cost_yet(kimi_8x_h200):
+    """Contract keys (architecture.md section 2); cost arrives with its own issue."""
     assert "cost" not in kimi_8x_h200
     assert {"fits", "reasons", "warnings", "scenario", "model", "quant", "deployment", "memory",
-            "smallest_fitting"} <= set(kimi_8x_h200)
+            "performance", "smallest_fitting"} <= set(kimi_8x_h200)
+    perf = kimi_8x_h200["performance"]
+    for key in ("decode_tokens_per_s_per_user", "decode_tokens_per_s_total", "prefill_tokens_per_s", "ttft_s"):
+        assert perf[key] > 0
+        assert perf[f"{key}_low"] < perf[key] < perf[f"{key}_high"]
+    assert perf["bottleneck"] in {"gpu-memory-bandwidth", "cpu-memory-bandwidth", "compute", "interconnect",
+                                  "kernel-latency"}
+    assert perf["decode_tokens_per_s_per_user"] <= perf["roofline_decode_tokens_per_s_per_user"]
 
 
 def test_minimax_m2_kv_and_weights(capsys):

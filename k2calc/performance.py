@@ -1,0 +1,600 @@
+"""Performance model: decode and prefill speed, time to first token, bottleneck and roofline.
+
+Physics (architecture.md section 3, facts.md F):
+
+* **Decode** (one step = one token for each of the B sequences a replica serves): every device reads
+  its share of the weights touched this step (active weights once for the whole batch; for MoE layers
+  the expected distinct experts E(1-(1-k/E)^B)) and each sequence's KV cache, and does 2 FLOP per
+  active parameter per token plus attention's dot products. Step time per pipeline stage =
+  per-layer fixed latency (kernel launches, small kernels) + bytes / achievable bandwidth + FLOPs /
+  achievable compute + communication (two tensor-parallel all-reduces per layer, expert-parallel
+  all-to-all, pipeline hops); plus a fixed per-step engine overhead (scheduling, sampling).
+* **Hybrid CPU+GPU** (ktransformers, llama.cpp with experts on the CPU): per layer the GPU part
+  (attention, shared experts, dense layers, GPU-resident experts) and the CPU part (routed experts read
+  from DDR5 at the sockets' achievable bandwidth) run side by side; the slower side sets the pace.
+* **Prefill**: about 2 x active parameters FLOP per token plus the quadratic attention term, at an
+  achievable fraction of the dense peak for the kernel's dtype, plus reading the weights once per
+  chunk; hybrid ktransformers prefills long prompts on the GPU, streaming the CPU-resident experts over
+  PCIe layer by layer.
+* **TTFT** at concurrency C: requests arriving together are prefilled one after another in chunks,
+  so on average a request waits for (C + 1) / 2 prompts.
+* **Roofline**: the same bytes and FLOPs at 100% of peak bandwidth and compute, no fixed latency, no
+  communication: an upper bound no prediction may exceed.
+
+Efficiencies and latencies are calibration parameters (:data:`PLATFORMS`, :data:`DECODE_COMPUTE`,
+:data:`PREFILL_COMPUTE`), fitted by hand on ``data/measurements.csv`` as documented in
+``k2calc/calibration.py``; each carries the rows it rests on.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from .hardware import Hardware
+from .memory import Deployment, MemoryEstimate, _layer_bytes, _stages
+from .models import ModelArch, layer_params, param_counts
+
+# ------------------------------------------------------------------------------------------------
+# Calibration parameters
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Platform:
+    """Achievable fractions and fixed latencies of one class of device.
+
+    bandwidth_efficiency : achieved / theoretical memory bandwidth in decode [1]
+    layer_latency_mla_s, layer_latency_gqa_s : fixed time per decoder layer and step, whatever the bytes:
+        kernel launches and many small kernels (MLA + MoE layers run about twice as many) [s]
+    step_overhead_s : per decode step: scheduling, sampling, CPU-side bookkeeping [s]
+    collective_latency_s : one all-reduce or all-to-all of a small message over the scale-up link [s]
+    gemm_half_rows : tokens a weight matrix must see for its GEMM to reach half the kernel's best
+        efficiency (tensor-core tiles are 64-128 rows; Apple's 8x8 simdgroup tiles waste little) [tokens]
+    """
+
+    name: str
+    bandwidth_efficiency: float
+    layer_latency_mla_s: float
+    layer_latency_gqa_s: float
+    step_overhead_s: float
+    collective_latency_s: float
+    basis: str
+    gemm_half_rows: float = 32.0
+
+
+PLATFORMS: dict[str, Platform] = {p.name: p for p in (
+    # K2.5 INT4 8x H200 TPOT 9.22 ms at batch 1 (61 MLA+MoE layers). 0.8 bandwidth:
+    # ai-dynamo/aiconfigurator systems/h200_sxm.yaml (empirical factor).
+    Platform("nvidia-hopper", 0.80, 80e-6, 28e-6, 0.5e-3, 8e-6, "k25-h200x8 c1, k2i-h200x16 c16"),
+    # DeepSeek R1 FP8 8x B200 TPOT 9.16 ms (61 MLA+MoE layers), gpt-oss-120b 2.31 ms (36 GQA+MoE layers).
+    Platform("nvidia-blackwell", 0.80, 100e-6, 28e-6, 0.5e-3, 8e-6, "dsr1-b200x8 c1, goss120-b200x8 c1"),
+    # MiniMax M2 FP8 4x MI300X TPOT 22.2 ms at batch 1 (62 GQA+MoE layers): ROCm kernels carry far
+    # more fixed latency per layer than CUDA graphs on NVIDIA.
+    Platform("amd-hbm", 0.65, 330e-6, 300e-6, 1.0e-3, 15e-6, "mm2-mi300x4 c1, dsv3-mi300x8"),
+    # RTX 4090 / 5090 / PRO 6000 / L20: gpt-oss-20b 205-215 tok/s under Ollama.
+    Platform("nvidia-gddr", 0.80, 90e-6, 60e-6, 0.4e-3, 25e-6, "goss20-5090, goss20-pro6000"),
+    # DGX Spark (GB10, LPDDR5x 273 GB/s): Llama 3.1 8B/70B FP8 20.5 / 2.7 tok/s (SGLang).
+    Platform("nvidia-lpddr", 0.68, 90e-6, 60e-6, 0.5e-3, 30e-6, "l31-8b-spark, l31-70b-spark"),
+    # Mac Studio M3 Ultra: Kimi K2.6 MLX 3.3 bit 21.4 tok/s, DeepSeek R1 Q4_K_M Ollama 19.9 tok/s,
+    # gpt-oss-20b 115 tok/s. Thunderbolt 5 RDMA: tens of microseconds per hop (facts.md F).
+    Platform("apple", 0.62, 120e-6, 80e-6, 0.5e-3, 50e-6, "k26-m3u512 mlx, dsr1-m3u512, goss20-m3u512",
+             gemm_half_rows=2.0),
+)}
+
+# CPU side (hybrid and CPU-only): achieved share of one socket's theoretical DDR5 bandwidth when
+# decoding (kt-kernel / llama.cpp expert kernels at batch 1), and what each further socket adds through
+# NUMA-aware placement. DeepSeek V3 Q4_K_M: EPYC 9654 one socket 14 tok/s (0.43); 2x Xeon 6454S
+# 13.5 tok/s and MiniMax M2.1 on 2x 8488C 21.8 tok/s (about 0.29 of both sockets' sum).
+CPU_SOCKET_BANDWIDTH_EFFICIENCY = 0.43
+CPU_EXTRA_SOCKET_GAIN = 0.35
+# Per-layer hand-off between GPU and CPU in hybrid decode (launch, PCIe round trip, synchronisation).
+HYBRID_LAYER_SYNC_S = 60e-6
+# Achieved PCIe bandwidth when ktransformers streams CPU-resident experts to the GPU for prefill, as a
+# share of the link's theoretical per-direction figure: K2 Thinking prefill on a 4090 48 GB spends
+# ~37 s moving 571 GB of experts over PCIe 4.0 x16 (32 GB/s): ~0.48.
+PCIE_STREAM_EFFICIENCY = 0.48
+
+# Decode compute: achieved fraction of the kernel dtype's dense peak for the small-batch GEMMs of a
+# decode step (a few tokens per expert). Strongly kernel-dependent (facts.md F): INT4 W4A16 MoE on
+# Hopper saturates (Kimi K2.5 8x H200: ~255 tok/s from 16 to 100 users), FP8 on Blackwell keeps scaling.
+DECODE_COMPUTE: dict[tuple[str, str], float] = {
+    ("w4a16", "nvidia-hopper"): 0.0022,   # k25-h200x8 c16: TPOT 53 ms (c1: 9.2 ms)
+    ("fp8", "nvidia-hopper"): 0.004,      # k2i-h200x16 vLLM c16: TPOT 58 ms
+    ("fp8", "nvidia-blackwell"): 0.012,   # dsr1-b200x8 c16, c100
+    ("fp4", "nvidia-blackwell"): 0.0013,  # goss120-b200x8 c100: TPOT 14.3 ms
+    ("fp8", "amd-hbm"): 0.003,            # dsv3-mi300x8 c100 (EAGLE speculative decoding in that run)
+    ("fp8", "nvidia-lpddr"): 0.05,        # l31-8b-spark c32
+}
+# Where no row speaks for a kernel: the platform's default. Unified-memory GPUs and CPUs run decode
+# GEMVs close to their modest peaks; tensor-core GPUs waste most of a tile at small batch.
+DECODE_COMPUTE_BY_PLATFORM = {"nvidia-hopper": 0.01, "nvidia-blackwell": 0.01, "amd-hbm": 0.006,
+                              "nvidia-gddr": 0.05, "nvidia-lpddr": 0.05, "apple": 0.5}
+CPU_DECODE_COMPUTE = 0.15  # share of AMX / AVX-512 peak in CPU expert kernels at small batch
+
+# Prefill compute: achieved fraction of the dense peak for long prompts, by engine family and platform.
+PREFILL_COMPUTE: dict[tuple[str, str], float] = {
+    ("server", "nvidia-hopper"): 0.40,
+    ("server", "nvidia-blackwell"): 0.40,
+    ("server", "amd-hbm"): 0.20,
+    ("server", "nvidia-lpddr"): 0.45,    # l31-8b / l31-70b Spark prefill 7,991 / 803 tok/s
+    ("llama.cpp", "nvidia-gddr"): 0.06,  # goss20-pro6000 / 5090 Ollama prefill (INT8 MMQ path)
+    ("llama.cpp", "nvidia-lpddr"): 0.06,  # goss20-spark Ollama prefill 2,053 tok/s
+    ("llama.cpp", "apple"): 0.35,
+    ("mlx", "apple"): 0.60,               # k26-m3u512 mlx prefill 224 tok/s at 1K
+    ("ktransformers", "nvidia-gddr"): 0.30,  # k2t-4090-48gb prefill 30K: ~47 TFLOPS on the GPU
+}
+PREFILL_COMPUTE_DEFAULT = 0.30
+
+ENGINE_FAMILY = {"vllm": "server", "sglang": "server", "ktransformers": "ktransformers",
+                 "llama.cpp": "llama.cpp", "ollama": "llama.cpp", "mlx-lm": "mlx", "exo": "mlx"}
+# Which peak a kernel runs at: W4A16 dequantises to BF16 tensor cores; GGUF MMQ uses INT8 MMA.
+KERNEL_PEAK_DTYPE = {"w4a16": "bf16", "fp8": "fp8", "fp4": "fp4", "bf16": "bf16", "gguf": "int8", "mlx": "bf16"}
+
+
+def decode_compute_efficiency(kernel: str, p: Platform) -> float:
+    """Achieved share of the kernel dtype's peak in decode GEMMs on platform `p` [1]."""
+    return DECODE_COMPUTE.get((kernel, p.name), DECODE_COMPUTE_BY_PLATFORM[p.name])
+
+
+def platform_of(device: Hardware) -> Platform:
+    """The calibration class of a GPU or unified-memory system."""
+    vendor, memory = device.vendor.lower(), (device.memory_type or "").lower()
+    if vendor == "apple":
+        return PLATFORMS["apple"]
+    if vendor == "amd":
+        return PLATFORMS["amd-hbm"]
+    if "hbm" in memory:
+        blackwell = device.id.startswith(("b100", "b200", "b300", "gb"))
+        return PLATFORMS["nvidia-blackwell" if blackwell else "nvidia-hopper"]
+    if "lpddr" in memory:
+        return PLATFORMS["nvidia-lpddr"]
+    return PLATFORMS["nvidia-gddr"]
+
+
+# ------------------------------------------------------------------------------------------------
+# Results
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class StepCost:
+    """Time of one decode step and where it goes [s]; bytes [B] and FLOP per device on the critical path."""
+
+    fixed_s: float = 0.0
+    weights_s: float = 0.0
+    kv_s: float = 0.0
+    compute_s: float = 0.0
+    communication_s: float = 0.0
+    cpu_s: float = 0.0
+    roofline_s: float = 0.0
+    bytes_read: float = 0.0
+    flops: float = 0.0
+
+    @property
+    def total_s(self) -> float:
+        return self.fixed_s + self.weights_s + self.kv_s + self.compute_s + self.communication_s + self.cpu_s
+
+    def bottleneck(self, cpu_name: str = "cpu-memory-bandwidth") -> str:
+        parts = {"gpu-memory-bandwidth": self.weights_s + self.kv_s, "compute": self.compute_s,
+                 "interconnect": self.communication_s, "kernel-latency": self.fixed_s, cpu_name: self.cpu_s}
+        return max(parts, key=parts.get)
+
+
+UNCERTAINTY_PATH = Path(__file__).resolve().parent.parent / "data" / "uncertainty.csv"
+DEFAULT_BAND = 1.5   # band factor of a class with fewer than three published rows
+FAR_BAND = 2.0       # band factor where no published row shares the engine family and platform
+
+
+def calibration_class(d: Deployment) -> str:
+    """Engine family / platform class of a deployment, e.g. 'server/nvidia-hopper' or
+    'ktransformers/nvidia-gddr+cpu': the unit the uncertainty bands are computed for."""
+    platform = platform_of(d.device).name if d.device else "cpu"
+    return f"{ENGINE_FAMILY[d.engine.id]}/{platform}{'+cpu' if d.topology == 'hybrid' else ''}"
+
+
+@lru_cache(maxsize=1)
+def load_bands() -> dict[tuple[str, str], tuple[float, int]]:
+    """(class, 'decode' | 'prefill/ttft') -> (band factor, rows), from data/uncertainty.csv, which
+    ``python -m k2calc validate --write-bands`` regenerates from the published measurements."""
+    if not UNCERTAINTY_PATH.exists():
+        return {}
+    with UNCERTAINTY_PATH.open(newline="") as f:
+        return {(r["class"], r["kind"]): (float(r["band_factor"]), int(r["rows"])) for r in csv.DictReader(f)}
+
+
+def band(klass: str, kind: str) -> tuple[float, int]:
+    """(factor, rows): a speed v has the band [v / factor, v x factor]."""
+    return load_bands().get((klass, kind), (FAR_BAND, 0))
+
+
+@dataclass
+class Band:
+    """A speed and its uncertainty band (same unit as the speed)."""
+
+    value: float
+    low: float
+    high: float
+
+
+@dataclass
+class PerformanceEstimate:
+    """Speeds for a scenario; every speed in tokens/s, times in seconds."""
+
+    decode_tokens_per_s_per_user: float
+    decode_tokens_per_s_total: float
+    prefill_tokens_per_s: float
+    ttft_s: float
+    bottleneck: str
+    roofline_decode_tokens_per_s_per_user: float
+    roofline_decode_tokens_per_s_total: float
+    roofline_prefill_tokens_per_s: float
+    output_tokens_per_s_total: float
+    step: StepCost
+    batch_per_replica: int
+    sequence_tokens: int
+    calibration_class: str = ""
+    decode_band_factor: float = FAR_BAND
+    prefill_band_factor: float = FAR_BAND
+    supporting_rows: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def bands(self) -> dict[str, Band]:
+        """low/high of every speed: the calibration spread of its class (TTFT: time, so inverted)."""
+        fd, fp = self.decode_band_factor, self.prefill_band_factor
+        out = {}
+        for name, f in (("decode_tokens_per_s_per_user", fd), ("decode_tokens_per_s_total", fd),
+                        ("output_tokens_per_s_total", fd), ("prefill_tokens_per_s", fp)):
+            v = getattr(self, name)
+            out[name] = Band(v, v / f, v * f)
+        out["ttft_s"] = Band(self.ttft_s, self.ttft_s / fp, self.ttft_s * fp)
+        return out
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["step"] = {**asdict(self.step), "total_s": self.step.total_s}
+        for name, b in self.bands().items():
+            d[f"{name}_low"], d[f"{name}_high"] = b.low, b.high
+        return d
+
+
+# ------------------------------------------------------------------------------------------------
+# Decode
+# ------------------------------------------------------------------------------------------------
+
+
+def experts_touched(n_experts: int, top_k: int, batch: float) -> float:
+    """Expected distinct experts a MoE layer reads for `batch` tokens: E(1 - (1 - k/E)^B) [count]."""
+    if n_experts == 0:
+        return 0.0
+    return n_experts * (1.0 - (1.0 - top_k / n_experts) ** batch)
+
+
+def _attention_flops_per_token(m: ModelArch, seq_len: float) -> float:
+    """Attention dot products for one decoded token over `seq_len` cached tokens, whole model [FLOP].
+
+    MLA (weights absorbed): 2 x heads x L x (kv_lora + rope) for scores + 2 x heads x L x kv_lora for
+    values; GQA: 4 x heads x head_dim x L, sliding layers over at most the window."""
+    if m.attention == "mla":
+        per_layer = 2 * m.num_heads * seq_len * (2 * m.kv_lora_rank + m.qk_rope_head_dim)
+        return m.num_layers * per_layer
+    full = (m.num_layers - m.sliding_layers) * 4 * m.num_heads * m.head_dim * seq_len
+    window = min(seq_len, m.sliding_window or 0)
+    return full + m.sliding_layers * 4 * m.num_heads * m.head_dim * window
+
+
+def _matrix_params_per_token(m: ModelArch, layers: range, experts_per_token: float) -> float:
+    """Parameters a token multiplies through in `layers` (routed: `experts_per_token` of them) [elements]."""
+    total = 0.0
+    for i in layers:
+        lp = layer_params(m, i)
+        total += (lp.attention_sharded + lp.attention_replicated + lp.dense_mlp + lp.shared + lp.router
+                  + lp.routed_per_expert * min(experts_per_token, lp.n_routed))
+    return total
+
+
+@dataclass(frozen=True)
+class DecodeFlops:
+    """FLOP of one decode step, split by the kernel that does them [FLOP]."""
+
+    routed: float      # routed-expert GEMMs (the scheme's expert kernel)
+    other: float       # every other weight matrix (attention projections, shared experts, dense MLP)
+    attention: float   # attention over the KV cache (FlashAttention/FlashMLA-class kernels)
+
+    @property
+    def total(self) -> float:
+        return self.routed + self.other + self.attention
+
+    def scaled(self, factor: float) -> "DecodeFlops":
+        return DecodeFlops(self.routed * factor, self.other * factor, self.attention * factor)
+
+
+def decode_flops(m: ModelArch, layers: range, batch: float, seq_len: float) -> DecodeFlops:
+    """FLOP of one decode step of `batch` tokens through `layers` (whole model's share) [FLOP]."""
+    routed = sum(layer_params(m, i).routed_per_expert for i in layers) * m.experts_per_tok
+    matrix = _matrix_params_per_token(m, layers, m.experts_per_tok)
+    share = len(layers) / m.num_layers
+    return DecodeFlops(2 * batch * routed, 2 * batch * (matrix - routed),
+                       batch * _attention_flops_per_token(m, seq_len) * share)
+
+
+# Attention kernels over the KV cache reach a good share of the BF16 peak even at small batch (they
+# stream the cache); an assumption.
+ATTENTION_EFFICIENCY = 0.3
+
+
+def _compute_s(f: DecodeFlops, device: Hardware, p: Platform, scheme, is_moe: bool, devices: int = 1) -> float:
+    """Time for `f` on `devices` devices of a platform, each part at its kernel's efficiency [s]."""
+    expert_kernel = scheme.expert_kernel
+    other_kernel = scheme.format_of("attention").kernel
+    t = f.other / (_peak(device, other_kernel) * devices * decode_compute_efficiency(other_kernel, p))
+    t += f.attention / (_peak(device, "bf16") * devices * ATTENTION_EFFICIENCY)
+    if is_moe:
+        t += f.routed / (_peak(device, expert_kernel) * devices * decode_compute_efficiency(expert_kernel, p))
+    return t
+
+
+def _peak(device: Hardware, kernel: str) -> float:
+    """Dense peak of `device` for the dtype `kernel` computes in [FLOP/s] (BF16 when unknown)."""
+    return device.peak_flops_per_s(KERNEL_PEAK_DTYPE.get(kernel, "bf16")) or device.peak_flops_per_s("bf16") or 1e12
+
+
+def _collective_s(p: Platform, device: Hardware, message_bytes: float, ranks: int) -> float:
+    """One ring all-reduce of `message_bytes` over `ranks` devices [s]."""
+    if ranks <= 1:
+        return 0.0
+    link = device.link_bytes_per_s or 25e9
+    return p.collective_latency_s + 2 * (ranks - 1) / ranks * message_bytes / link
+
+
+def _layer_latency(m: ModelArch, p: Platform) -> float:
+    return p.layer_latency_mla_s if m.attention == "mla" else p.layer_latency_gqa_s
+
+
+def _lm_head_bytes(m: ModelArch, scheme) -> float:
+    return scheme.format_of("lm_head").bytes_per_weight * m.vocab_size * m.hidden_size
+
+
+def _server_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float) -> StepCost:
+    """Decode step of a GPU server or unified-memory system replica (TP x PP)."""
+    m, s, dev = d.model, d.scheme, d.device
+    p = platform_of(dev)
+    bw = dev.memory_bandwidth_bytes_per_s
+    attn_tp = d.tp // d.dp
+    touched = experts_touched(m.n_routed_experts, m.experts_per_tok, batch)
+    cost = StepCost(fixed_s=p.step_overhead_s)
+    for stage, layers in enumerate(_stages(m.num_layers, d.pp)):
+        weights = 0.0
+        for i in layers:
+            lb = _layer_bytes(m, s, i)
+            down = lb.attn_down if d.engine.mla_replicated_under_tp else lb.attn_down / attn_tp
+            weights += (lb.attn_heads / attn_tp + lb.attn_kv / min(attn_tp, m.num_kv_heads) + down + lb.norms
+                        + lb.router + (lb.dense + lb.shared + lb.routed_per_expert * min(touched, lb.n_routed)) / d.tp)
+        if stage == d.pp - 1:
+            weights += _lm_head_bytes(m, s) / d.tp
+        rank = mem.devices[stage * d.tp]
+        window = min(seq_len, m.sliding_window or 0)
+        kv = math.ceil(batch / rank.seq_groups) * (rank.kv_bytes_per_token * seq_len
+                                                    + rank.kv_window_bytes_per_token * window)
+        flops = decode_flops(m, layers, batch, seq_len).scaled(1 / d.tp)
+        comm = len(layers) * 2 * _collective_s(p, dev, batch * m.hidden_size * 2, d.tp)
+        if stage > 0:
+            comm += p.collective_latency_s + batch * m.hidden_size * 2 / (dev.link_bytes_per_s or 25e9)
+        cost.fixed_s += len(layers) * _layer_latency(m, p)
+        cost.weights_s += weights / (bw * p.bandwidth_efficiency)
+        cost.kv_s += kv / (bw * p.bandwidth_efficiency)
+        cost.compute_s += _compute_s(flops, dev, p, s, m.is_moe)
+        cost.communication_s += comm
+        cost.roofline_s += max((weights + kv) / bw, flops.total / _peak(dev, s.expert_kernel))
+        cost.bytes_read += weights + kv
+        cost.flops += flops.total
+    return cost
+
+
+def cpu_bandwidth_bytes_per_s(cpu: Hardware, sockets: int) -> float:
+    """Achievable decode bandwidth of `sockets` sockets: one socket at its efficiency, each further
+    socket adding a NUMA-limited share (see CPU_EXTRA_SOCKET_GAIN) [B/s]."""
+    return cpu.memory_bandwidth_bytes_per_s * CPU_SOCKET_BANDWIDTH_EFFICIENCY * (1 + (sockets - 1) * CPU_EXTRA_SOCKET_GAIN)
+
+
+def _cpu_peak(cpu: Hardware, sockets: int) -> float:
+    """BF16 matrix peak of `sockets` sockets (AMX or AVX-512) [FLOP/s]."""
+    return (cpu.peak_flops_per_s("bf16") or 5e12) * sockets
+
+
+def _hybrid_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float) -> StepCost:
+    """Decode step of GPUs + CPU: the GPU part and the CPU-resident experts run side by side per layer."""
+    m, s, gpu, cpu = d.model, d.scheme, d.device, d.cpu
+    p = platform_of(gpu)
+    n = d.count
+    ram = mem.devices[-1]
+    total_weights = sum(dev.weights_bytes for dev in mem.devices)
+    touched = experts_touched(m.n_routed_experts, m.experts_per_tok, batch)
+    gpu_share = min(d.gpu_experts, m.n_routed_experts) / m.n_routed_experts if m.is_moe else 0.0
+    gpu_bytes = cpu_bytes = 0.0
+    for i in range(m.num_layers):
+        lb = _layer_bytes(m, s, i)
+        routed = lb.routed_per_expert * min(touched, lb.n_routed)
+        gpu_bytes += lb.total - lb.routed_per_expert * lb.n_routed + routed * gpu_share
+        cpu_bytes += routed * (1 - gpu_share)
+    flops = decode_flops(m, range(m.num_layers), batch, seq_len)
+    cpu_flops = flops.routed * (1 - gpu_share)
+    gpu_flops = DecodeFlops(flops.routed * gpu_share, flops.other, flops.attention)
+    if not m.is_moe:  # dense: whole layers in RAM (llama.cpp -ngl); their share of bytes and FLOPs
+        layer_share = ram.weights_bytes / max(total_weights, 1)
+        cpu_bytes, gpu_bytes = gpu_bytes * layer_share, gpu_bytes * (1 - layer_share)
+        cpu_flops = flops.total * layer_share
+        gpu_flops = flops.scaled(1 - layer_share)
+    gpu_bytes += _lm_head_bytes(m, s)
+    replicated_kv = d.engine.mla_replicated_under_tp and m.attention == "mla"
+    kv = batch * mem.devices[0].kv_bytes_per_token * seq_len * (1 if replicated_kv else n)
+    gpu_time = (gpu_bytes / n + kv / n) / (gpu.memory_bandwidth_bytes_per_s * p.bandwidth_efficiency) \
+        + _compute_s(gpu_flops, gpu, p, s, m.is_moe, devices=n)
+    cpu_time = cpu_bytes / cpu_bandwidth_bytes_per_s(cpu, d.sockets) + cpu_flops / (_cpu_peak(cpu, d.sockets) * CPU_DECODE_COMPUTE)
+    comm = m.num_layers * 2 * _collective_s(p, gpu, batch * m.hidden_size * 2, n)
+    cost = StepCost(fixed_s=p.step_overhead_s + m.num_layers * (_layer_latency(m, p) + HYBRID_LAYER_SYNC_S),
+                    communication_s=comm, bytes_read=gpu_bytes + cpu_bytes + kv, flops=flops.total)
+    if cpu_time >= gpu_time:
+        cost.cpu_s = cpu_time
+    else:
+        cost.weights_s = gpu_time
+    roof_gpu = max((gpu_bytes + kv) / n / gpu.memory_bandwidth_bytes_per_s, gpu_flops.total / (_peak(gpu, s.expert_kernel) * n))
+    roof_cpu = max(cpu_bytes / (cpu.memory_bandwidth_bytes_per_s * d.sockets), cpu_flops / _cpu_peak(cpu, d.sockets))
+    cost.roofline_s = max(roof_gpu, roof_cpu)
+    return cost
+
+
+def _cpu_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float) -> StepCost:
+    """Decode step on CPUs alone: every byte from DDR5."""
+    m, s, cpu = d.model, d.scheme, d.cpu
+    touched = experts_touched(m.n_routed_experts, m.experts_per_tok, batch)
+    weights = _lm_head_bytes(m, s)
+    for i in range(m.num_layers):
+        lb = _layer_bytes(m, s, i)
+        weights += lb.total - lb.routed_per_expert * lb.n_routed + lb.routed_per_expert * min(touched, lb.n_routed)
+    kv = batch * mem.devices[0].kv_bytes_per_token * seq_len
+    flops = decode_flops(m, range(m.num_layers), batch, seq_len).total
+    peak = _cpu_peak(cpu, d.sockets)
+    cost = StepCost(fixed_s=m.num_layers * CPU_LAYER_LATENCY_S + CPU_STEP_OVERHEAD_S,
+                    cpu_s=(weights + kv) / cpu_bandwidth_bytes_per_s(cpu, d.sockets),
+                    compute_s=flops / (peak * CPU_DECODE_COMPUTE), bytes_read=weights + kv, flops=flops)
+    cost.roofline_s = max((weights + kv) / (cpu.memory_bandwidth_bytes_per_s * d.sockets), flops / peak)
+    return cost
+
+
+# CPU-only decode: per-layer thread synchronisation and per-step overhead (llama.cpp); assumptions.
+CPU_LAYER_LATENCY_S = 20e-6
+CPU_STEP_OVERHEAD_S = 0.5e-3
+
+
+def decode_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float) -> StepCost:
+    """Cost of one decode step for `batch` sequences of `seq_len` cached tokens in one replica."""
+    builder = {"gpu": _server_step, "unified": _server_step, "hybrid": _hybrid_step, "cpu": _cpu_step}
+    return builder[d.topology](d, mem, batch, seq_len)
+
+
+# ------------------------------------------------------------------------------------------------
+# Prefill
+# ------------------------------------------------------------------------------------------------
+
+
+def prefill_flops(m: ModelArch, tokens: int) -> tuple[float, float]:
+    """(routed-expert, other) FLOP to prefill one prompt of `tokens`: 2 FLOP per active matrix parameter
+    per token (lm_head once) plus causal attention: MLA N^2 x heads x (qk + v dims), GQA
+    N^2 x heads x 2 x head_dim per layer (sliding layers: N x window)."""
+    routed = 2 * param_counts(m).active_routed * tokens
+    params = _matrix_params_per_token(m, range(m.num_layers), m.experts_per_tok)
+    other = 2 * params * tokens - routed + 2 * m.vocab_size * m.hidden_size
+    if m.attention == "mla":
+        other += m.num_layers * tokens ** 2 * m.num_heads * (m.qk_nope_head_dim + m.qk_rope_head_dim + m.v_head_dim)
+    else:
+        other += (m.num_layers - m.sliding_layers) * tokens ** 2 * m.num_heads * 2 * m.head_dim
+        other += m.sliding_layers * tokens * min(tokens, m.sliding_window or 0) * m.num_heads * 4 * m.head_dim
+    return routed, other
+
+
+def gemm_efficiency(rows: float, half_rows: float = 32.0) -> float:
+    """Share of a GEMM kernel's best efficiency reached when a weight matrix sees `rows` tokens [1]:
+    rows / (rows + half_rows). An expert of a MoE layer sees tokens x k / E of a prompt. The default
+    32 rows for tensor-core GPUs is an assumption checked against K2.5's 1,000-token TTFT on 8x H200."""
+    return rows / (rows + half_rows)
+
+
+# CPU prefill of routed experts: achieved share of the socket's BF16 peak. AMX kernels (kt-kernel
+# AMXINT8/INT4, KTransformers 0.3): DeepSeek V3 186-255 tok/s on 2x Xeon 6454S and K2 Thinking 578 tok/s
+# aggregate on 8x L20 + 2x 6454S, both ~0.085; llamafile/GGUF kernels (KTransformers 0.2.1): 88 tok/s, ~0.027.
+CPU_PREFILL_AMX = 0.085
+CPU_PREFILL_GGUF = 0.027
+# Request handling before the first prefill kernel (HTTP, tokenisation, scheduling) [s]; an assumption.
+REQUEST_OVERHEAD_S = {"server": 0.02, "ktransformers": 0.05, "llama.cpp": 0.01, "mlx": 0.01}
+
+
+def prefill_time(d: Deployment, mem: MemoryEstimate, tokens: int) -> tuple[float, float]:
+    """(predicted, roofline) seconds to prefill `tokens` prompt tokens in one replica."""
+    m, s = d.model, d.scheme
+    routed, other = prefill_flops(m, tokens)
+    flops = routed + other
+    expert_rows = tokens * m.experts_per_tok / m.n_routed_experts if m.is_moe else tokens
+    family = ENGINE_FAMILY[d.engine.id]
+    all_weights = mem.weights_bytes
+    cpu_eta = CPU_PREFILL_GGUF if s.expert_kernel == "gguf" else CPU_PREFILL_AMX
+    if d.topology == "cpu":
+        peak = _cpu_peak(d.cpu, d.sockets)
+        t = flops / (peak * cpu_eta * gemm_efficiency(expert_rows, 16)) + all_weights / cpu_bandwidth_bytes_per_s(d.cpu, d.sockets)
+        return t, max(flops / peak, all_weights / (d.cpu.memory_bandwidth_bytes_per_s * d.sockets))
+    dev = d.device
+    p = platform_of(dev)
+    kernel = s.expert_kernel if m.is_moe else s.format_of("dense_mlp").kernel
+    n_gpu = d.count if d.topology == "hybrid" else d.tp
+    peak = _peak(dev, kernel) * n_gpu
+    eta = PREFILL_COMPUTE.get((family, p.name), PREFILL_COMPUTE_DEFAULT)
+    gpu_compute = other / (peak * eta * gemm_efficiency(tokens, p.gemm_half_rows))
+    expert_compute = routed / (peak * eta * gemm_efficiency(expert_rows, p.gemm_half_rows))
+    latency = m.num_layers * (p.layer_latency_mla_s if m.attention == "mla" else p.layer_latency_gqa_s)
+    if d.topology == "hybrid":
+        ram = mem.devices[-1]
+        gpu_weights = (all_weights - ram.weights_bytes) / (dev.memory_bandwidth_bytes_per_s * p.bandwidth_efficiency * n_gpu)
+        sync = m.num_layers * HYBRID_LAYER_SYNC_S
+        if d.kt_prefill == "cpu" and m.is_moe:
+            cpu_share = ram.weights_bytes / max(1, mem.weights_by_group_bytes["routed_experts"])
+            cpu_peak = _cpu_peak(d.cpu, d.sockets)
+            cpu_time = routed * cpu_share / (cpu_peak * cpu_eta * gemm_efficiency(expert_rows, 16))
+            t = gpu_compute + expert_compute * (1 - cpu_share) + cpu_time + gpu_weights + latency + sync
+            return t, max(flops / (peak + cpu_peak), ram.weights_bytes / (d.cpu.memory_bandwidth_bytes_per_s * d.sockets))
+        link = (dev.link_bytes_per_s or 32e9) * PCIE_STREAM_EFFICIENCY * n_gpu
+        t = ram.weights_bytes / link + gpu_weights + gpu_compute + expert_compute + latency + sync
+        return t, max(ram.weights_bytes / ((dev.link_bytes_per_s or 32e9) * n_gpu), flops / peak)
+    # Pipeline stages run one after another on a prompt; tensor-parallel ranks share each stage's work.
+    # Every chunk of `chunk_tokens` reads the weights once (all experts, for a long enough chunk).
+    bw = dev.memory_bandwidth_bytes_per_s * d.tp
+    chunks = math.ceil(tokens / max(1, d.engine.chunk_tokens(dev.memory_bytes)))
+    comm = m.num_layers * 2 * _collective_s(p, dev, tokens * m.hidden_size * 2, d.tp)
+    t = gpu_compute + expert_compute + chunks * (all_weights / (bw * p.bandwidth_efficiency) + latency) + comm
+    return t, max(flops / peak, all_weights / bw)
+
+
+# ------------------------------------------------------------------------------------------------
+# Putting it together
+# ------------------------------------------------------------------------------------------------
+
+
+def estimate_performance(d: Deployment, mem: MemoryEstimate, input_tokens: int, output_tokens: int,
+                         concurrency: int) -> PerformanceEstimate:
+    """Decode speed per user and in total, prefill speed and TTFT for `concurrency` users sending
+    `input_tokens` prompts and reading `output_tokens` answers. Sequence length during decode is the
+    prompt plus half the answer (the average a step sees)."""
+    batch = max(1, math.ceil(concurrency / d.replicas))
+    seq_len = input_tokens + output_tokens / 2
+    step = decode_step(d, mem, batch, seq_len)
+    per_user = 1.0 / step.total_s
+    total = per_user * min(concurrency, batch * d.replicas)
+    roof_user = 1.0 / step.roofline_s
+    t_prefill, roof_prefill = prefill_time(d, mem, input_tokens)
+    queue = math.ceil((batch + 1) / 2)
+    ttft = prefill_time(d, mem, input_tokens * queue)[0] if queue > 1 else t_prefill
+    ttft += step.total_s + REQUEST_OVERHEAD_S[ENGINE_FAMILY[d.engine.id]]  # the first token itself
+    duration = ttft + (output_tokens - 1) * step.total_s
+    notes = []
+    if d.topology == "hybrid":
+        notes.append("hybrid: routed experts decoded on the CPU; long prompts prefilled on the GPU "
+                     "with the CPU-resident experts streamed over PCIe")
+    cpu_name = "cpu-memory-bandwidth"
+    klass = calibration_class(d)
+    decode_band, decode_rows = band(klass, "decode")
+    prefill_band, prefill_rows = band(klass, "prefill/ttft")
+    if decode_rows + prefill_rows == 0:
+        notes.append(f"no published measurement for {klass}: the band is widened to x{FAR_BAND:g}")
+    return PerformanceEstimate(
+        decode_tokens_per_s_per_user=per_user, decode_tokens_per_s_total=total,
+        prefill_tokens_per_s=input_tokens / t_prefill, ttft_s=ttft, bottleneck=step.bottleneck(cpu_name),
+        roofline_decode_tokens_per_s_per_user=roof_user,
+        roofline_decode_tokens_per_s_total=roof_user * min(concurrency, batch * d.replicas),
+        roofline_prefill_tokens_per_s=input_tokens / roof_prefill,
+        output_tokens_per_s_total=concurrency * output_tokens / duration,
+        step=step, batch_per_replica=batch, sequence_tokens=int(seq_len), calibration_class=klass,
+        decode_band_factor=decode_band, prefill_band_factor=prefill_band,
+        supporting_rows=decode_rows + prefill_rows, notes=notes,
+    )
