@@ -22,7 +22,7 @@ from .quant import QUANT_IDS, resolve_scheme, SCHEMES
 from .scenario import Catalogs, Scenario, estimate
 from .units import format_count, format_device_bytes, format_gb
 
-COMMANDS = ("models", "hardware", "quants", "estimate")
+COMMANDS = ("models", "hardware", "quants", "estimate", "validate", "benchmark")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,7 +44,12 @@ def _build_parser() -> argparse.ArgumentParser:
     sub.add_parser("models", help="model catalog: ids, parameters, native quantization")
     sub.add_parser("hardware", help="hardware catalog: ids, kind, memory, bandwidth, price")
     sub.add_parser("quants", help="quantization schemes and their bits per weight")
-    e = sub.add_parser("estimate", help="does it fit: memory per device, KV capacity, concurrency")
+    v = sub.add_parser("validate", help="every published measurement against the model's prediction")
+    v.add_argument("--write-bands", action="store_true",
+                   help="regenerate data/uncertainty.csv from the measurements (after recalibrating)")
+    b = sub.add_parser("benchmark", help="time estimate() in-process and print the figures")
+    b.add_argument("--repeat", type=int, default=200, help="calls per scenario")
+    e = sub.add_parser("estimate", help="does it fit, how fast: memory per device, speed, bottleneck")
     d = Scenario()
     e.add_argument("--model", default=d.model, help="model id (see 'models')")
     e.add_argument("--config-json", metavar="PATH",
@@ -157,6 +162,21 @@ def _estimate_text(result: dict) -> str:
             "overhead_bytes", "free_bytes")
     for name, cells in _group_devices(mem["devices"], keys):
         lines.append(f"  {name[:50]:50s} " + " ".join(f"{format_device_bytes(c):>10s}" for c in cells))
+    perf = result.get("performance")
+    if perf:
+        lines += [
+            "",
+            f"  decode: {perf['decode_tokens_per_s_per_user']:,.1f} tok/s per user "
+            f"({perf['decode_tokens_per_s_per_user_low']:,.1f}-{perf['decode_tokens_per_s_per_user_high']:,.1f}), "
+            f"{perf['decode_tokens_per_s_total']:,.1f} tok/s total at {s['concurrency']} user(s); "
+            f"roofline {perf['roofline_decode_tokens_per_s_per_user']:,.1f} tok/s per user; "
+            f"limited by {perf['bottleneck']}",
+            f"  prefill: {perf['prefill_tokens_per_s']:,.0f} tok/s for a {s['input_tokens']:,}-token prompt; "
+            f"time to first token {perf['ttft_s']:,.2f} s ({perf['ttft_s_low']:,.2f}-{perf['ttft_s_high']:,.2f})",
+            f"  band: x{perf['decode_band_factor']:.2f} from {perf['supporting_rows']} published measurement(s) "
+            f"of {perf['calibration_class']} (python -m k2calc validate)",
+            *(f"  note: {n}" for n in perf["notes"]),
+        ]
     small = result["smallest_fitting"]
     if not result["fits"]:
         if small.get("count"):
@@ -189,6 +209,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(_hardware_table())
         elif args.command == "quants":
             print(_quants_table())
+        elif args.command == "validate":
+            from .validate import report, write_bands
+            if args.write_bands:
+                write_bands()
+            print(report())
+        elif args.command == "benchmark":
+            from .benchmark import run
+            print(run(args.repeat))
         else:
             catalogs = None
             if args.config_json:

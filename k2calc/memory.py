@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 from .engines import (
     ACTIVATION_BYTES_PER_HIDDEN_PER_TOKEN, MAC_LARGE_THRESHOLD_BYTES, MAC_WIRED_FRACTION_LARGE,
@@ -221,6 +222,16 @@ class _LayerBytes:
 
 
 def _layer_bytes(m: ModelArch, s: Scheme, i: int) -> _LayerBytes:
+    """Bytes of layer `i` under scheme `s` (cached per model and scheme)."""
+    return _all_layer_bytes(m, s)[i]
+
+
+@lru_cache(maxsize=256)
+def _all_layer_bytes(m: ModelArch, s: Scheme) -> tuple[_LayerBytes, ...]:
+    return tuple(_compute_layer_bytes(m, s, i) for i in range(m.num_layers))
+
+
+def _compute_layer_bytes(m: ModelArch, s: Scheme, i: int) -> _LayerBytes:
     lp = layer_params(m, i)
     bpw = lambda g: s.format_of(g).bytes_per_weight  # noqa: E731
     kv = 0

@@ -313,6 +313,16 @@ def attention_params(m: ModelArch) -> tuple[int, int, int]:
 
 def layer_params(m: ModelArch, layer: int) -> LayerParams:
     """Parameters of decoder layer `layer` (0-based) [elements]."""
+    return all_layer_params(m)[layer]
+
+
+@lru_cache(maxsize=256)
+def all_layer_params(m: ModelArch) -> tuple[LayerParams, ...]:
+    """Every decoder layer's parameters, computed once per model [elements]."""
+    return tuple(_layer_params(m, i) for i in range(m.num_layers))
+
+
+def _layer_params(m: ModelArch, layer: int) -> LayerParams:
     h = m.hidden_size
     sharded, replicated, attn_norms = attention_params(m)
     is_moe = m.is_moe and layer >= m.first_k_dense
@@ -369,7 +379,7 @@ class ParamCounts:
 @lru_cache(maxsize=256)
 def param_counts(m: ModelArch) -> ParamCounts:
     """Derive every tensor group's parameter count from the architecture (MTP layers excluded)."""
-    layers = [layer_params(m, i) for i in range(m.num_layers)]
+    layers = all_layer_params(m)
     embeddings = m.vocab_size * m.hidden_size
     active_routed = sum(lp.routed_per_expert for lp in layers) * m.experts_per_tok
     return ParamCounts(

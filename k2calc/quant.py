@@ -92,14 +92,20 @@ FORMATS["q2_k-ffn"] = WeightFormat("q2_k-ffn", (2 * FORMATS["q2_k"].bits_per_wei
                                    "gguf", "llama-quant.cpp Q2_K: gate/up Q2_K, ffn_down Q3_K")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Scheme:
-    """A quantization scheme: one :class:`WeightFormat` per tensor group."""
+    """A quantization scheme: one :class:`WeightFormat` per tensor group. Identified by its id."""
 
     id: str
     label: str
     formats: dict[str, WeightFormat]
     note: str = ""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Scheme) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
 
     def format_of(self, group: str) -> WeightFormat:
         return self.formats[group]

@@ -62,8 +62,10 @@ class Row:
 
 def scenario_of(m: Measurement) -> Scenario:
     """The catalog scenario a measurement was taken in (raises K2CalcError when it maps to none)."""
-    if not m.model_id or not (m.hardware_id or m.cpu_id):
-        raise K2CalcError(f"{m.id}: model or hardware not in the catalog")
+    if not m.model_id:
+        raise K2CalcError(f"{m.id}: model not in the catalog")
+    if not (m.hardware_id or m.cpu_id):
+        raise K2CalcError(f"{m.id}: hardware not stated by the source")
     if "pd-" in m.id:
         raise K2CalcError(f"{m.id}: prefill-decode disaggregation with large-scale EP is not modelled")
     if m.metric in ("output_tokens_per_s_total", "ttft_s") and not m.input_tokens:
@@ -157,21 +159,51 @@ def summary(rs: tuple[Row, ...] | None = None) -> dict[str, float]:
     }
 
 
+def describe(s: Scenario) -> str:
+    """A short readable scenario: 'kimi-k2-thinking native, 8x h200-sxm, sglang, 16 users, 1000/1000 tok'."""
+    quant = f"bpw {s.bits_per_weight:g}" if s.bits_per_weight else s.quant
+    where = f"{s.count}x {s.hardware}" + (f" + {s.sockets}x {s.cpu}" if s.cpu else "")
+    return (f"{s.model} {quant}, {where}, {s.engine}, {s.concurrency} user(s), "
+            f"{s.input_tokens}/{s.output_tokens} tok")
+
+
+def skipped() -> list[tuple[str, str]]:
+    """(measurement id, reason) for the speed rows that are not compared."""
+    out = []
+    for m in load_measurements():
+        if m.metric not in SPEED_METRICS:
+            continue
+        try:
+            scenario_of(m)
+        except K2CalcError as exc:
+            out.append((m.id, str(exc).split(": ", 1)[-1]))
+    return out
+
+
 def report() -> str:
-    """The validate table and summary, for a buyer: units, sources, band, roofline."""
-    lines = [f"{'measurement':42s} {'metric':30s} {'measured':>10s} {'predicted':>10s} {'ratio':>6s} "
-             f"{'band':>5s} {'in':>3s} {'roofline':>10s}  class"]
+    """The validate table and summary, for a buyer: scenario, units, band, roofline, sources."""
+    header = (f"{'measurement (data/measurements.csv id)':40s} {'metric':28s} {'unit':5s} {'measured':>10s} "
+              f"{'predicted':>10s} {'ratio':>6s} {'band':>6s} {'in band':>7s} {'roofline':>10s}")
+    lines = [header, f"{'':40s} scenario; calibration class", "-" * len(header)]
     for r in rows():
         m = r.measurement
         f, _ = band_factor(r.klass, r.kind)
         inside = "yes" if 1 / f <= r.ratio <= f else "no"
         roof = f"{r.roofline:10.1f}" if r.roofline else "         -"
-        lines.append(f"{m.id[:42]:42s} {m.metric[:30]:30s} {m.value:10.2f} {r.predicted:10.2f} {r.ratio:6.2f} "
-                     f"{f:5.2f} {inside:>3s} {roof}  {r.klass}")
+        unit = "s" if m.metric == "ttft_s" else "tok/s"
+        lines.append(f"{m.id[:40]:40s} {m.metric[:28]:28s} {unit:5s} {m.value:10.2f} {r.predicted:10.2f} "
+                     f"{r.ratio:6.2f} {'x' + format(f, '.2f'):>6s} {inside:>7s} {roof}")
+        lines.append(f"{'':40s} {describe(r.scenario)}; {r.klass}")
     s = summary()
-    lines.append("")
-    lines.append(f"decode rows within 1.5x: {s['decode_within_1_5x']:.0%} of {s['decode_rows']}; "
-                 f"prefill/TTFT rows within 2x: {s['prefill_ttft_within_2x']:.0%} of {s['prefill_ttft_rows']}; "
-                 f"median |log2(measured/predicted)|: {s['median_abs_log2_ratio']:.2f}")
-    lines.append("units: tok/s, TTFT in s; sources: data/measurements.csv (column 'source')")
+    lines += [
+        "",
+        "ratio = measured / predicted; band = the class's spread (a prediction v covers v/band .. v x band);",
+        "roofline = the same bytes and FLOPs at 100% of peak bandwidth and compute (no prediction exceeds it).",
+        "Not compared: " + "; ".join(f"{i} ({why})" for i, why in skipped()),
+        "",
+        f"decode rows within 1.5x: {s['decode_within_1_5x']:.0%} of {s['decode_rows']}; "
+        f"prefill/TTFT rows within 2x: {s['prefill_ttft_within_2x']:.0%} of {s['prefill_ttft_rows']}; "
+        f"median |log2(measured/predicted)|: {s['median_abs_log2_ratio']:.2f}",
+        "sources: the 'source' column of data/measurements.csv (published benchmarks, see facts.md F)",
+    ]
     return "\n".join(lines)

@@ -10,6 +10,12 @@ from k2calc.errors import K2CalcError
 from k2calc.scenario import Scenario, estimate
 from k2calc.units import GiB, format_device_bytes, format_gb
 
+BOTTLENECK_WORDS = {"gpu-memory-bandwidth": "memory", "cpu-memory-bandwidth": "CPU RAM", "compute": "compute",
+                    "interconnect": "network", "kernel-latency": "latency"}
+BOTTLENECK_HELP = ("memory = reading weights and KV cache; CPU RAM = the CPU reading experts from DDR5; "
+                   "compute = arithmetic; network = GPU-to-GPU communication; latency = fixed time per layer "
+                   "(kernel launches), which batching amortises.")
+
 scenario = st.session_state.get("scenario") or Scenario()
 st.title("Will it fit?")
 
@@ -45,10 +51,32 @@ c1.metric("Weights, one replica", format_gb(mem.weights_bytes), help="All weight
 c2.metric("Memory used, device 0", format_device_bytes(first.usable_bytes - first.free_bytes),
           help=f"Of {format_device_bytes(first.usable_bytes)} the engine may use "
                f"({format_device_bytes(first.capacity_bytes)} installed).")
-c3.metric("KV capacity", f"{mem.kv_capacity_tokens:,} tokens",
+c3.metric("KV capacity [tokens]", f"{mem.kv_capacity_tokens:,}",
           help=f"KV cache: {mem.kv_bytes_per_token:,} bytes per token of one sequence ({d.kv_dtype}).")
 c4.metric("Max concurrency", f"{mem.max_concurrency:,}", help=f"Sequences of {scenario.context:,} tokens at once.")
 
+perf = result.performance
+bands = perf.bands()
+st.subheader("How fast")
+s1, s2, s3, s4 = st.columns(4)
+user, total, ttft = bands["decode_tokens_per_s_per_user"], bands["decode_tokens_per_s_total"], bands["ttft_s"]
+s1.metric("Decode per user", f"{user.value:,.1f} tok/s",
+          help=f"Band {user.low:,.1f}-{user.high:,.1f} tok/s. Roofline (perfect efficiency): "
+               f"{perf.roofline_decode_tokens_per_s_per_user:,.1f} tok/s.")
+s2.metric(f"Decode total, {scenario.concurrency} user(s)", f"{total.value:,.0f} tok/s",
+          help=f"Band {total.low:,.0f}-{total.high:,.0f} tok/s.")
+s3.metric(f"Time to first token ({scenario.input_tokens:,}-token prompt)", f"{ttft.value:,.2f} s",
+          help=f"Band {ttft.low:,.2f}-{ttft.high:,.2f} s; prompts of users arriving together queue behind "
+               "each other.")
+s4.metric("Limited by", BOTTLENECK_WORDS.get(perf.bottleneck, perf.bottleneck),
+          help=f"The largest part of one decode step ({perf.bottleneck}): " + BOTTLENECK_HELP)
+st.caption(
+    f"Speeds are estimates with a x{perf.decode_band_factor:.2f} band from {perf.supporting_rows} published "
+    f"measurement(s) of {perf.calibration_class} (`python -m k2calc validate` lists them)."
+    + "".join(f" {n}." for n in perf.notes)
+)
+
+st.subheader("Where the memory goes")
 st.plotly_chart(memory_per_device(mem), key="memory_chart", width="stretch")
 
 rows = [{

@@ -20,7 +20,8 @@ def test_default_scenario_fits_and_shows_breakdown(app):
     assert "Fits" in app.success[0].value
     assert "Kimi K2 Thinking" in app.success[0].value
     labels = [m.label for m in app.metric]
-    assert "KV capacity" in labels and "Weights, one replica" in labels
+    assert "KV capacity [tokens]" in labels and "Weights, one replica" in labels
+    assert "Decode per user" in labels and "Limited by" in labels
     assert app.metric[0].value == "594.2 GB"
     assert len(app.dataframe) == 1
 
