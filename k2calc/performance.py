@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -350,6 +350,43 @@ def _collective_s(p: Platform, device: Hardware, message_bytes: float, ranks: in
     return p.collective_latency_s + 2 * (ranks - 1) / ranks * message_bytes / link
 
 
+# Between servers: 400 Gb/s InfiniBand or RoCE per GPU (50 GB/s) and its latency; an assumption for
+# HGX-class clusters.
+INTERNODE_BYTES_PER_S = 50e9
+INTERNODE_LATENCY_S = 20e-6
+
+
+def _hop(d: Deployment, p: Platform, dev: Hardware) -> tuple[float, float]:
+    """(latency [s], bandwidth [B/s]) of a pipeline hop: the scale-up link within a node, the
+    cluster network between nodes."""
+    if d.nodes > 1 and d.topology == "gpu":
+        return INTERNODE_LATENCY_S, INTERNODE_BYTES_PER_S
+    return p.collective_latency_s, dev.link_bytes_per_s or 25e9
+
+
+def _step_communication_s(d: Deployment, p: Platform, layers: range, batch: int) -> float:
+    """Collectives of one decode step in `layers` [s]: two tensor-parallel all-reduces per layer (after
+    attention and after the MLP); with expert parallelism the MoE layers' all-reduce becomes an
+    all-to-all dispatch and combine of each token's hidden state to its k experts' ranks. A TP group
+    wider than a node pays the cluster network."""
+    m, dev = d.model, d.device
+    message = batch * m.hidden_size * 2
+    spans_nodes = d.topology == "gpu" and d.nodes > 1 and d.tp > d.count // d.nodes
+    if spans_nodes:
+        p = replace(p, collective_latency_s=INTERNODE_LATENCY_S)
+    link = INTERNODE_BYTES_PER_S if spans_nodes else (dev.link_bytes_per_s or 25e9)
+    allreduce = 0.0 if d.tp <= 1 else p.collective_latency_s + 2 * (d.tp - 1) / d.tp * message / link
+    total = 0.0
+    for i in layers:
+        moe = layer_params(m, i).n_routed > 0
+        if moe and d.ep > 1:
+            dispatch = p.collective_latency_s + message * m.experts_per_tok * (d.ep - 1) / d.ep / link
+            total += allreduce + 2 * dispatch
+        else:
+            total += 2 * allreduce
+    return total
+
+
 def _layer_latency(m: ModelArch, p: Platform) -> float:
     return p.layer_latency_mla_s if m.attention == "mla" else p.layer_latency_gqa_s
 
@@ -380,9 +417,10 @@ def _server_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float)
         kv = math.ceil(batch / rank.seq_groups) * (rank.kv_bytes_per_token * seq_len
                                                     + rank.kv_window_bytes_per_token * window)
         flops = decode_flops(m, layers, batch, seq_len).scaled(1 / d.tp)
-        comm = len(layers) * 2 * _collective_s(p, dev, batch * m.hidden_size * 2, d.tp)
-        if stage > 0:
-            comm += p.collective_latency_s + batch * m.hidden_size * 2 / (dev.link_bytes_per_s or 25e9)
+        comm = _step_communication_s(d, p, layers, batch)
+        if stage > 0:  # hand the activations to the next pipeline stage (another node if there are several)
+            latency, link = _hop(d, p, dev)
+            comm += latency + batch * m.hidden_size * 2 / link
         cost.fixed_s += len(layers) * _layer_latency(m, p)
         cost.weights_s += weights / (bw * p.bandwidth_efficiency)
         cost.kv_s += kv / (bw * p.bandwidth_efficiency)
