@@ -79,6 +79,19 @@ def _build_parser() -> argparse.ArgumentParser:
     e.add_argument("--memory-fraction", type=float,
                    help="engine share of device memory (vLLM gpu_memory_utilization, SGLang mem_fraction_static)")
     e.add_argument("--wired-limit-gb", type=float, help="Mac: GPU wired-memory limit per Mac in GB (GiB)")
+    c = e.add_argument_group("cost (defaults: data/cost_assumptions.csv, dated and sourced)")
+    c.add_argument("--electricity-usd-per-kwh", type=float, help="electricity tariff [USD/kWh]")
+    c.add_argument("--pue", type=float, help="power usage effectiveness of the room [ratio >= 1]")
+    c.add_argument("--hosting-usd-per-kw-month", type=float, help="colocation per kW of peak power [USD]")
+    c.add_argument("--maintenance-pct-per-year", type=float, help="support and spares [%% of capex per year]")
+    c.add_argument("--amortisation-years", type=float, help="years the purchase is written off over")
+    c.add_argument("--residual-value-pct", type=float, help="resale value at the end [%% of capex]")
+    c.add_argument("--utilisation", type=float, help="share of the year serving at this concurrency (0-1]")
+    c.add_argument("--cache-hit-rate", type=float, help="share of prompt tokens billed at the cached price")
+    c.add_argument("--hardware-price-usd", type=float, help="price per device instead of the catalog's [USD]")
+    c.add_argument("--cloud-usd-per-hour", type=float, help="rental per device-hour instead of the catalog's")
+    c.add_argument("--monthly-output-tokens", type=float, help="output volume for break-even [tokens/month]")
+    c.add_argument("--api-provider", help="API provider to compare with (default: the model's own)")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     return p
 
@@ -176,6 +189,22 @@ def _estimate_text(result: dict) -> str:
             f"  band: x{perf['decode_band_factor']:.2f} from {perf['supporting_rows']} published measurement(s) "
             f"of {perf['calibration_class']} (python -m k2calc validate)",
             *(f"  note: {n}" for n in perf["notes"]),
+        ]
+    cost = result.get("cost")
+    if cost:
+        api = (f"API ({cost['api_provider']}) ${cost['api_usd_per_million_output_tokens']:,.2f}"
+               if cost["api_usd_per_million_output_tokens"] is not None else "no API price")
+        be = (f"{cost['breakeven_months']:,.1f} months" if cost["breakeven_months"] is not None else "never")
+        lines += [
+            "",
+            f"  cost: capex ${cost['capex_usd']:,.0f}; {cost['power_watts']:,.0f} W under load; "
+            f"opex ${cost['annual_opex_usd']:,.0f}/year; TCO over {cost['years']:g} years ${cost['tco_usd']:,.0f}",
+            f"  per 1M output tokens: ${cost['usd_per_million_output_tokens']:,.2f} at "
+            f"{cost['assumptions']['utilisation']:.0%} utilisation (${cost['usd_per_million_output_tokens_at_saturation']:,.2f} "
+            f"busy all year) vs {api}"
+            + (f" vs cloud ${cost['cloud_usd_per_million_output_tokens']:,.2f}" if cost["cloud_usd_per_million_output_tokens"] else ""),
+            f"  break-even against the API: {be} at {cost['monthly_output_tokens']:,.0f} output tokens a month",
+            *(f"  note: {n}" for n in cost["notes"]),
         ]
     small = result["smallest_fitting"]
     if not result["fits"]:

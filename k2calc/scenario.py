@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .cost import CostAssumptions, CostEstimate, default_assumptions, estimate_cost
 from .engines import ENGINES, default_engine, get_engine
 from .errors import K2CalcError
 from .hardware import Hardware, get_hardware, load_hardware
@@ -62,6 +63,24 @@ class Scenario(BaseModel):
     concurrency: int = Field(1, ge=1, le=1_000_000)
     memory_fraction: float | None = Field(None, gt=0, le=1)
     wired_limit_gb: float | None = Field(None, gt=0, le=65536)
+    # Cost assumptions: None = the dated default in data/cost_assumptions.csv.
+    electricity_usd_per_kwh: float | None = Field(None, ge=0, le=10)
+    pue: float | None = Field(None, ge=1, le=5)
+    hosting_usd_per_kw_month: float | None = Field(None, ge=0, le=10000)
+    maintenance_pct_per_year: float | None = Field(None, ge=0, le=100)
+    amortisation_years: float | None = Field(None, gt=0, le=30)
+    residual_value_pct: float | None = Field(None, ge=0, le=100)
+    utilisation: float | None = Field(None, gt=0, le=1)
+    cache_hit_rate: float | None = Field(None, ge=0, le=1)
+    hardware_price_usd: float | None = Field(None, ge=0, le=1e8)
+    cloud_usd_per_hour: float | None = Field(None, ge=0, le=10000)
+    monthly_output_tokens: float | None = Field(None, gt=0, le=1e15)
+    api_provider: str | None = None
+
+    def cost_assumptions(self) -> CostAssumptions:
+        """The default assumptions with this scenario's overrides."""
+        return default_assumptions().with_overrides(
+            **{k: getattr(self, k) for k in CostAssumptions.model_fields if k in type(self).model_fields})
 
     @classmethod
     def build(cls, **values: Any) -> "Scenario":
@@ -268,6 +287,7 @@ class Estimate(BaseModel):
     deployment: Deployment
     memory: MemoryEstimate
     performance: PerformanceEstimate
+    cost: CostEstimate | None
     smallest: dict[str, Any]
 
     @property
@@ -296,6 +316,7 @@ class Estimate(BaseModel):
                            "kv_dtype": d.kv_dtype},
             "memory": self.memory.as_dict(),
             "performance": self.performance.as_dict(),
+            "cost": self.cost.as_dict() if self.cost else None,
             "smallest_fitting": self.smallest,
         }
 
@@ -305,5 +326,12 @@ def estimate(s: Scenario, catalogs: Catalogs | None = None) -> Estimate:
     d = resolve(s, catalogs)
     mem = estimate_memory(d)
     perf = estimate_performance(d, mem, s.input_tokens, s.output_tokens, s.concurrency)
+    try:
+        cost = estimate_cost(d, perf, s.input_tokens, s.output_tokens, s.cost_assumptions(),
+                             device_price_usd=s.hardware_price_usd, cloud_usd_per_hour=s.cloud_usd_per_hour,
+                             monthly_output_tokens=s.monthly_output_tokens, api_provider=s.api_provider)
+    except K2CalcError as exc:
+        mem.warnings.append(f"cost not computed: {exc}")
+        cost = None
     smallest = {"count": d.count, "nodes": d.nodes, "reason": ""} if mem.fits else smallest_fitting(s, catalogs)
-    return Estimate(scenario=s, deployment=d, memory=mem, performance=perf, smallest=smallest)
+    return Estimate(scenario=s, deployment=d, memory=mem, performance=perf, cost=cost, smallest=smallest)

@@ -96,11 +96,15 @@ def test_kimi_thinking_json_has_eight_device_rows_with_every_field(kimi_8x_h200)
         assert dev["capacity_bytes"] == 150754820096  # nvidia-smi 143771 MiB
 
 
-def test_json_has_performance_and_no_cost_yet(kimi_8x_h200):
-    """Contract keys (architecture.md section 2); cost arrives with its own issue."""
-    assert "cost" not in kimi_8x_h200
+def test_json_has_the_contract_keys(kimi_8x_h200):
+    """Contract keys (architecture.md section 2)."""
     assert {"fits", "reasons", "warnings", "scenario", "model", "quant", "deployment", "memory",
-            "performance", "smallest_fitting"} <= set(kimi_8x_h200)
+            "performance", "cost", "smallest_fitting"} <= set(kimi_8x_h200)
+    cost = kimi_8x_h200["cost"]
+    for key in ("capex_usd", "power_watts", "annual_opex_usd", "usd_per_million_output_tokens",
+                "api_usd_per_million_output_tokens"):
+        assert cost[key] > 0
+    assert "breakeven_months" in cost
     perf = kimi_8x_h200["performance"]
     for key in ("decode_tokens_per_s_per_user", "decode_tokens_per_s_total", "prefill_tokens_per_s", "ttft_s"):
         assert perf[key] > 0

@@ -1,0 +1,357 @@
+"""Cost model: purchase, power, hosting, years of use, cloud rental, $ per million tokens, API break-even.
+
+Every assumption is data (``data/cost_assumptions.csv``, ``data/api_prices.csv``, prices per device in
+``data/hardware.csv``), carries a date and a source, and can be overridden.
+
+Definitions (all in USD, watts, tokens):
+
+* **capex**: devices + host (8-GPU server chassis and installation per node, or a workstation chassis with
+  its CPUs and DRAM) + cluster network when there are several nodes + links between unified-memory boxes.
+* **power under load**: each device's typical draw under LLM load (or 80% of its TDP where no typical
+  figure is known) + the host; average power = load x utilisation + idle share x load x (1 - utilisation).
+* **annual opex**: energy (average kW x 8,760 h x PUE x tariff) + hosting (peak kW x $/kW-month x 12) +
+  maintenance (% of capex).
+* **annual cost** = capex x (1 - residual) / amortisation years + annual opex; **TCO** over the horizon =
+  capex - residual + opex x years.
+* **$ per 1M output tokens**: annual cost / output tokens served in a year (the workload's prompts ride
+  along, as an API bills them too); output tokens per year = benchmark-style output throughput (TTFT
+  included) x hours x utilisation.
+* **API, same workload**: input (cache-hit share at the cached price) + output charges, per 1M output
+  tokens.
+* **break-even** (months): capex / (monthly API bill - monthly opex) for a monthly output volume; the
+  same against renting the GPUs by the hour. None when owning never catches up.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import CatalogError, K2CalcError
+from .memory import Deployment
+from .performance import PerformanceEstimate, platform_of
+from .units import GiB
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+HOURS_PER_YEAR = 8760.0
+HOURS_PER_MONTH = HOURS_PER_YEAR / 12
+GPUS_PER_SERVER = 8
+# Load power of a device with no measured typical draw: a share of its TDP (decode rarely pins a GPU
+# at its power limit); an assumption.
+LOAD_SHARE_OF_TDP = 0.8
+
+
+class CostAssumptions(BaseModel):
+    """Every money and power assumption; defaults from data/cost_assumptions.csv (dated, sourced)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    electricity_usd_per_kwh: float = Field(ge=0, le=10)
+    pue: float = Field(ge=1, le=5)
+    hosting_usd_per_kw_month: float = Field(ge=0, le=10000)
+    maintenance_pct_per_year: float = Field(ge=0, le=100)
+    amortisation_years: float = Field(gt=0, le=30)
+    residual_value_pct: float = Field(ge=0, le=100)
+    utilisation: float = Field(gt=0, le=1)
+    gpu_server_chassis_usd: float = Field(ge=0)
+    gpu_server_install_usd: float = Field(ge=0)
+    gpu_server_base_watts: float = Field(ge=0)
+    cluster_network_usd_per_node: float = Field(ge=0)
+    workstation_chassis_usd: float = Field(ge=0)
+    workstation_base_watts: float = Field(ge=0)
+    dram_usd_per_gib: float = Field(ge=0)
+    unified_link_usd: float = Field(ge=0)
+    idle_power_share: float = Field(ge=0, le=1)
+    cache_hit_rate: float = Field(ge=0, le=1)
+
+    def with_overrides(self, **values: float | None) -> "CostAssumptions":
+        """A copy with the user's values (None = keep the default); bad values raise K2CalcError."""
+        changes = {k: v for k, v in values.items() if v is not None}
+        try:
+            return CostAssumptions(**{**self.model_dump(), **changes})
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise K2CalcError(f"{err['loc'][0]}: {err['msg']} (got {err.get('input')!r})") from None
+
+
+@dataclass(frozen=True)
+class Assumption:
+    """Where a default comes from."""
+
+    key: str
+    value: float
+    unit: str
+    date: str
+    status: str
+    source: str
+
+
+@lru_cache(maxsize=1)
+def assumption_sources() -> dict[str, Assumption]:
+    """data/cost_assumptions.csv keyed by assumption name."""
+    path = DATA / "cost_assumptions.csv"
+    out = {}
+    with path.open(newline="") as f:
+        for line, row in enumerate(csv.DictReader(f), start=2):
+            try:
+                out[row["key"]] = Assumption(row["key"], float(row["value"]), row["unit"], row["date"],
+                                             row["status"], row["source"])
+            except (KeyError, ValueError, TypeError) as exc:
+                raise CatalogError(f"cost_assumptions.csv line {line}: {exc}") from None
+    return out
+
+
+@lru_cache(maxsize=1)
+def default_assumptions() -> CostAssumptions:
+    values = {k: a.value for k, a in assumption_sources().items()}
+    try:
+        return CostAssumptions(**values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise CatalogError(f"cost_assumptions.csv, key '{err['loc'][0]}': {err['msg']}") from None
+
+
+@dataclass(frozen=True)
+class ApiPrice:
+    """One provider's price for a model [USD per 1M tokens]."""
+
+    model_id: str
+    provider: str
+    input_usd_per_mtok: float
+    cached_input_usd_per_mtok: float | None
+    output_usd_per_mtok: float
+    date: str
+    source: str
+
+
+@lru_cache(maxsize=1)
+def load_api_prices() -> tuple[ApiPrice, ...]:
+    """data/api_prices.csv; a bad row raises CatalogError with its line."""
+    out = []
+    with (DATA / "api_prices.csv").open(newline="") as f:
+        for line, row in enumerate(csv.DictReader(f), start=2):
+            try:
+                cached = row["cached_input_usd_per_mtok"]
+                price = ApiPrice(row["model_id"], row["provider"], float(row["input_usd_per_mtok"]),
+                                 float(cached) if cached else None, float(row["output_usd_per_mtok"]),
+                                 row["date"], row["source"])
+            except (KeyError, ValueError) as exc:
+                raise CatalogError(f"api_prices.csv line {line}: {exc}") from None
+            if min(price.input_usd_per_mtok, price.output_usd_per_mtok, price.cached_input_usd_per_mtok or 0) < 0:
+                raise CatalogError(f"api_prices.csv line {line}: negative price")
+            out.append(price)
+    return tuple(out)
+
+
+def api_price(model_id: str, provider: str | None = None) -> ApiPrice | None:
+    """The model's API price: the named provider, else the first listed (the model's own vendor)."""
+    for p in load_api_prices():
+        if p.model_id == model_id and (provider is None or p.provider.lower() == provider.lower()):
+            return p
+    return None
+
+
+def api_usd_per_million_output(price: ApiPrice, input_tokens: int, output_tokens: int, cache_hit_rate: float) -> float:
+    """API bill for a workload of `input_tokens` in / `output_tokens` out per request, per 1M output
+    tokens [USD]: (input x (miss x input price + hit x cached price) + output x output price) / output."""
+    cached = price.cached_input_usd_per_mtok if price.cached_input_usd_per_mtok is not None else price.input_usd_per_mtok
+    per_input = (1 - cache_hit_rate) * price.input_usd_per_mtok + cache_hit_rate * cached
+    return price.output_usd_per_mtok + per_input * input_tokens / output_tokens
+
+
+# ------------------------------------------------------------------------------------------------
+# Capex and power
+# ------------------------------------------------------------------------------------------------
+
+
+def _nodes(d: Deployment) -> int:
+    return max(d.nodes, math.ceil(d.count / GPUS_PER_SERVER))
+
+
+def _is_server_gpu(d: Deployment) -> bool:
+    return d.device is not None and platform_of(d.device).name in ("nvidia-hopper", "nvidia-blackwell", "amd-hbm")
+
+
+def capex_breakdown(d: Deployment, a: CostAssumptions, device_price_usd: float | None = None) -> dict[str, float]:
+    """Purchase cost by item [USD]. Raises K2CalcError when a needed price is unknown."""
+    out: dict[str, float] = {}
+    if d.device is not None:
+        price = device_price_usd if device_price_usd is not None else d.device.price_usd
+        if price is None:
+            raise K2CalcError(f"{d.device.name} has no price in the catalog; give --hardware-price-usd")
+        out["devices"] = d.count * price
+    if d.topology == "gpu":
+        nodes = _nodes(d)
+        if _is_server_gpu(d):
+            out["servers (chassis, CPUs, RAM)"] = nodes * a.gpu_server_chassis_usd
+            out["installation"] = nodes * a.gpu_server_install_usd
+        else:
+            out["host workstations"] = nodes * a.workstation_chassis_usd
+        if nodes > 1:
+            out["cluster network"] = nodes * a.cluster_network_usd_per_node
+    elif d.topology == "unified" and d.count > 1:
+        out["links between systems"] = (d.count - 1) * a.unified_link_usd
+    elif d.topology in ("hybrid", "cpu"):
+        if d.cpu.price_usd is None:
+            raise K2CalcError(f"{d.cpu.name} has no price in the catalog")
+        out["CPUs"] = d.sockets * d.cpu.price_usd
+        out["DRAM"] = d.ram_bytes / GiB * a.dram_usd_per_gib
+        out["workstation chassis"] = a.workstation_chassis_usd
+    return out
+
+
+def _load_watts(h) -> float:
+    return h.typical_watts or LOAD_SHARE_OF_TDP * (h.tdp_watts or 0)
+
+
+def power_breakdown(d: Deployment, a: CostAssumptions) -> tuple[dict[str, float], float]:
+    """(power under load by item [W], peak power [W])."""
+    load: dict[str, float] = {}
+    peak = 0.0
+    if d.device is not None:
+        load["devices"] = d.count * _load_watts(d.device)
+        peak += d.count * (d.device.tdp_watts or _load_watts(d.device))
+    if d.topology == "gpu":
+        base = a.gpu_server_base_watts if _is_server_gpu(d) else a.workstation_base_watts
+        load["hosts"] = _nodes(d) * base
+        peak += _nodes(d) * base
+    elif d.topology in ("hybrid", "cpu"):
+        cpu_w = d.sockets * (d.cpu.tdp_watts or 0)
+        load["CPUs"] = LOAD_SHARE_OF_TDP * cpu_w
+        load["workstation"] = a.workstation_base_watts
+        peak += cpu_w + a.workstation_base_watts
+    return load, peak
+
+
+# ------------------------------------------------------------------------------------------------
+# The estimate
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CostEstimate:
+    """Money for one scenario. USD, W, tokens, months."""
+
+    capex_usd: float
+    capex_breakdown_usd: dict[str, float]
+    power_watts: float
+    peak_power_watts: float
+    average_power_watts: float
+    annual_energy_kwh: float
+    annual_energy_usd: float
+    annual_hosting_usd: float
+    annual_maintenance_usd: float
+    annual_opex_usd: float
+    annual_capital_usd: float
+    tco_usd: float
+    years: float
+    output_tokens_per_year: float
+    usd_per_million_output_tokens: float
+    usd_per_million_input_tokens: float
+    usd_per_million_output_tokens_at_saturation: float
+    cloud_usd_per_hour: float | None
+    cloud_usd_per_million_output_tokens: float | None
+    api_provider: str | None
+    api_usd_per_million_output_tokens: float | None
+    monthly_output_tokens: float
+    monthly_api_usd: float | None
+    monthly_own_usd: float
+    monthly_cloud_usd: float | None
+    breakeven_months: float | None
+    breakeven_vs_cloud_months: float | None
+    assumptions: dict[str, float]
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def estimate_cost(d: Deployment, perf: PerformanceEstimate, input_tokens: int, output_tokens: int,
+                  a: CostAssumptions | None = None, *, device_price_usd: float | None = None,
+                  cloud_usd_per_hour: float | None = None, monthly_output_tokens: float | None = None,
+                  api_provider: str | None = None) -> CostEstimate:
+    """All money figures for a deployment serving `perf`'s throughput (see the module docstring)."""
+    a = a or default_assumptions()
+    notes: list[str] = []
+    capex_items = capex_breakdown(d, a, device_price_usd)
+    capex = sum(capex_items.values())
+    load_items, peak_w = power_breakdown(d, a)
+    load_w = sum(load_items.values())
+    avg_w = load_w * (a.utilisation + a.idle_power_share * (1 - a.utilisation))
+    energy_kwh = avg_w / 1000 * HOURS_PER_YEAR * a.pue
+    energy_usd = energy_kwh * a.electricity_usd_per_kwh
+    hosting_usd = peak_w / 1000 * a.hosting_usd_per_kw_month * 12
+    maintenance_usd = capex * a.maintenance_pct_per_year / 100
+    opex = energy_usd + hosting_usd + maintenance_usd
+    residual = capex * a.residual_value_pct / 100
+    capital = (capex - residual) / a.amortisation_years
+    annual = capital + opex
+    tps = perf.output_tokens_per_s_total
+    tokens_year = tps * 3600 * HOURS_PER_YEAR * a.utilisation
+    per_m_out = annual / tokens_year * 1e6 if tokens_year else math.inf
+    # Time share of prefill in serving one request: its prompt at the prefill rate against the whole.
+    t_prefill = input_tokens / perf.prefill_tokens_per_s
+    t_decode = output_tokens / perf.decode_tokens_per_s_per_user
+    prefill_share = t_prefill / (t_prefill + t_decode)
+    input_year = tokens_year * input_tokens / output_tokens
+    per_m_in = annual * prefill_share / input_year * 1e6 if input_year else math.inf
+    # Saturation: busy every hour of the year at the same concurrency (energy at full load).
+    annual_full = capital + load_w / 1000 * HOURS_PER_YEAR * a.pue * a.electricity_usd_per_kwh + hosting_usd + maintenance_usd
+    per_m_full = annual_full / (tps * 3600 * HOURS_PER_YEAR) * 1e6 if tps else math.inf
+
+    rate = cloud_usd_per_hour if cloud_usd_per_hour is not None else (d.device.cloud_usd_per_hour if d.device else None)
+    cloud_hour = cloud_per_m = None
+    if d.topology == "gpu" and rate is not None:
+        cloud_hour = d.count * rate
+        cloud_per_m = cloud_hour / (tps * 3600) * 1e6 if tps else math.inf
+    elif d.topology != "gpu":
+        notes.append("cloud rental: not offered for this kind of machine")
+    else:
+        notes.append(f"cloud rental: no $/hour for {d.device.name} in the catalog (give --cloud-usd-per-hour)")
+
+    price = api_price(d.model.id, api_provider)
+    api_per_m = None
+    if price is None:
+        notes.append(f"API: no price for {d.model.name}{' from ' + api_provider if api_provider else ''} in data/api_prices.csv")
+    else:
+        api_per_m = api_usd_per_million_output(price, input_tokens, output_tokens, a.cache_hit_rate)
+
+    capacity_month = tps * 3600 * HOURS_PER_MONTH  # output tokens at full utilisation
+    monthly = monthly_output_tokens if monthly_output_tokens is not None else capacity_month * a.utilisation
+    if monthly_output_tokens is not None and monthly > capacity_month:
+        notes.append(f"{monthly:,.0f} output tokens a month is more than this deployment's "
+                     f"{capacity_month:,.0f} at full use: {math.ceil(monthly / capacity_month)} replicas needed")
+    used = min(1.0, monthly / capacity_month) if capacity_month else 1.0
+    month_energy = load_w * (used + a.idle_power_share * (1 - used)) / 1000 * HOURS_PER_MONTH * a.pue * a.electricity_usd_per_kwh
+    monthly_own = month_energy + (hosting_usd + maintenance_usd) / 12
+    monthly_api = monthly / 1e6 * api_per_m if api_per_m is not None else None
+    monthly_cloud = cloud_hour * monthly / (tps * 3600) if cloud_hour is not None and tps else None
+    return CostEstimate(
+        capex_usd=capex, capex_breakdown_usd=capex_items, power_watts=load_w, peak_power_watts=peak_w,
+        average_power_watts=avg_w, annual_energy_kwh=energy_kwh, annual_energy_usd=energy_usd,
+        annual_hosting_usd=hosting_usd, annual_maintenance_usd=maintenance_usd, annual_opex_usd=opex,
+        annual_capital_usd=capital, tco_usd=capex - residual + opex * a.amortisation_years,
+        years=a.amortisation_years, output_tokens_per_year=tokens_year,
+        usd_per_million_output_tokens=per_m_out, usd_per_million_input_tokens=per_m_in,
+        usd_per_million_output_tokens_at_saturation=per_m_full, cloud_usd_per_hour=cloud_hour,
+        cloud_usd_per_million_output_tokens=cloud_per_m, api_provider=price.provider if price else None,
+        api_usd_per_million_output_tokens=api_per_m, monthly_output_tokens=monthly,
+        monthly_api_usd=monthly_api, monthly_own_usd=monthly_own, monthly_cloud_usd=monthly_cloud,
+        breakeven_months=breakeven_months(capex, monthly_api, monthly_own),
+        breakeven_vs_cloud_months=breakeven_months(capex, monthly_cloud, monthly_own),
+        assumptions=a.model_dump(), notes=notes,
+    )
+
+
+def breakeven_months(capex_usd: float, monthly_alternative_usd: float | None, monthly_own_usd: float) -> float | None:
+    """Months until buying (capex, then `monthly_own_usd` a month) costs less than the alternative's
+    monthly bill; None when the alternative is unknown or never dearer than running costs alone."""
+    if monthly_alternative_usd is None:
+        return None
+    saving = monthly_alternative_usd - monthly_own_usd
+    return capex_usd / saving if saving > 0 else None
