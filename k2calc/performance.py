@@ -519,25 +519,25 @@ def decode_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float) 
 # ------------------------------------------------------------------------------------------------
 
 
-def prefill_flops(m: ModelArch, tokens: int) -> tuple[float, float]:
-    """(routed-expert, other) FLOP to prefill one prompt of `tokens`: 2 FLOP per active matrix parameter
-    per token (lm_head once) plus causal attention: MLA N^2 x heads x (qk + v dims), GQA
-    N^2 x heads x 2 x head_dim per layer (sliding layers: N x window)."""
+def prefill_flops(m: ModelArch, tokens: int) -> tuple[float, float, float]:
+    """(routed-expert, other, lm_head) FLOP to prefill one prompt of `tokens`: 2 FLOP per active matrix
+    parameter per token plus causal attention (MLA N^2 x heads x (qk + v dims), GQA N^2 x heads x 2 x
+    head_dim per layer, sliding layers N x window); the lm_head runs once, for the last token."""
     routed = 2 * param_counts(m).active_routed * tokens
     params = _matrix_params_per_token(m, range(m.num_layers), m.experts_per_tok)
-    other = 2 * params * tokens - routed + 2 * m.vocab_size * m.hidden_size
+    other = 2 * params * tokens - routed
     if m.attention == "mla":
         other += m.num_layers * tokens ** 2 * m.num_heads * (m.qk_nope_head_dim + m.qk_rope_head_dim + m.v_head_dim)
     else:
         other += (m.num_layers - m.sliding_layers) * tokens ** 2 * m.num_heads * 2 * m.head_dim
         other += m.sliding_layers * tokens * min(tokens, m.sliding_window or 0) * m.num_heads * 4 * m.head_dim
-    return routed, other
+    return routed, other, 2.0 * m.vocab_size * m.hidden_size
 
 
 def gemm_efficiency(rows: float, half_rows: float = 32.0) -> float:
     """Share of a GEMM kernel's best efficiency reached when a weight matrix sees `rows` tokens [1]:
-    rows / (rows + half_rows). An expert of a MoE layer sees tokens x k / E of a prompt. The default
-    32 rows for tensor-core GPUs is an assumption checked against K2.5's 1,000-token TTFT on 8x H200."""
+    rows / (rows + half_rows). The default 32 rows for tensor-core GPUs is an assumption checked
+    against K2.5's 1,000-token TTFT on 8x H200."""
     return rows / (rows + half_rows)
 
 
@@ -546,52 +546,93 @@ def gemm_efficiency(rows: float, half_rows: float = 32.0) -> float:
 # aggregate on 8x L20 + 2x 6454S, both ~0.085; llamafile/GGUF kernels (KTransformers 0.2.1): 88 tok/s, ~0.027.
 CPU_PREFILL_AMX = 0.085
 CPU_PREFILL_GGUF = 0.027
+CPU_GEMM_HALF_ROWS = 16
+# Prompts shorter than this are prefilled by the CPU even where long ones stream the experts to the GPU
+# (streaming every expert for a few tokens never pays); an assumption.
+STREAM_MIN_TOKENS = 1024
 # Request handling before the first prefill kernel (HTTP, tokenisation, scheduling) [s]; an assumption.
 REQUEST_OVERHEAD_S = {"server": 0.02, "ktransformers": 0.05, "llama.cpp": 0.01, "mlx": 0.01}
 
 
+@dataclass(frozen=True)
+class _PromptWork:
+    """What a prompt touches: FLOP by kind, tokens per touched expert, weight bytes read [B]."""
+
+    routed: float
+    other: float
+    lm_head: float
+    expert_rows: float
+    routed_share: float       # share of the routed experts' bytes the prompt touches
+    routed_bytes: float       # routed-expert bytes of one model copy
+    other_bytes: float        # every other weight byte
+
+
+def _prompt_work(m: ModelArch, mem: MemoryEstimate, tokens: int) -> _PromptWork:
+    routed, other, lm_head = prefill_flops(m, tokens)
+    groups = mem.weights_by_group_bytes
+    if m.is_moe:
+        touched = experts_touched(m.n_routed_experts, m.experts_per_tok, tokens)
+        rows, share = tokens * m.experts_per_tok / touched, touched / m.n_routed_experts
+    else:
+        rows, share = tokens, 1.0
+    return _PromptWork(routed, other, lm_head, rows, share, groups["routed_experts"],
+                       mem.weights_bytes - groups["routed_experts"])
+
+
 def prefill_time(d: Deployment, mem: MemoryEstimate, tokens: int) -> tuple[float, float]:
-    """(predicted, roofline) seconds to prefill `tokens` prompt tokens in one replica."""
+    """(predicted, roofline) seconds to prefill `tokens` prompt tokens in one replica.
+
+    Weights are read once per chunk, the routed experts only as far as the prompt touches them
+    (E(1-(1-k/E)^N) experts per layer); each GEMM runs at its kernel's efficiency scaled by how many
+    tokens its weight matrix sees."""
     m, s = d.model, d.scheme
-    routed, other = prefill_flops(m, tokens)
-    flops = routed + other
-    expert_rows = tokens * m.experts_per_tok / m.n_routed_experts if m.is_moe else tokens
+    w = _prompt_work(m, mem, tokens)
+    flops = w.routed + w.other + w.lm_head
+    touched_bytes = w.other_bytes + w.routed_bytes * w.routed_share
     family = ENGINE_FAMILY[d.engine.id]
-    all_weights = mem.weights_bytes
     cpu_eta = CPU_PREFILL_GGUF if s.expert_kernel == "gguf" else CPU_PREFILL_AMX
     if d.topology == "cpu":
         peak = _cpu_peak(d.cpu, d.sockets)
-        t = flops / (peak * cpu_eta * gemm_efficiency(expert_rows, 16)) + all_weights / cpu_bandwidth_bytes_per_s(d.cpu, d.sockets)
-        return t, max(flops / peak, all_weights / (d.cpu.memory_bandwidth_bytes_per_s * d.sockets))
+        compute = (w.routed / gemm_efficiency(w.expert_rows, CPU_GEMM_HALF_ROWS)
+                   + w.other / gemm_efficiency(tokens, CPU_GEMM_HALF_ROWS) + w.lm_head) / (peak * cpu_eta)
+        t = max(compute, touched_bytes / cpu_bandwidth_bytes_per_s(d.cpu, d.sockets))
+        return t, max(flops / peak, touched_bytes / (d.cpu.memory_bandwidth_bytes_per_s * d.sockets))
     dev = d.device
     p = platform_of(dev)
     kernel = s.expert_kernel if m.is_moe else s.format_of("dense_mlp").kernel
     n_gpu = d.count if d.topology == "hybrid" else d.tp
     peak = _peak(dev, kernel) * n_gpu
     eta = PREFILL_COMPUTE.get((family, p.name), PREFILL_COMPUTE_DEFAULT)
-    gpu_compute = other / (peak * eta * gemm_efficiency(tokens, p.gemm_half_rows))
-    expert_compute = routed / (peak * eta * gemm_efficiency(expert_rows, p.gemm_half_rows))
-    latency = m.num_layers * (p.layer_latency_mla_s if m.attention == "mla" else p.layer_latency_gqa_s)
+    gpu_compute = (w.other / gemm_efficiency(tokens, p.gemm_half_rows) + w.lm_head) / (peak * eta)
+    expert_compute = w.routed / (peak * eta * gemm_efficiency(w.expert_rows, p.gemm_half_rows))
+    latency = m.num_layers * _layer_latency(m, p)
     if d.topology == "hybrid":
         ram = mem.devices[-1]
-        gpu_weights = (all_weights - ram.weights_bytes) / (dev.memory_bandwidth_bytes_per_s * p.bandwidth_efficiency * n_gpu)
-        sync = m.num_layers * HYBRID_LAYER_SYNC_S
-        if d.kt_prefill == "cpu" and m.is_moe:
-            cpu_share = ram.weights_bytes / max(1, mem.weights_by_group_bytes["routed_experts"])
+        gpu_bw = dev.memory_bandwidth_bytes_per_s * n_gpu
+        gpu_weights = (mem.weights_bytes - ram.weights_bytes) / (gpu_bw * p.bandwidth_efficiency)
+        ram_touched = ram.weights_bytes * (w.routed_share if m.is_moe else 1.0)
+        fixed = latency + m.num_layers * HYBRID_LAYER_SYNC_S
+        cpu_share = ram.weights_bytes / max(1, w.routed_bytes) if m.is_moe else 0.0
+        if m.is_moe and (d.kt_prefill == "cpu" or tokens < STREAM_MIN_TOKENS):
+            # Routed experts in RAM are computed where they live, with AMX (or llamafile for GGUF).
             cpu_peak = _cpu_peak(d.cpu, d.sockets)
-            cpu_time = routed * cpu_share / (cpu_peak * cpu_eta * gemm_efficiency(expert_rows, 16))
-            t = gpu_compute + expert_compute * (1 - cpu_share) + cpu_time + gpu_weights + latency + sync
-            return t, max(flops / (peak + cpu_peak), ram.weights_bytes / (d.cpu.memory_bandwidth_bytes_per_s * d.sockets))
-        link = (dev.link_bytes_per_s or 32e9) * PCIE_STREAM_EFFICIENCY * n_gpu
-        t = ram.weights_bytes / link + gpu_weights + gpu_compute + expert_compute + latency + sync
-        return t, max(ram.weights_bytes / ((dev.link_bytes_per_s or 32e9) * n_gpu), flops / peak)
+            cpu_compute = w.routed * cpu_share / (cpu_peak * cpu_eta * gemm_efficiency(w.expert_rows, CPU_GEMM_HALF_ROWS))
+            cpu_read = ram_touched / cpu_bandwidth_bytes_per_s(d.cpu, d.sockets)
+            # The CPU streams its experts from DDR5 while it computes: the slower of the two counts.
+            t = gpu_compute + expert_compute * (1 - cpu_share) + max(cpu_compute, cpu_read) + gpu_weights + fixed
+            roof = max(flops / (peak + cpu_peak), ram_touched / (d.cpu.memory_bandwidth_bytes_per_s * d.sockets))
+            return t, roof
+        # Long prompts: the GPU computes every layer, the RAM-resident weights streamed over PCIe.
+        link = (dev.link_bytes_per_s or 32e9) * n_gpu
+        t = ram_touched / (link * PCIE_STREAM_EFFICIENCY) + gpu_weights + gpu_compute + expert_compute + fixed
+        return t, max(ram_touched / link, flops / peak)
     # Pipeline stages run one after another on a prompt; tensor-parallel ranks share each stage's work.
-    # Every chunk of `chunk_tokens` reads the weights once (all experts, for a long enough chunk).
+    # Every chunk of `chunk_tokens` reads the weights it touches once.
     bw = dev.memory_bandwidth_bytes_per_s * d.tp
     chunks = math.ceil(tokens / max(1, d.engine.chunk_tokens(dev.memory_bytes)))
     comm = m.num_layers * 2 * _collective_s(p, dev, tokens * m.hidden_size * 2, d.tp)
-    t = gpu_compute + expert_compute + chunks * (all_weights / (bw * p.bandwidth_efficiency) + latency) + comm
-    return t, max(flops / peak, all_weights / bw)
+    t = gpu_compute + expert_compute + chunks * (touched_bytes / (bw * p.bandwidth_efficiency) + latency) + comm
+    return t, max(flops / peak, touched_bytes / bw)
 
 
 # ------------------------------------------------------------------------------------------------
