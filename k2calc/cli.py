@@ -15,14 +15,14 @@ from pathlib import Path
 
 from .engines import ENGINES
 from .errors import K2CalcError
-from .hardware import load_hardware
+from .hardware import get_hardware, load_hardware
 from .memory import KV_DTYPES
-from .models import ModelArch, load_models, param_counts, parse_config_json
+from .models import ModelArch, get_model, load_models, param_counts, parse_config_json
 from .quant import QUANT_IDS, resolve_scheme, SCHEMES
 from .scenario import Catalogs, Scenario, estimate
 from .units import format_count, format_device_bytes, format_gb
 
-COMMANDS = ("models", "hardware", "quants", "estimate", "validate", "benchmark")
+COMMANDS = ("models", "hardware", "quants", "estimate", "plan", "sensitivity", "validate", "benchmark")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,18 +38,8 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def _build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m k2calc", description="Will this LLM fit, how fast, at what cost.")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    sub.add_parser("models", help="model catalog: ids, parameters, native quantization")
-    sub.add_parser("hardware", help="hardware catalog: ids, kind, memory, bandwidth, price")
-    sub.add_parser("quants", help="quantization schemes and their bits per weight")
-    v = sub.add_parser("validate", help="every published measurement against the model's prediction")
-    v.add_argument("--write-bands", action="store_true",
-                   help="regenerate data/uncertainty.csv from the measurements (after recalibrating)")
-    b = sub.add_parser("benchmark", help="time estimate() in-process and print the figures")
-    b.add_argument("--repeat", type=int, default=200, help="calls per scenario")
-    e = sub.add_parser("estimate", help="does it fit, how fast: memory per device, speed, bottleneck")
+def _add_scenario_options(e: argparse.ArgumentParser) -> None:
+    """The scenario options shared by estimate and sensitivity."""
     d = Scenario()
     e.add_argument("--model", default=d.model, help="model id (see 'models')")
     e.add_argument("--config-json", metavar="PATH",
@@ -93,6 +83,38 @@ def _build_parser() -> argparse.ArgumentParser:
     c.add_argument("--monthly-output-tokens", type=float, help="output volume for break-even [tokens/month]")
     c.add_argument("--api-provider", help="API provider to compare with (default: the model's own)")
     e.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m k2calc", description="Will this LLM fit, how fast, at what cost.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("models", help="model catalog: ids, parameters, native quantization")
+    sub.add_parser("hardware", help="hardware catalog: ids, kind, memory, bandwidth, price")
+    sub.add_parser("quants", help="quantization schemes and their bits per weight")
+    v = sub.add_parser("validate", help="every published measurement against the model's prediction")
+    v.add_argument("--write-bands", action="store_true",
+                   help="regenerate data/uncertainty.csv from the measurements (after recalibrating)")
+    b = sub.add_parser("benchmark", help="time estimate() in-process and print the figures")
+    b.add_argument("--repeat", type=int, default=200, help="calls per scenario")
+    pl = sub.add_parser("plan", help="cheapest deployments that serve a workload, and why others do not")
+    pl.add_argument("--model", action="append", help="model id (repeat to compare several)")
+    pl.add_argument("--users", type=int, help="concurrent users")
+    pl.add_argument("--tokens-per-s-per-user", type=float, help="decode speed each user must get [tok/s]")
+    pl.add_argument("--input-tokens", type=int, help="prompt tokens per request")
+    pl.add_argument("--output-tokens", type=int, help="generated tokens per request")
+    pl.add_argument("--context", type=int, help="tokens kept per sequence (default input + output)")
+    pl.add_argument("--monthly-output-tokens", type=float, help="output volume for break-even [tokens/month]")
+    pl.add_argument("--budget-usd", type=float, help="maximum capex [USD]")
+    pl.add_argument("--power-limit-watts", type=float, help="maximum power under load [W]")
+    pl.add_argument("--where", choices=["any", "on-prem", "cloud"], help="buy, rent, or both")
+    pl.add_argument("--engines", help="comma list of engines allowed")
+    pl.add_argument("--quants", help="comma list of quantizations allowed")
+    pl.add_argument("--hardware", help="comma list of hardware ids allowed")
+    pl.add_argument("--rank-by", choices=["tco", "usd_per_mtok"], help="ranking (default $ per 1M output tokens)")
+    pl.add_argument("--top", type=int, default=10, help="options to list")
+    pl.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_scenario_options(sub.add_parser("estimate", help="does it fit, how fast, what it costs"))
+    _add_scenario_options(sub.add_parser("sensitivity", help="how $/1M tokens and break-even move with each assumption"))
     return p
 
 
@@ -217,6 +239,57 @@ def _estimate_text(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _fmt(v: float | None, spec: str, none: str = "-") -> str:
+    return none if v is None else format(v, spec)
+
+
+def _sensitivity_text(rows) -> str:
+    lines = [f"{'assumption':16s} {'low':>24s} {'high':>24s} {'$/1M out (low..high)':>24s} {'break-even months':>20s}"]
+    for r in rows:
+        lines.append(f"{r.assumption:16s} {r.low_label:>24s} {r.high_label:>24s} "
+                     f"{_fmt(r.usd_per_mtok_low, ',.2f'):>11s} .. {_fmt(r.usd_per_mtok_high, ',.2f'):<9s} "
+                     f"{_fmt(r.breakeven_low, ',.1f', 'never'):>9s} .. {_fmt(r.breakeven_high, ',.1f', 'never')}")
+    lines.append("each row moves one assumption, all else as in the scenario; sorted by effect on $/1M")
+    return "\n".join(lines)
+
+
+def _plan(a: argparse.Namespace) -> str:
+    from .planner import build_constraints, build_workload, plan
+    split = lambda v: tuple(x.strip() for x in v.split(",") if x.strip()) if v else None  # noqa: E731
+    w = build_workload(users=a.users, tokens_per_s_per_user=a.tokens_per_s_per_user, input_tokens=a.input_tokens,
+                       output_tokens=a.output_tokens, context=a.context, monthly_output_tokens=a.monthly_output_tokens)
+    c = build_constraints(models=tuple(a.model) if a.model else None, budget_usd=a.budget_usd,
+                          power_limit_watts=a.power_limit_watts, where=a.where, engines=split(a.engines),
+                          quants=split(a.quants), hardware=split(a.hardware), rank_by=a.rank_by)
+    for model in c.models:
+        get_model(model)
+    for hw in c.hardware or ():
+        get_hardware(hw)
+    if a.top < 1:
+        raise K2CalcError("--top must be at least 1")
+    result = plan(w, c, top=a.top)
+    if a.json:
+        return json.dumps(result.as_dict(), indent=2)
+    lines = [f"{w.users} users x {w.tokens_per_s_per_user:g} tok/s each, {w.input_tokens:,} in / {w.output_tokens:,} out "
+             f"per request; {result.candidates} deployments evaluated in {result.seconds:.2f} s"]
+    for model, api in result.api_usd_per_million_output_tokens.items():
+        lines.append(f"API for {model}: " + (f"${api:,.2f} per 1M output tokens (this workload)" if api else "no price"))
+    if not result.options:
+        lines.append("nothing qualifies; closest attempts below")
+    lines.append(f"\n{'#':>2s} {'buy/rent':8s} {'deployment':52s} {'quant':12s} {'tok/s/user':>10s} "
+                 f"{'capex $':>12s} {'$/month':>10s} {'$/1M out':>9s} {'break-even':>10s}  pareto")
+    for i, o in enumerate(result.options, 1):
+        be = "-" if o.mode == "rent" else _fmt(o.breakeven_months, ",.0f", "never") + (" mo" if o.breakeven_months else "")
+        lines.append(f"{i:2d} {o.mode:8s} {o.label[:52]:52s} {o.quant[:12]:12s} {o.tokens_per_s_per_user:10.1f} "
+                     f"{o.capex_usd:12,.0f} {o.monthly_usd:10,.0f} {o.usd_per_million_output_tokens:9.2f} {be:>10s}  "
+                     f"{'*' if o.pareto else ''}")
+    if result.rejected:
+        lines.append("\nrejected:")
+        lines += [f"  {k}: {v}" for k, v in result.rejected.items()]
+    lines.append("\n$/month = running costs (buy) or rental (rent); cost assumptions: data/cost_assumptions.csv")
+    return "\n".join(lines)
+
+
 def _import_config(path: str) -> ModelArch:
     """Read a config.json file into a model whose id is the file's parent folder or stem."""
     p = Path(path)
@@ -238,6 +311,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(_hardware_table())
         elif args.command == "quants":
             print(_quants_table())
+        elif args.command == "plan":
+            print(_plan(args))
         elif args.command == "validate":
             from .validate import report, write_bands
             if args.write_bands:
@@ -252,8 +327,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 model = _import_config(args.config_json)
                 catalogs = Catalogs(models={model.id: model})
                 args.model = model.id
-            result = estimate(_scenario_from_args(args), catalogs).as_dict()
-            print(json.dumps(result, indent=2) if args.json else _estimate_text(result))
+            scenario = _scenario_from_args(args)
+            if args.command == "sensitivity":
+                from .sensitivity import sensitivity
+                rows = sensitivity(scenario, catalogs)
+                print(json.dumps([r.as_dict() for r in rows], indent=2) if args.json else _sensitivity_text(rows))
+            else:
+                result = estimate(scenario, catalogs).as_dict()
+                print(json.dumps(result, indent=2) if args.json else _estimate_text(result))
     except K2CalcError as exc:
         sys.stderr.write(f"k2calc: error: {exc}\n")
         return 2

@@ -93,6 +93,10 @@ class ModelArch(BaseModel):
     sources: tuple[str, ...] = ()
     notes: str = ""
 
+    def __hash__(self) -> int:
+        # Cheap hash for the per-model caches (equality still compares every field).
+        return hash((self.id, self.num_layers, self.hidden_size, self.n_routed_experts, self.vocab_size))
+
     @property
     def is_moe(self) -> bool:
         return self.n_routed_experts > 0

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from .hardware import Hardware
 from .memory import Deployment, MemoryEstimate, _layer_bytes, _stages
-from .models import ModelArch, layer_params, param_counts
+from .models import ModelArch, all_layer_params, layer_params, param_counts
 
 # ------------------------------------------------------------------------------------------------
 # Calibration parameters
@@ -286,14 +286,26 @@ def _attention_flops_per_token(m: ModelArch, seq_len: float) -> float:
     return full + m.sliding_layers * 4 * m.num_heads * m.head_dim * window
 
 
-def _matrix_params_per_token(m: ModelArch, layers: range, experts_per_token: float) -> float:
-    """Parameters a token multiplies through in `layers` (routed: `experts_per_token` of them) [elements]."""
-    total = 0.0
-    for i in layers:
-        lp = layer_params(m, i)
-        total += (lp.attention_sharded + lp.attention_replicated + lp.dense_mlp + lp.shared + lp.router
-                  + lp.routed_per_expert * min(experts_per_token, lp.n_routed))
-    return total
+@lru_cache(maxsize=256)
+def _cumulative_params(m: ModelArch) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Prefix sums over layers of (non-routed matrix parameters, parameters of one routed expert x k)."""
+    other, routed = [0.0], [0.0]
+    for lp in all_layer_params(m):
+        other.append(other[-1] + lp.attention_sharded + lp.attention_replicated + lp.dense_mlp + lp.shared + lp.router)
+        routed.append(routed[-1] + lp.routed_per_expert * min(m.experts_per_tok, lp.n_routed))
+    return tuple(other), tuple(routed)
+
+
+def _matrix_params_per_token(m: ModelArch, layers: range, experts_per_token: float | None = None) -> float:
+    """Parameters a token multiplies through in the contiguous `layers` (k routed experts each) [elements]."""
+    other, routed = _cumulative_params(m)
+    return other[layers.stop] - other[layers.start] + routed[layers.stop] - routed[layers.start]
+
+
+def _routed_params_per_token(m: ModelArch, layers: range) -> float:
+    """Routed-expert parameters a token multiplies through in `layers` (its k experts) [elements]."""
+    _, routed = _cumulative_params(m)
+    return routed[layers.stop] - routed[layers.start]
 
 
 @dataclass(frozen=True)
@@ -314,8 +326,8 @@ class DecodeFlops:
 
 def decode_flops(m: ModelArch, layers: range, batch: float, seq_len: float) -> DecodeFlops:
     """FLOP of one decode step of `batch` tokens through `layers` (whole model's share) [FLOP]."""
-    routed = sum(layer_params(m, i).routed_per_expert for i in layers) * m.experts_per_tok
-    matrix = _matrix_params_per_token(m, layers, m.experts_per_tok)
+    routed = _routed_params_per_token(m, layers)
+    matrix = _matrix_params_per_token(m, layers)
     share = len(layers) / m.num_layers
     return DecodeFlops(2 * batch * routed, 2 * batch * (matrix - routed),
                        batch * _attention_flops_per_token(m, seq_len) * share)
