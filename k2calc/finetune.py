@@ -81,7 +81,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -99,7 +98,7 @@ from .hardware import Hardware, get_hardware
 from .memory import _ram_usable
 from .models import ModelArch, all_layer_params, get_model, param_counts
 from .performance import PREFILL_COMPUTE, PREFILL_COMPUTE_DEFAULT, experts_touched, platform_of
-from .units import GiB, format_count, format_device_bytes, format_gb
+from .units import GiB, format_count, format_device_bytes
 
 # ------------------------------------------------------------------------------------------------
 # Constants (each one an assumption shown to users through assumptions())
@@ -543,6 +542,191 @@ def _peak(hw: Hardware) -> float:
 # ------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Job:
+    """What every route needs, computed once from the spec and the model."""
+
+    spec: FinetuneSpec
+    m: ModelArch
+    tokens: int                    # tokens per micro-batch [tokens]
+    full: bool
+    weights: dict[str, float]      # base weights per tensor group as held [B]
+    by_target: dict[str, int]      # adapter parameters per target [elements]
+    flops: TrainFlops
+    stacked: int                   # activations kept across layers [B]
+    one_layer: int                 # one layer's full activations (checkpointing) [B]
+    logits: int                    # logits for the loss [B]
+
+    @property
+    def n_adapters(self) -> int:
+        return sum(self.by_target.values())
+
+    @property
+    def expert_adapters(self) -> int:
+        return self.by_target.get("experts", 0)
+
+    @property
+    def passes(self) -> int:
+        return weight_passes(self.full, self.spec.gradient_checkpointing)
+
+
+@dataclass
+class _Timing:
+    """One route's answer: devices, seconds per token by cause, the compute peak and the power [s, FLOP/s, W]."""
+
+    devices: list[DevicePart]
+    times: dict[str, float]
+    per_token_s: float
+    bottleneck: str
+    peak_flops_per_s: float
+    power_watts: float
+
+
+def _hold(part: DevicePart, job: _Job, params: float, weight_bytes: float, adapters: float) -> None:
+    """Put base weights (`params` elements, `weight_bytes` as stored) and `adapters` adapter parameters,
+    with their gradients and optimizer state, on `part`; full fine-tuning trains `params` instead."""
+    if job.full:
+        part.weights_bytes += round(params * FULL_WEIGHT_BYTES)
+        part.gradient_bytes += round(params * FULL_GRADIENT_BYTES)
+        part.optimizer_bytes += round(params * OPTIMIZER_BYTES)
+    else:
+        part.weights_bytes += round(weight_bytes)
+        part.adapter_bytes += round(adapters * ADAPTER_WEIGHT_BYTES)
+        part.gradient_bytes += round(adapters * ADAPTER_GRADIENT_BYTES)
+        part.optimizer_bytes += round(adapters * OPTIMIZER_BYTES)
+
+
+def _gpu_route(job: _Job, device: Hardware, n: int) -> _Timing:
+    """GPU servers / unified systems: ZeRO-3 data parallel, each device one micro-batch."""
+    m, c = job.m, param_counts(job.m)
+    biggest_layer = max(lp.attention_sharded + lp.attention_replicated + lp.dense_mlp + lp.shared + lp.routed
+                        + lp.router for lp in all_layer_params(m))
+    live = min(ZERO3_LIVE_PARAMS, biggest_layer) * BF16_BYTES if n > 1 else 0
+    word = "System" if device.is_system else "GPU"
+    devices = []
+    for i in range(n):
+        part = DevicePart(f"{word} {i} ({device.name})", "gpu", device.memory_bytes, _device_usable(device),
+                          overhead_bytes=GPU_RUNTIME_BYTES + live,
+                          activation_bytes=job.stacked + job.one_layer + job.logits)
+        _hold(part, job, c.total / n, sum(job.weights.values()) / n, job.n_adapters / n)
+        devices.append(part)
+    peak = _peak(device)
+    compute_s = job.flops.total / (peak * n * GPU_MFU)
+    # each device reads the (gathered) weights its micro-batch touches once per pass
+    bw = device.memory_bandwidth_bytes_per_s * platform_of(device).bandwidth_efficiency
+    bytes_s = job.passes * _touched_weight_bytes(m, job.weights, job.tokens) / bw / (n * job.tokens)
+    times = {"gpu_compute": compute_s, "gpu_memory_bandwidth": bytes_s}
+    return _Timing(devices, times, max(compute_s, bytes_s),
+                   "gpu-compute" if compute_s >= bytes_s else "gpu-memory-bandwidth",
+                   peak * n, n * (device.typical_watts or device.tdp_watts or 0))
+
+
+def _ram_part(spec: FinetuneSpec, cpu: Hardware) -> DevicePart:
+    ram_bytes = int(spec.ram_gb * GiB)
+    return DevicePart(f"System RAM ({spec.sockets}x {cpu.name})", "ram", ram_bytes, _ram_usable(ram_bytes))
+
+
+def _cpu_rates(spec: FinetuneSpec, cpu: Hardware) -> tuple[float, float]:
+    """(BF16 peak of all sockets [FLOP/s], achievable streaming bandwidth [B/s])."""
+    return (_peak(cpu) * spec.sockets,
+            cpu.memory_bandwidth_bytes_per_s * spec.sockets * CPU_STREAM_BANDWIDTH_EFFICIENCY)
+
+
+def _cpu_route(job: _Job, cpu: Hardware) -> _Timing:
+    """CPU only: everything in RAM, every FLOP on the sockets."""
+    spec, c = job.spec, param_counts(job.m)
+    ram = _ram_part(spec, cpu)
+    _hold(ram, job, c.total, sum(job.weights.values()), job.n_adapters)
+    ram.activation_bytes = job.stacked + job.one_layer + job.logits
+    peak, bw = _cpu_rates(spec, cpu)
+    compute_s = job.flops.total / (peak * CPU_SFT_EFFICIENCY)
+    bytes_s = job.passes * _touched_weight_bytes(job.m, job.weights, job.tokens) / bw / job.tokens
+    times = {"cpu_compute": compute_s, "cpu_memory_bandwidth": bytes_s}
+    return _Timing([ram], times, max(compute_s, bytes_s),
+                   "cpu-compute" if compute_s >= bytes_s else "cpu-memory-bandwidth",
+                   peak, spec.sockets * (cpu.tdp_watts or 0))
+
+
+def _hybrid_route(job: _Job, device: Hardware, cpu: Hardware, n: int) -> _Timing:
+    """GPUs + CPU (KTransformers): MoE routed experts (or, for dense models, the layers the GPUs cannot
+    hold) in RAM on the CPU; the rest on the GPUs, layer by layer; CPU and GPU parts in sequence."""
+    spec, m, c, w, f = job.spec, job.m, param_counts(job.m), job.weights, job.flops
+    gpus = [DevicePart(f"GPU {i} ({device.name})", "gpu", device.memory_bytes, device.memory_bytes,
+                       overhead_bytes=GPU_RUNTIME_BYTES) for i in range(n)]
+    ram = _ram_part(spec, cpu)
+    if m.is_moe:
+        ram_params, ram_w = c.routed_experts + c.embeddings, w["routed_experts"] + w["embeddings"]
+        cpu_share = 0.0  # share of decoder layers computed on the CPU
+        cpu_flops = f.routed + f.adapters_experts
+        cpu_read = _touched_weight_bytes(m, {"routed_experts": w["routed_experts"]}, job.tokens)
+        ram.activation_bytes = expert_cache_bytes(m, job.tokens, spec.gradient_checkpointing)
+    else:
+        cpu_share = _dense_cpu_layers(job, gpus) / m.num_layers
+        layer_p = c.attention + c.dense_mlp + c.norms - m.hidden_size
+        layer_w = w["attention"] + w["dense_mlp"] + w["norms"] - m.hidden_size * BF16_BYTES
+        ram_params, ram_w = c.embeddings + layer_p * cpu_share, w["embeddings"] + layer_w * cpu_share
+        cpu_flops = (f.layers_other + f.attention + f.adapters) * cpu_share
+        cpu_read = layer_w * cpu_share
+        ram.activation_bytes = round(job.stacked * cpu_share) + (job.one_layer if cpu_share else 0)
+    gpu_adapters = job.n_adapters - job.expert_adapters
+    for g in gpus:
+        _hold(g, job, (c.total - ram_params) / n, (sum(w.values()) - ram_w) / n, gpu_adapters / n)
+        g.activation_bytes = round(job.stacked * (1 - cpu_share) / n) + job.one_layer + job.logits
+    _hold(ram, job, ram_params, ram_w, job.expert_adapters)
+    cpu_peak, cpu_bw = _cpu_rates(spec, cpu)
+    gpu_peak = _peak(device)
+    times = {"cpu_compute": cpu_flops / (cpu_peak * CPU_SFT_EFFICIENCY),
+             "cpu_memory_bandwidth": job.passes * cpu_read / cpu_bw / job.tokens,
+             "gpu_compute": (f.total - cpu_flops) / (gpu_peak * HYBRID_GPU_EFFICIENCY)}
+    per_token = max(times["cpu_compute"], times["cpu_memory_bandwidth"]) + times["gpu_compute"]
+    power = n * (device.typical_watts or device.tdp_watts or 0) + spec.sockets * (cpu.tdp_watts or 0)
+    return _Timing([*gpus, ram], times, per_token, max(times, key=times.get).replace("_", "-"),
+                   cpu_peak + gpu_peak * n, power)
+
+
+def _spill_to_swap(job: _Job, timing: _Timing, warnings: list[str]) -> None:
+    """Move what RAM cannot hold into swap (frozen weights first) and charge the page-ins."""
+    swap_bytes = int(job.spec.swap_gb * GiB)
+    ram = next((d for d in timing.devices if d.kind == "ram"), None)
+    if ram is None or swap_bytes <= 0:
+        return
+    moved = min(max(0, ram.used_bytes - ram.usable_bytes), swap_bytes, ram.weights_bytes)
+    ram.weights_bytes -= moved
+    timing.devices.append(DevicePart("Swap", "swap", swap_bytes, swap_bytes, weights_bytes=moved, slow=True))
+    if moved <= 0:
+        return
+    # every pass touches all experts at training batch sizes: swapped weights are paged in each pass
+    swap_s = job.passes * moved / SWAP_READ_BYTES_PER_S / job.tokens
+    timing.times["swap_reads"] = swap_s
+    timing.per_token_s += swap_s
+    if swap_s >= max(timing.times.values()):
+        timing.bottleneck = "swap"
+    warnings.append(f"{format_device_bytes(moved)} of frozen weights live in swap: SLOW (paged in from disk "
+                    f"every pass, about {swap_s * 1e3:,.1f} ms per token at {SWAP_READ_BYTES_PER_S / 1e9:g} GB/s); "
+                    "more RAM removes this")
+
+
+def _fit_reasons(spec: FinetuneSpec, devices: list[DevicePart]) -> list[str]:
+    """One sentence per device that is over capacity."""
+    reasons = []
+    for d in devices:
+        if d.free_bytes >= 0:
+            continue
+        need, have = d.used_bytes, d.usable_bytes
+        if d.kind == "ram":
+            swap = f" (+ {spec.swap_gb:g} GiB swap, already full)" if spec.swap_gb else ""
+            reasons.append(
+                f"system RAM too small: needs {format_device_bytes(need)} (frozen weights "
+                f"{format_device_bytes(d.weights_bytes)}, adapters/optimizer/activations "
+                f"{format_device_bytes(need - d.weights_bytes)}) but {format_device_bytes(have)} of the "
+                f"{spec.ram_gb:g} GiB RAM is usable after the OS share{swap}")
+        else:
+            reasons.append(f"{d.name}: needs {format_device_bytes(need)} (weights {format_device_bytes(d.weights_bytes)}, "
+                           f"optimizer {format_device_bytes(d.optimizer_bytes)}, activations "
+                           f"{format_device_bytes(d.activation_bytes)}) but has {format_device_bytes(have)}")
+    return reasons
+
+
 def estimate_finetune(spec: FinetuneSpec, extra_models: Mapping[str, ModelArch] | None = None,
                       model: ModelArch | None = None) -> FinetuneEstimate:
     """Memory per device, tokens/s, run time, energy and cost of one fine-tuning run.
@@ -552,213 +736,50 @@ def estimate_finetune(spec: FinetuneSpec, extra_models: Mapping[str, ModelArch] 
     spec : all inputs
     extra_models : models outside the catalog, by id (e.g. from :func:`k2calc.models.from_hf_config`)
     model : a ModelArch to use instead of looking up ``spec.model``
+
+    Raises
+    ------
+    K2CalcError : bad input (one line), UnknownIdError (a K2CalcError) for unknown ids
     """
     m = model if model is not None else get_model(spec.model, dict(extra_models or {}))
     _check(spec, m)
     route, device, cpu = _resolve(spec)
     n = spec.count if route != "cpu" else 1
-    T = spec.micro_batch * spec.seq_len
-    ckpt = spec.gradient_checkpointing
     full = spec.method == "full"
-    c = param_counts(m)
     by_target = {} if full else adapter_params(m, spec.rank, tuple(dict.fromkeys(spec.targets)))
-    n_adapters = sum(by_target.values())
-    if not full and n_adapters == 0:
+    if not full and sum(by_target.values()) == 0:
         raise K2CalcError(f"none of the LoRA targets {', '.join(spec.targets)} exist in {m.name}; "
                           f"choose from {', '.join(TARGETS)}")
-    weights = base_weight_bytes(m, spec.method)
-    flops = train_flops_per_token(m, spec, by_target)
-    expert_adapters = by_target.get("experts", 0)
-    gpu_adapters = n_adapters - expert_adapters
-    reasons: list[str] = []
+    tokens = spec.micro_batch * spec.seq_len
+    stacked, one_layer = layer_activation_bytes(m, tokens, spec.gradient_checkpointing)
+    job = _Job(spec, m, tokens, full, base_weight_bytes(m, spec.method), by_target,
+               train_flops_per_token(m, spec, by_target), stacked, one_layer, logits_bytes(m, tokens))
+
     warnings: list[str] = []
-    devices: list[DevicePart] = []
-    times: dict[str, float] = {}
-
-    stacked, one_layer = layer_activation_bytes(m, T, ckpt)
-    logits = logits_bytes(m, T)
-
     if route == "gpu":
-        usable = _device_usable(device)
-        total_w = sum(weights.values())
-        biggest_layer = max((lp.attention_sharded + lp.attention_replicated + lp.dense_mlp + lp.shared
-                             + lp.routed + lp.router) for lp in all_layer_params(m))
-        live = min(ZERO3_LIVE_PARAMS, biggest_layer) * BF16_BYTES if n > 1 else 0
-        kind_word = "System" if device.is_system else "GPU"
-        for i in range(n):
-            part = DevicePart(f"{kind_word} {i} ({device.name})", "gpu", device.memory_bytes, usable,
-                              overhead_bytes=GPU_RUNTIME_BYTES + live)
-            if full:
-                params = c.total / n
-                part.weights_bytes = round(params * FULL_WEIGHT_BYTES)
-                part.gradient_bytes = round(params * FULL_GRADIENT_BYTES)
-                part.optimizer_bytes = round(params * OPTIMIZER_BYTES)
-            else:
-                part.weights_bytes = round(total_w / n)
-                part.adapter_bytes = round(n_adapters * ADAPTER_WEIGHT_BYTES / n)
-                part.gradient_bytes = round(n_adapters * ADAPTER_GRADIENT_BYTES / n)
-                part.optimizer_bytes = round(n_adapters * OPTIMIZER_BYTES / n)
-            part.activation_bytes = stacked + one_layer + logits
-            devices.append(part)
-        peak = _peak(device)
-        compute_s = flops.total / (peak * n * GPU_MFU)
-        # bytes: every pass reads the (touched) weights once per micro-batch step of n x T tokens
-        touched = _touched_weight_bytes(m, weights, n * T)
-        passes = weight_passes(full, ckpt)
-        bw = device.memory_bandwidth_bytes_per_s * platform_of(device).bandwidth_efficiency
-        bytes_s = passes * touched / n / bw / (n * T)
-        times = {"gpu_compute": compute_s, "gpu_memory_bandwidth": bytes_s}
-        per_token = max(compute_s, bytes_s)
-        bottleneck = "gpu-compute" if compute_s >= bytes_s else "gpu-memory-bandwidth"
-        roof_peak = peak * n
-        power = n * (device.typical_watts or device.tdp_watts or 0)
+        timing = _gpu_route(job, device, n)
+    elif route == "cpu":
+        timing = _cpu_route(job, cpu)
     else:
-        ram_bytes = int(spec.ram_gb * GiB)
-        ram = DevicePart(f"System RAM ({spec.sockets}x {cpu.name})", "ram", ram_bytes, _ram_usable(ram_bytes))
-        ram.overhead_bytes = 0
-        cpu_peak = _peak(cpu) * spec.sockets
-        cpu_bw = cpu.memory_bandwidth_bytes_per_s * spec.sockets * CPU_STREAM_BANDWIDTH_EFFICIENCY
-        passes = weight_passes(full, ckpt)
-        if route == "cpu":
-            _fill(ram, full, c.total, weights, n_adapters)
-            ram.activation_bytes = stacked + one_layer + logits
-            devices.append(ram)
-            touched = _touched_weight_bytes(m, weights, T)
-            comp = flops.total / (cpu_peak * CPU_SFT_EFFICIENCY)
-            mem_s = passes * touched / cpu_bw / T
-            times = {"cpu_compute": comp, "cpu_memory_bandwidth": mem_s}
-            per_token = max(comp, mem_s)
-            bottleneck = "cpu-compute" if comp >= mem_s else "cpu-memory-bandwidth"
-            roof_peak = cpu_peak
-            power = spec.sockets * (cpu.tdp_watts or 0)
-        else:
-            gpu_peak = _peak(device)
-            usable = device.memory_bytes
-            gpus = [DevicePart(f"GPU {i} ({device.name})", "gpu", device.memory_bytes, usable,
-                               overhead_bytes=GPU_RUNTIME_BYTES) for i in range(n)]
-            if m.is_moe:
-                gpu_params = c.total - c.routed_experts - c.embeddings
-                gpu_w = sum(weights.values()) - weights["routed_experts"] - weights["embeddings"]
-                ram_params = c.routed_experts + c.embeddings
-                ram_w = weights["routed_experts"] + weights["embeddings"]
-                cpu_layer_share = 0.0
-                cpu_flops = flops.routed + flops.adapters_experts
-                gpu_flops = flops.total - cpu_flops
-                cpu_touched = _touched_weight_bytes(m, {"routed_experts": weights["routed_experts"]}, T)
-            else:
-                cpu_layers = _dense_cpu_layers(m, spec, weights, gpus, n_adapters, stacked, one_layer, logits)
-                share = cpu_layers / m.num_layers
-                layer_w = weights["attention"] + weights["dense_mlp"] + weights["norms"] - m.hidden_size * BF16_BYTES
-                layer_p = c.attention + c.dense_mlp + c.norms - m.hidden_size
-                ram_w = weights["embeddings"] + layer_w * share
-                ram_params = c.embeddings + layer_p * share
-                gpu_w = sum(weights.values()) - ram_w
-                gpu_params = c.total - ram_params
-                cpu_layer_share = share
-                cpu_flops = (flops.layers_other + flops.attention + flops.adapters) * share
-                gpu_flops = flops.total - cpu_flops
-                cpu_touched = layer_w * share
-            for g in gpus:
-                if full:
-                    g.weights_bytes = round(gpu_params * FULL_WEIGHT_BYTES / n)
-                    g.gradient_bytes = round(gpu_params * FULL_GRADIENT_BYTES / n)
-                    g.optimizer_bytes = round(gpu_params * OPTIMIZER_BYTES / n)
-                else:
-                    g.weights_bytes = round(gpu_w / n)
-                    g.adapter_bytes = round(gpu_adapters * ADAPTER_WEIGHT_BYTES / n)
-                    g.gradient_bytes = round(gpu_adapters * ADAPTER_GRADIENT_BYTES / n)
-                    g.optimizer_bytes = round(gpu_adapters * OPTIMIZER_BYTES / n)
-                g.activation_bytes = round(stacked * (1 - cpu_layer_share) / n) + one_layer + logits
-            devices.extend(gpus)
-            if full:
-                ram.weights_bytes = round(ram_params * FULL_WEIGHT_BYTES)
-                ram.gradient_bytes = round(ram_params * FULL_GRADIENT_BYTES)
-                ram.optimizer_bytes = round(ram_params * OPTIMIZER_BYTES)
-            else:
-                ram.weights_bytes = round(ram_w)
-                ram.adapter_bytes = expert_adapters * ADAPTER_WEIGHT_BYTES
-                ram.gradient_bytes = expert_adapters * ADAPTER_GRADIENT_BYTES
-                ram.optimizer_bytes = expert_adapters * OPTIMIZER_BYTES
-            ram.activation_bytes = (expert_cache_bytes(m, T, ckpt) if m.is_moe
-                                    else round(stacked * cpu_layer_share) + (one_layer if cpu_layer_share else 0))
-            devices.append(ram)
-            cpu_comp = cpu_flops / (cpu_peak * CPU_SFT_EFFICIENCY)
-            cpu_mem = passes * cpu_touched / cpu_bw / T
-            gpu_comp = gpu_flops / (gpu_peak * HYBRID_GPU_EFFICIENCY)
-            times = {"cpu_compute": cpu_comp, "cpu_memory_bandwidth": cpu_mem, "gpu_compute": gpu_comp}
-            cpu_s = max(cpu_comp, cpu_mem)
-            per_token = cpu_s + gpu_comp
-            bottleneck = max(times, key=times.get).replace("_", "-")
-            roof_peak = cpu_peak + gpu_peak * n
-            power = n * (device.typical_watts or device.tdp_watts or 0) + spec.sockets * (cpu.tdp_watts or 0)
-        # spill to swap
-        spill = max(0, ram.used_bytes - ram.usable_bytes)
-        swap_bytes = int(spec.swap_gb * GiB)
-        if swap_bytes > 0:
-            moved = min(spill, swap_bytes, ram.weights_bytes)
-            ram.weights_bytes -= moved
-            devices.append(DevicePart("Swap", "swap", swap_bytes, swap_bytes, weights_bytes=moved, slow=True))
-            if moved > 0:
-                # swapped frozen weights are paged in every pass over them (all experts are touched)
-                swap_s = passes * moved / SWAP_READ_BYTES_PER_S / T
-                times["swap_reads"] = swap_s
-                per_token += swap_s
-                warnings.append(
-                    f"{format_device_bytes(moved)} of frozen weights live in swap: SLOW (paged in from disk "
-                    f"every pass, about {swap_s * 1e3:,.1f} ms per token at "
-                    f"{SWAP_READ_BYTES_PER_S / 1e9:g} GB/s); more RAM removes this")
-                if swap_s >= max(times.values()):
-                    bottleneck = "swap"
+        timing = _hybrid_route(job, device, cpu, n)
+    _spill_to_swap(job, timing, warnings)
+    reasons = _fit_reasons(spec, timing.devices)
 
-    # fit
-    for d in devices:
-        if d.free_bytes < 0:
-            need, have = d.used_bytes, d.usable_bytes
-            if d.kind == "ram":
-                swap_note = f" + {spec.swap_gb:g} GiB swap" if spec.swap_gb else ""
-                reasons.append(
-                    f"system RAM: needs {format_device_bytes(need)} (frozen weights "
-                    f"{format_device_bytes(d.weights_bytes)}, optimizer/adapters/activations "
-                    f"{format_device_bytes(need - d.weights_bytes)}) but {format_device_bytes(have)} of "
-                    f"{spec.ram_gb:g} GiB is usable after the OS share{swap_note}")
-            elif d.kind == "swap":
-                reasons.append(f"swap too small: {format_device_bytes(need)} of {format_device_bytes(have)}")
-            else:
-                reasons.append(f"{d.name}: needs {format_device_bytes(need)} (weights "
-                               f"{format_device_bytes(d.weights_bytes)}, activations "
-                               f"{format_device_bytes(d.activation_bytes)}) but has {format_device_bytes(have)}")
-    fits = not reasons
-
-    tokens_per_s = 1.0 / per_token
-    roofline = roof_peak / flops.total
+    tokens_per_s = 1.0 / timing.per_token_s
     hours = spec.tokens * spec.epochs / tokens_per_s / 3600
     usd_per_kwh = spec.usd_per_kwh if spec.usd_per_kwh is not None else default_usd_per_kwh()
-    energy = power * hours / 1000
+    energy = timing.power_watts * hours / 1000
     cloud, cloud_note = _cloud(route, device, n, hours)
-    trainable = c.total if full else n_adapters
-    est = FinetuneEstimate(
-        spec=spec, model_name=m.name, route=route, fits=fits, reasons=reasons, warnings=warnings,
-        devices=devices, trainable_params=trainable, adapter_params_by_target=by_target,
-        tokens_per_s=tokens_per_s, roofline_tokens_per_s=roofline, flops_per_token=flops.total,
-        time_per_token_s=times, bottleneck=bottleneck, hours=hours, power_watts=power,
-        energy_kwh=energy, usd_per_kwh=usd_per_kwh, cost_usd=energy * usd_per_kwh,
-        cloud_cost_usd=cloud, cloud_note=cloud_note,
+    return FinetuneEstimate(
+        spec=spec, model_name=m.name, route=route, fits=not reasons, reasons=reasons, warnings=warnings,
+        devices=timing.devices, trainable_params=param_counts(m).total if full else job.n_adapters,
+        adapter_params_by_target=by_target, tokens_per_s=tokens_per_s,
+        roofline_tokens_per_s=timing.peak_flops_per_s / job.flops.total, flops_per_token=job.flops.total,
+        time_per_token_s=timing.times, bottleneck=timing.bottleneck, hours=hours,
+        power_watts=timing.power_watts, energy_kwh=energy, usd_per_kwh=usd_per_kwh,
+        cost_usd=energy * usd_per_kwh, cloud_cost_usd=cloud, cloud_note=cloud_note,
+        assumptions=assumptions(spec, route, m),
     )
-    est.assumptions = assumptions(spec, route, m)
-    return est
-
-
-def _fill(part: DevicePart, full: bool, total_params: int, weights: Mapping[str, float], n_adapters: int) -> None:
-    """Whole model and its training state in one place (CPU route)."""
-    if full:
-        part.weights_bytes = total_params * FULL_WEIGHT_BYTES
-        part.gradient_bytes = total_params * FULL_GRADIENT_BYTES
-        part.optimizer_bytes = total_params * OPTIMIZER_BYTES
-    else:
-        part.weights_bytes = round(sum(weights.values()))
-        part.adapter_bytes = n_adapters * ADAPTER_WEIGHT_BYTES
-        part.gradient_bytes = n_adapters * ADAPTER_GRADIENT_BYTES
-        part.optimizer_bytes = n_adapters * OPTIMIZER_BYTES
 
 
 def _touched_weight_bytes(m: ModelArch, weights: Mapping[str, float], tokens: int) -> float:
@@ -771,18 +792,17 @@ def _touched_weight_bytes(m: ModelArch, weights: Mapping[str, float], tokens: in
     return routed + rest
 
 
-def _dense_cpu_layers(m: ModelArch, spec: FinetuneSpec, weights: Mapping[str, float], gpus: list[DevicePart],
-                      n_adapters: int, stacked: int, one_layer: int, logits: int) -> int:
+def _dense_cpu_layers(job: _Job, gpus: list[DevicePart]) -> int:
     """Hybrid route, dense model: decoder layers that do not fit on the GPUs and run on the CPU [count]."""
-    n = len(gpus)
-    per_layer = (weights["attention"] + weights["dense_mlp"] + weights["norms"]) / m.num_layers
-    if spec.method == "full":
+    m, w, n = job.m, job.weights, len(gpus)
+    per_layer = (w["attention"] + w["dense_mlp"] + w["norms"]) / m.num_layers
+    if job.full:
         per_layer = per_layer / BF16_BYTES * (FULL_WEIGHT_BYTES + FULL_GRADIENT_BYTES + OPTIMIZER_BYTES)
-    per_layer += stacked / m.num_layers
-    fixed = (weights["lm_head"] + n_adapters * (ADAPTER_WEIGHT_BYTES + ADAPTER_GRADIENT_BYTES + OPTIMIZER_BYTES)
-             + n * (GPU_RUNTIME_BYTES + one_layer + logits))
+    per_layer += job.stacked / m.num_layers
+    state = ADAPTER_WEIGHT_BYTES + ADAPTER_GRADIENT_BYTES + OPTIMIZER_BYTES
+    fixed = w["lm_head"] + job.n_adapters * state + n * (GPU_RUNTIME_BYTES + job.one_layer + job.logits)
     room = sum(g.usable_bytes for g in gpus) - fixed
-    on_gpu = max(0, min(m.num_layers, int(room // per_layer))) if per_layer > 0 else m.num_layers
+    on_gpu = max(0, min(m.num_layers, int(room // per_layer)))
     return m.num_layers - on_gpu
 
 
@@ -791,8 +811,7 @@ def _cloud(route: str, device: Hardware | None, n: int, hours: float) -> tuple[f
     if route == "cpu" or device is None:
         return None, "no cloud price: the catalog prices GPUs per hour, not CPU-only hosts"
     if device.cloud_usd_per_hour is None:
-        extra = " (and hybrid hosts with terabytes of RAM are not rented by the hour in the catalog)" \
-            if route == "hybrid" else ""
+        extra = " (and the catalog prices no CPU+GPU host by the hour)" if route == "hybrid" else ""
         return None, f"no cloud price for {device.name} in the hardware catalog{extra}"
     note = (f"{n} x {device.name} at ${device.cloud_usd_per_hour:,.2f}/GPU-hour "
             f"({device.cloud_date}, {device.cloud_source})")
