@@ -857,6 +857,10 @@ def assumptions(spec: FinetuneSpec, route: str, m: ModelArch) -> list[str]:
         out.append(f"CPU: {CPU_SFT_EFFICIENCY:.1%} of the sockets' BF16 (AMX) peak, fitted on three published "
                    "KTransformers LoRA SFT runs (K2 46.55, DeepSeek-V3 40.35, V2-Lite 530 tok/s); streamed "
                    f"weights at {CPU_STREAM_BANDWIDTH_EFFICIENCY:.0%} of theoretical DDR bandwidth")
+        cpu = get_hardware(spec.cpu or spec.hardware)
+        if cpu.matrix_isa != "amx":
+            out.append(f"{cpu.name} has no AMX: the CPU efficiency, fitted on AMX Xeons, is applied to its "
+                       "BF16 peak unchanged (uncalibrated for this CPU)")
         out.append(f"system RAM: {RAM_OS_RESERVE_FRACTION:.0%} (at least {RAM_OS_RESERVE_MIN_BYTES / GiB:g} GiB) "
                    "kept for the OS; RAM and swap in GiB as sold")
         if spec.swap_gb:

@@ -202,7 +202,7 @@ def _seq_bytes(dev: DeviceMemory, context: int, window: int | None) -> float:
 # ------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class _LayerBytes:
+class LayerBytes:
     """One layer's bytes split by how tensor parallelism treats them [B]."""
 
     attn_heads: float      # sharded by attention TP (q, o, MLA up-projections)
@@ -221,23 +221,23 @@ class _LayerBytes:
                 + self.shared + self.routed_per_expert * self.n_routed)
 
 
-def _layer_bytes(m: ModelArch, s: Scheme, i: int) -> _LayerBytes:
+def layer_bytes(m: ModelArch, s: Scheme, i: int) -> LayerBytes:
     """Bytes of layer `i` under scheme `s` (cached per model and scheme)."""
-    return _all_layer_bytes(m, s)[i]
+    return all_layer_bytes(m, s)[i]
 
 
 @lru_cache(maxsize=256)
-def _all_layer_bytes(m: ModelArch, s: Scheme) -> tuple[_LayerBytes, ...]:
+def all_layer_bytes(m: ModelArch, s: Scheme) -> tuple[LayerBytes, ...]:
     return tuple(_compute_layer_bytes(m, s, i) for i in range(m.num_layers))
 
 
-def _compute_layer_bytes(m: ModelArch, s: Scheme, i: int) -> _LayerBytes:
+def _compute_layer_bytes(m: ModelArch, s: Scheme, i: int) -> LayerBytes:
     lp = layer_params(m, i)
     bpw = lambda g: s.format_of(g).bytes_per_weight  # noqa: E731
     kv = 0
     if m.attention == "gqa":
         kv = 2 * m.hidden_size * m.num_kv_heads * m.head_dim + (2 * m.num_kv_heads * m.head_dim if m.attention_bias else 0)
-    return _LayerBytes(
+    return LayerBytes(
         attn_heads=(lp.attention_sharded - kv) * bpw("attention"), attn_kv=kv * bpw("attention"),
         attn_down=lp.attention_replicated * bpw("attention"), norms=lp.norms * bpw("norms"),
         router=lp.router * bpw("router"), dense=lp.dense_mlp * bpw("dense_mlp"),
@@ -246,7 +246,7 @@ def _compute_layer_bytes(m: ModelArch, s: Scheme, i: int) -> _LayerBytes:
     )
 
 
-def _stages(num_layers: int, pp: int) -> list[range]:
+def pipeline_stages(num_layers: int, pp: int) -> list[range]:
     """Contiguous layer ranges of `pp` pipeline stages, as even as possible (extra layers go last)."""
     base, extra = divmod(num_layers, pp)
     sizes = [base + (1 if s >= pp - extra else 0) for s in range(pp)]
@@ -300,12 +300,12 @@ def _server_devices(d: Deployment) -> list[DeviceMemory]:
     usable = _usable(d, capacity)
     multi = d.tp * d.pp * d.replicas > 1
     devices = []
-    stages = _stages(m.num_layers, d.pp)
+    stages = pipeline_stages(m.num_layers, d.pp)
     for stage_index, layers in enumerate(stages):
         w = 0.0
         kv_tok = 0.0
         for i in layers:
-            lb = _layer_bytes(m, s, i)
+            lb = layer_bytes(m, s, i)
             down = lb.attn_down if e.mla_replicated_under_tp else lb.attn_down / attn_tp
             w += (lb.attn_heads / attn_tp + lb.attn_kv / min(attn_tp, m.num_kv_heads) + down + lb.norms
                   + lb.router + (lb.dense + lb.shared + lb.routed_per_expert * lb.n_routed) / d.tp)
@@ -348,7 +348,7 @@ def _hybrid_devices(d: Deployment) -> list[DeviceMemory]:
     """GPUs + system RAM: routed experts (or, for dense models, the layers that do not fit) in RAM."""
     m, s, e = d.model, d.scheme, d.engine
     groups = weights_by_group(m, s)
-    layers = [_layer_bytes(m, s, i) for i in range(m.num_layers)]
+    layers = [layer_bytes(m, s, i) for i in range(m.num_layers)]
     n = d.count
     capacity = d.device.memory_bytes
     usable = _usable(d, capacity)

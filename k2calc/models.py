@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .errors import CatalogError, K2CalcError, UnknownIdError
+from .errors import CatalogError, UnknownIdError
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
 
@@ -399,16 +399,7 @@ def param_counts(m: ModelArch) -> ParamCounts:
     )
 
 
-def check_context(m: ModelArch, context_tokens: int) -> str | None:
-    """A warning when `context_tokens` exceeds the model's maximum (the estimate is still given)."""
-    if context_tokens > m.max_context_tokens:
-        return (f"context {context_tokens:,} tokens exceeds {m.name}'s maximum of "
-                f"{m.max_context_tokens:,}; the estimate is extrapolated")
-    return None
-
-
 __all__ = [
     "ModelArch", "ParamCounts", "LayerParams", "GROUPS", "from_hf_config", "parse_config_json",
-    "load_models", "get_model", "param_counts", "layer_params", "attention_params", "check_context",
-    "K2CalcError",
+    "load_models", "get_model", "param_counts", "layer_params", "all_layer_params", "attention_params",
 ]

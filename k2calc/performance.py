@@ -35,7 +35,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .hardware import Hardware
-from .memory import Deployment, MemoryEstimate, _layer_bytes, _stages
+from .memory import Deployment, MemoryEstimate, layer_bytes, pipeline_stages
 from .models import ModelArch, all_layer_params, layer_params, param_counts
 
 # ------------------------------------------------------------------------------------------------
@@ -415,10 +415,10 @@ def _server_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float)
     attn_tp = d.tp // d.dp
     touched = experts_touched(m.n_routed_experts, m.experts_per_tok, batch)
     cost = StepCost(fixed_s=p.step_overhead_s)
-    for stage, layers in enumerate(_stages(m.num_layers, d.pp)):
+    for stage, layers in enumerate(pipeline_stages(m.num_layers, d.pp)):
         weights = 0.0
         for i in layers:
-            lb = _layer_bytes(m, s, i)
+            lb = layer_bytes(m, s, i)
             down = lb.attn_down if d.engine.mla_replicated_under_tp else lb.attn_down / attn_tp
             weights += (lb.attn_heads / attn_tp + lb.attn_kv / min(attn_tp, m.num_kv_heads) + down + lb.norms
                         + lb.router + (lb.dense + lb.shared + lb.routed_per_expert * min(touched, lb.n_routed)) / d.tp)
@@ -466,7 +466,7 @@ def _hybrid_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float)
     gpu_share = min(d.gpu_experts, m.n_routed_experts) / m.n_routed_experts if m.is_moe else 0.0
     gpu_bytes = cpu_bytes = 0.0
     for i in range(m.num_layers):
-        lb = _layer_bytes(m, s, i)
+        lb = layer_bytes(m, s, i)
         routed = lb.routed_per_expert * min(touched, lb.n_routed)
         gpu_bytes += lb.total - lb.routed_per_expert * lb.n_routed + routed * gpu_share
         cpu_bytes += routed * (1 - gpu_share)
@@ -503,7 +503,7 @@ def _cpu_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float) ->
     touched = experts_touched(m.n_routed_experts, m.experts_per_tok, batch)
     weights = _lm_head_bytes(m, s)
     for i in range(m.num_layers):
-        lb = _layer_bytes(m, s, i)
+        lb = layer_bytes(m, s, i)
         weights += lb.total - lb.routed_per_expert * lb.n_routed + lb.routed_per_expert * min(touched, lb.n_routed)
     kv = batch * mem.devices[0].kv_bytes_per_token * seq_len
     flops = decode_flops(m, range(m.num_layers), batch, seq_len).total
