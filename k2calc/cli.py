@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import finetune
 from .engines import ENGINES
 from .errors import K2CalcError
 from .hardware import get_hardware, load_hardware
@@ -22,7 +23,7 @@ from .quant import QUANT_IDS, resolve_scheme, SCHEMES
 from .scenario import Catalogs, Scenario, estimate
 from .units import format_count, format_device_bytes, format_gb
 
-COMMANDS = ("models", "hardware", "quants", "estimate", "plan", "sensitivity", "validate", "benchmark")
+COMMANDS = ("models", "hardware", "quants", "estimate", "plan", "sensitivity", "finetune", "validate", "benchmark")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -91,6 +92,7 @@ def _build_parser() -> argparse.ArgumentParser:
     sub.add_parser("models", help="model catalog: ids, parameters, native quantization")
     sub.add_parser("hardware", help="hardware catalog: ids, kind, memory, bandwidth, price")
     sub.add_parser("quants", help="quantization schemes and their bits per weight")
+    finetune.add_parser(sub)
     v = sub.add_parser("validate", help="every published measurement against the model's prediction")
     v.add_argument("--write-bands", action="store_true",
                    help="regenerate data/uncertainty.csv from the measurements (after recalibrating)")
@@ -311,6 +313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(_hardware_table())
         elif args.command == "quants":
             print(_quants_table())
+        elif args.command == "finetune":
+            print(finetune.run(args))
         elif args.command == "plan":
             print(_plan(args))
         elif args.command == "validate":

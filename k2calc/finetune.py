@@ -58,11 +58,17 @@ published KTransformers + LLaMA-Factory LoRA SFT throughputs on RTX 4090 + Xeon 
 (2 sockets assumed, 2 x 98.3 = 196.6 TFLOPS AMX BF16 peak): Kimi K2 46.55 tok/s (cutoff_len 2048,
 kimik2_lora_sft_kt.yaml), DeepSeek-V3 40.35 tok/s (qlen 512, GAS 16) and DeepSeek-V2-Lite 530.38 tok/s
 (qlen 512 assumed). Routed forward FLOPs per token 42.3 / 40.9 / 2.70 GFLOP, x3 with checkpointing:
-the CPUs achieve 5.9 / 4.9 / 4.3 TFLOPS once the GPU part's time is taken out: 3.0% / 2.5% / 2.2% of
-peak. The geometric mean, 2.6%, predicts all three within 1.25x. (The low share is end-to-end: the
-developer notes measure 17.6-18.4 TFLOPS inside the MoE kernels, ~9% of peak, and MoE time is about a
-quarter of the step; the rest is PyTorch-side work the model folds into this one figure. The K2 run
-also used ``cpu_infer: 32`` threads of 96 cores.)
+the CPUs achieve 5.9 / 4.9 / 4.3 TFLOPS, and once the GPU part's time (5-8% of the total) is taken out
+each point alone implies 3.2% / 2.7% / 2.3% of peak. Their geometric mean, 2.75%, predicts 40.2 / 40.5
+/ 614 tok/s: measured / predicted = 1.16 / 1.00 / 0.86. (The low share is end-to-end: the developer
+notes measure 17.6-18.4 TFLOPS inside the MoE kernels, ~9% of peak, and MoE time is about a quarter of
+the step; the rest is PyTorch-side work folded into this one figure. The K2 run also used
+``cpu_infer: 32`` threads of 96 cores.)
+
+Known gaps: the same developer notes give V2-Lite 227.6 tok/s at qlen 512 x GAS 16 (8192 tokens in
+36 s) beside the 530.38 of their backend comparison; calibration.csv keeps 530.38, and the 227.6 point
+is 2.7x below this model. The notes' ~70 GB of GPU memory for V3 (summed over the GPUs) is about twice
+what is placed here (~35 GiB): KTransformers' GPU-side buffers are not itemised in any source found.
 
 References
 ----------
@@ -79,13 +85,10 @@ References
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path
-from typing import Any, Literal
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -93,9 +96,10 @@ from .engines import (
     MAC_LARGE_THRESHOLD_BYTES, MAC_WIRED_FRACTION_LARGE, MAC_WIRED_FRACTION_SMALL,
     RAM_OS_RESERVE_FRACTION, RAM_OS_RESERVE_MIN_BYTES, UNIFIED_OS_RESERVE_FRACTION,
 )
+from .cost import default_assumptions
 from .errors import K2CalcError
 from .hardware import Hardware, get_hardware
-from .memory import _ram_usable
+from .memory import ram_usable_bytes
 from .models import ModelArch, all_layer_params, get_model, param_counts
 from .performance import PREFILL_COMPUTE, PREFILL_COMPUTE_DEFAULT, experts_touched, platform_of
 from .units import GiB, format_count, format_device_bytes
@@ -134,24 +138,11 @@ HYBRID_GPU_EFFICIENCY = PREFILL_COMPUTE.get(("ktransformers", "nvidia-gddr"), PR
 GPU_MFU = 0.35                       # model FLOPs utilisation of SFT on GPU servers (an assumption)
 CPU_STREAM_BANDWIDTH_EFFICIENCY = 0.6  # facts.md C: 60-80% of theoretical DDR5, NUMA-aware kernels
 SWAP_READ_BYTES_PER_S = 2e9          # page-in rate from an NVMe swap file (4 KiB pages) [B/s]
-DEFAULT_USD_PER_KWH_FALLBACK = 0.15
-COST_ASSUMPTIONS_PATH = Path(__file__).resolve().parent.parent / "data" / "cost_assumptions.csv"
-
-Method = Literal["lora", "qlora", "full"]
-Target = Literal["attention", "experts", "shared_experts", "dense_mlp"]
 
 
-@lru_cache(maxsize=1)
 def default_usd_per_kwh() -> float:
-    """Electricity tariff [USD/kWh]: ``electricity_usd_per_kwh`` in data/cost_assumptions.csv, else 0.15."""
-    try:
-        with COST_ASSUMPTIONS_PATH.open(encoding="utf-8") as f:
-            for row in csv.DictReader(f):
-                if row.get("key") == "electricity_usd_per_kwh":
-                    return float(row["value"])
-    except (OSError, ValueError, KeyError):
-        pass
-    return DEFAULT_USD_PER_KWH_FALLBACK
+    """Electricity tariff [USD/kWh]: the cost model's dated default (data/cost_assumptions.csv)."""
+    return default_assumptions().electricity_usd_per_kwh
 
 
 # ------------------------------------------------------------------------------------------------
@@ -623,7 +614,7 @@ def _gpu_route(job: _Job, device: Hardware, n: int) -> _Timing:
 
 def _ram_part(spec: FinetuneSpec, cpu: Hardware) -> DevicePart:
     ram_bytes = int(spec.ram_gb * GiB)
-    return DevicePart(f"System RAM ({spec.sockets}x {cpu.name})", "ram", ram_bytes, _ram_usable(ram_bytes))
+    return DevicePart(f"System RAM ({spec.sockets}x {cpu.name})", "ram", ram_bytes, ram_usable_bytes(ram_bytes))
 
 
 def _cpu_rates(spec: FinetuneSpec, cpu: Hardware) -> tuple[float, float]:
@@ -707,23 +698,23 @@ def _spill_to_swap(job: _Job, timing: _Timing, warnings: list[str]) -> None:
 
 
 def _fit_reasons(spec: FinetuneSpec, devices: list[DevicePart]) -> list[str]:
-    """One sentence per device that is over capacity."""
-    reasons = []
-    for d in devices:
-        if d.free_bytes >= 0:
-            continue
-        need, have = d.used_bytes, d.usable_bytes
-        if d.kind == "ram":
-            swap = f" (+ {spec.swap_gb:g} GiB swap, already full)" if spec.swap_gb else ""
-            reasons.append(
-                f"system RAM too small: needs {format_device_bytes(need)} (frozen weights "
-                f"{format_device_bytes(d.weights_bytes)}, adapters/optimizer/activations "
-                f"{format_device_bytes(need - d.weights_bytes)}) but {format_device_bytes(have)} of the "
-                f"{spec.ram_gb:g} GiB RAM is usable after the OS share{swap}")
-        else:
-            reasons.append(f"{d.name}: needs {format_device_bytes(need)} (weights {format_device_bytes(d.weights_bytes)}, "
-                           f"optimizer {format_device_bytes(d.optimizer_bytes)}, activations "
-                           f"{format_device_bytes(d.activation_bytes)}) but has {format_device_bytes(have)}")
+    """One sentence per device that is over capacity; identical GPUs share one sentence."""
+    over = [d for d in devices if d.free_bytes < 0]
+    gpus = [d for d in over if d.kind != "ram"]
+    if len(gpus) > 1 and len({(g.used_bytes, g.usable_bytes) for g in gpus}) == 1:
+        word, rest = gpus[0].name.split(" ", 1)
+        gpus = [replace(gpus[0], name=f"each of {len(gpus)} {word}s {rest.split(' ', 1)[1]}")]
+    reasons = [f"{d.name}: needs {format_device_bytes(d.used_bytes)} (weights {format_device_bytes(d.weights_bytes)}, "
+               f"optimizer {format_device_bytes(d.optimizer_bytes)}, activations "
+               f"{format_device_bytes(d.activation_bytes)}) but has {format_device_bytes(d.usable_bytes)}"
+               for d in gpus]
+    for d in (d for d in over if d.kind == "ram"):
+        swap = f" (+ {spec.swap_gb:g} GiB swap, already full)" if spec.swap_gb else ""
+        reasons.append(
+            f"system RAM too small: needs {format_device_bytes(d.used_bytes)} (weights "
+            f"{format_device_bytes(d.weights_bytes)}, adapters/optimizer/activations "
+            f"{format_device_bytes(d.used_bytes - d.weights_bytes)}) but {format_device_bytes(d.usable_bytes)} "
+            f"of the {spec.ram_gb:g} GiB RAM is usable after the OS share{swap}")
     return reasons
 
 
@@ -854,7 +845,7 @@ def assumptions(spec: FinetuneSpec, route: str, m: ModelArch) -> list[str]:
                    "read per pass at the platform's achievable bandwidth, whichever is slower; data parallel "
                    "with ZeRO-3/FSDP sharding, each device runs its own micro-batch; communication inside the MFU")
     else:
-        out.append(f"CPU: {CPU_SFT_EFFICIENCY:.1%} of the sockets' BF16 (AMX) peak, fitted on three published "
+        out.append(f"CPU: {CPU_SFT_EFFICIENCY:.2%} of the sockets' BF16 (AMX) peak, fitted on three published "
                    "KTransformers LoRA SFT runs (K2 46.55, DeepSeek-V3 40.35, V2-Lite 530 tok/s); streamed "
                    f"weights at {CPU_STREAM_BANDWIDTH_EFFICIENCY:.0%} of theoretical DDR bandwidth")
         cpu = get_hardware(spec.cpu or spec.hardware)
@@ -873,8 +864,8 @@ def assumptions(spec: FinetuneSpec, route: str, m: ModelArch) -> list[str]:
         out.append(f"hybrid (KTransformers + LLaMA-Factory): {placement}; GPUs hold different layers (model "
                    f"parallel) at {HYBRID_GPU_EFFICIENCY:.0%} of one GPU's BF16 peak; CPU and GPU parts of a "
                    "layer run one after the other (no overlap)")
-    out.append(f"energy: GPUs at typical or TDP watts, CPUs at TDP x sockets; cost on owned hardware is "
-               f"electricity only (no purchase, hosting or staff) at the stated tariff")
+    out.append("energy: GPUs at typical or TDP watts, CPUs at TDP x sockets; cost on owned hardware is "
+               "electricity only (no purchase, hosting or staff) at the stated tariff")
     return out
 
 
@@ -938,7 +929,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--cpu", help="host CPU id: with a GPU in --hardware this is the hybrid KTransformers route")
     p.add_argument("--sockets", type=int, default=d.sockets, help="CPU sockets")
     p.add_argument("--ram-gb", type=float, help="system RAM in GB as sold (GiB)")
-    p.add_argument("--swap-gb", type=float, default=d.swap_gb, help="swap space in GB (GiB); used, slowly, when RAM is short")
+    p.add_argument("--swap-gb", type=float, default=d.swap_gb,
+                   help="swap space in GB (GiB); used, slowly, when RAM is short")
     p.add_argument("--method", choices=METHODS, default=d.method, help="lora, qlora (NF4 base) or full fine-tuning")
     p.add_argument("--rank", type=int, default=d.rank, help="LoRA rank r")
     p.add_argument("--alpha", type=float, default=d.alpha, help="LoRA alpha (scaling only)")
@@ -1001,11 +993,21 @@ def format_text(est: FinetuneEstimate) -> str:
         f"  {'device':44s} {'capacity':>10s} {'weights':>10s} {'adapters':>10s} {'optimizer':>10s} "
         f"{'grads':>10s} {'activ.':>10s} {'free':>10s}",
     ]
+    rows: list[list] = []  # [name, cells, slow, how many identical consecutive devices]
     for d in est.devices:
         cells = (d.capacity_bytes, d.weights_bytes, d.adapter_bytes, d.optimizer_bytes, d.gradient_bytes,
                  d.activation_bytes, d.free_bytes)
-        flag = "  SLOW" if d.slow else ""
-        lines.append(f"  {d.name[:44]:44s} " + " ".join(f"{format_device_bytes(c):>10s}" for c in cells) + flag)
+        if rows and d.kind == "gpu" and rows[-1][1] == cells and rows[-1][0].split(" ")[0] == d.name.split(" ")[0]:
+            rows[-1][3] += 1
+        else:
+            rows.append([d.name, cells, d.slow, 1])
+    for name, cells, slow, count in rows:
+        if count > 1:
+            word, rest = name.split(" ", 1)
+            index, label = rest.split(" ", 1)
+            name = f"{word} {index}-{int(index) + count - 1} x{count} {label}"
+        lines.append(f"  {name[:44]:44s} " + " ".join(f"{format_device_bytes(c):>10s}" for c in cells)
+                     + ("  SLOW" if slow else ""))
     cloud = (f"${est.cloud_cost_usd:,.0f} rented ({est.cloud_note})" if est.cloud_cost_usd is not None
              else est.cloud_note)
     lines += [

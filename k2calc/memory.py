@@ -274,13 +274,13 @@ def _usable(d: Deployment, capacity: int) -> int:
     return usable
 
 
-def _ram_usable(ram_bytes: int) -> int:
+def ram_usable_bytes(ram_bytes: int) -> int:
     """System RAM left for the model after the OS share (assumption in engines.py) [B]."""
     return ram_bytes - max(RAM_OS_RESERVE_MIN_BYTES, int(ram_bytes * RAM_OS_RESERVE_FRACTION))
 
 
 def ram_needed_bytes(model_bytes: int) -> int:
-    """Installed RAM such that `model_bytes` fit beside the OS share: the inverse of _ram_usable [B]."""
+    """Installed RAM such that `model_bytes` fit beside the OS share: the inverse of ram_usable_bytes [B]."""
     return max(model_bytes + RAM_OS_RESERVE_MIN_BYTES, math.ceil(model_bytes / (1 - RAM_OS_RESERVE_FRACTION)))
 
 
@@ -398,7 +398,7 @@ def _ram_device(d: Deployment, weights: int, kv_tok: float, win: float, act: int
     cpu = d.cpu
     label = f"System RAM ({d.sockets}x {cpu.name})" if cpu else "System RAM"
     return DeviceMemory(
-        name=label, kind="ram", capacity_bytes=d.ram_bytes, usable_bytes=_ram_usable(d.ram_bytes),
+        name=label, kind="ram", capacity_bytes=d.ram_bytes, usable_bytes=ram_usable_bytes(d.ram_bytes),
         weights_bytes=weights, activation_bytes=act, overhead_bytes=0,
         kv_bytes_per_token=kv_tok, kv_window_bytes_per_token=win,
     )
@@ -521,4 +521,5 @@ def _max_context(dev: DeviceMemory, seqs_per_replica: int, window: int | None) -
 
 
 __all__ = ["Deployment", "DeviceMemory", "MemoryEstimate", "KV_DTYPES", "estimate_memory",
-           "weights_by_group", "kv_bytes_per_token", "kv_window_bytes_per_token", "GB"]
+           "weights_by_group", "kv_bytes_per_token", "kv_window_bytes_per_token", "layer_bytes",
+           "pipeline_stages", "ram_usable_bytes", "ram_needed_bytes"]

@@ -9,6 +9,7 @@ clear message; :func:`estimate` runs the models and assembles the :class:`Estima
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -97,6 +98,65 @@ def validation_message(exc: ValidationError) -> str:
     where = ".".join(str(p) for p in err["loc"]) or "input"
     given = f" (got {err['input']!r})" if "input" in err and not isinstance(err["input"], dict) else ""
     return f"{where}: {err['msg']}{given}"
+
+
+# ------------------------------------------------------------------------------------------------
+# URL round trip: a scenario is a link
+# ------------------------------------------------------------------------------------------------
+
+NONE_TOKEN = "none"
+
+
+def to_query(s: Scenario) -> dict[str, str]:
+    """The scenario as URL query parameters: only the fields that differ from the defaults, each as
+    text that :func:`from_query` reads back to the identical value (floats via repr)."""
+    defaults = Scenario()
+    out: dict[str, str] = {}
+    for name in Scenario.model_fields:
+        value = getattr(s, name)
+        if value == getattr(defaults, name):
+            continue
+        if value is None:
+            out[name] = NONE_TOKEN
+        elif isinstance(value, bool):
+            out[name] = "1" if value else "0"
+        else:
+            out[name] = repr(value) if isinstance(value, float) else str(value)
+    return out
+
+
+def from_query(params: Mapping[str, str | Sequence[str]], catalogs: "Catalogs | None" = None) -> tuple[Scenario, list[str]]:
+    """A scenario from URL query parameters, never raising: unknown names, values that fail validation
+    and ids not in the catalogs are left out (the defaults stand) and named in the returned list."""
+    catalogs = catalogs or Catalogs()
+    values: dict[str, Any] = {}
+    ignored: list[str] = []
+    for name, raw in params.items():
+        text = raw[-1] if isinstance(raw, (list, tuple)) else raw
+        if name not in Scenario.model_fields:
+            ignored.append(f"'{name}' (not a scenario setting)")
+            continue
+        values[name] = None if text == NONE_TOKEN else text
+    id_checks = {"model": lambda v: get_model(v, catalogs.models),
+                 "hardware": lambda v: v is None or get_hardware(v, catalogs.hardware_catalog()),
+                 "cpu": lambda v: v is None or get_hardware(v, catalogs.hardware_catalog()),
+                 "engine": lambda v: v is None or get_engine(v)}
+    for name, check in id_checks.items():
+        if name in values:
+            try:
+                check(values[name])
+            except K2CalcError as exc:
+                ignored.append(f"{name}={values.pop(name)!r} ({exc})")
+    while True:
+        try:
+            return Scenario(**values), ignored
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            name = err["loc"][0] if err["loc"] else None
+            if name not in values:  # not attributable to one parameter: drop them all
+                ignored.extend(f"{k}={v!r}" for k, v in values.items())
+                return Scenario(), ignored
+            ignored.append(f"{name}={values.pop(name)!r} ({err['msg']})")
 
 
 class Catalogs(BaseModel):
