@@ -63,6 +63,8 @@ class CostAssumptions(BaseModel):
     gpu_server_base_watts: float = Field(ge=0)
     cluster_network_usd_per_node: float = Field(ge=0)
     workstation_chassis_usd: float = Field(ge=0)
+    pcie_server_chassis_usd: float = Field(ge=0)
+    pcie_server_base_watts: float = Field(ge=0)
     workstation_base_watts: float = Field(ge=0)
     dram_usd_per_gib: float = Field(ge=0)
     unified_link_usd: float = Field(ge=0)
@@ -140,10 +142,11 @@ def load_api_prices() -> tuple[ApiPrice, ...]:
                 price = ApiPrice(row["model_id"], row["provider"], float(row["input_usd_per_mtok"]),
                                  float(cached) if cached else None, float(row["output_usd_per_mtok"]),
                                  row["date"], row["source"])
-            except (KeyError, ValueError) as exc:
-                raise CatalogError(f"api_prices.csv line {line}: {exc}") from None
-            if min(price.input_usd_per_mtok, price.output_usd_per_mtok, price.cached_input_usd_per_mtok or 0) < 0:
-                raise CatalogError(f"api_prices.csv line {line}: negative price")
+            except (KeyError, ValueError, TypeError) as exc:
+                raise CatalogError(f"api_prices.csv line {line}: missing or malformed cell ({exc})") from None
+            prices = (price.input_usd_per_mtok, price.output_usd_per_mtok, price.cached_input_usd_per_mtok or 0.0)
+            if not all(math.isfinite(p) and p >= 0 for p in prices):
+                raise CatalogError(f"api_prices.csv line {line}: prices must be finite and not negative")
             out.append(price)
     return tuple(out)
 
@@ -190,16 +193,19 @@ def capex_breakdown(d: Deployment, a: CostAssumptions, device_price_usd: float |
         if _is_server_gpu(d):
             out["servers (chassis, CPUs, RAM)"] = nodes * a.gpu_server_chassis_usd
             out["installation"] = nodes * a.gpu_server_install_usd
+        elif d.count > 2:
+            out["PCIe GPU servers (chassis, CPUs, RAM)"] = nodes * a.pcie_server_chassis_usd
         else:
-            out["host workstations"] = nodes * a.workstation_chassis_usd
+            out["host workstation"] = nodes * a.workstation_chassis_usd
         if nodes > 1:
             out["cluster network"] = nodes * a.cluster_network_usd_per_node
     elif d.topology == "unified" and d.count > 1:
         out["links between systems"] = (d.count - 1) * a.unified_link_usd
     elif d.topology in ("hybrid", "cpu"):
-        if d.cpu.price_usd is None:
-            raise K2CalcError(f"{d.cpu.name} has no price in the catalog")
-        out["CPUs"] = d.sockets * d.cpu.price_usd
+        cpu_price = device_price_usd if d.device is None and device_price_usd is not None else d.cpu.price_usd
+        if cpu_price is None:
+            raise K2CalcError(f"{d.cpu.name} has no price in the catalog; give --hardware-price-usd")
+        out["CPUs"] = d.sockets * cpu_price
         out["DRAM"] = d.ram_bytes / GiB * a.dram_usd_per_gib
         out["workstation chassis"] = a.workstation_chassis_usd
     return out
@@ -217,7 +223,8 @@ def power_breakdown(d: Deployment, a: CostAssumptions) -> tuple[dict[str, float]
         load["devices"] = d.count * _load_watts(d.device)
         peak += d.count * (d.device.tdp_watts or _load_watts(d.device))
     if d.topology == "gpu":
-        base = a.gpu_server_base_watts if _is_server_gpu(d) else a.workstation_base_watts
+        base = (a.gpu_server_base_watts if _is_server_gpu(d)
+                else a.pcie_server_base_watts if d.count > 2 else a.workstation_base_watts)
         load["hosts"] = _nodes(d) * base
         peak += _nodes(d) * base
     elif d.topology in ("hybrid", "cpu"):

@@ -275,6 +275,12 @@ def plan(w: Workload, c: Constraints, a: CostAssumptions | None = None, top: int
                 if replicas > MAX_REPLICAS:
                     reject(hw_key, 2, f"needs more than {MAX_REPLICAS} replicas")
                     continue
+                # Price and time each replica at the users it really serves, not at its maximum.
+                served = math.ceil(w.users / replicas)
+                if served != batch * replicas_per:
+                    s = s.model_copy(update={"concurrency": served})
+                    d = resolve(s)
+                    perf = estimate_performance(d, estimate_memory(d), w.input_tokens, w.output_tokens, served)
                 total_perf = perf
                 for mode in ("buy", "rent"):
                     if c.where == "cloud" and mode == "buy" or c.where == "on-prem" and mode == "rent":
@@ -318,7 +324,8 @@ def _price(w, c, a, s, d, perf, batch, replicas, mode, reject, hw_key) -> Option
         tco = cost.tco_usd * replicas
         breakeven = cost.breakeven_months
         if c.budget_usd is not None and capex > c.budget_usd:
-            reject(hw_key, 3, f"over budget: ${capex:,.0f} for {replicas} x {s.count} x {s.hardware}")
+            # the cheapest over-budget attempt of a class is the one worth reporting
+            reject(hw_key, 3 + 1 / capex, f"over budget: ${capex:,.0f} for {replicas} x {s.count} x {s.hardware}")
             return None
         if c.power_limit_watts is not None and cost.power_watts * replicas > c.power_limit_watts:
             reject(hw_key, 3, f"over the power limit: {cost.power_watts * replicas:,.0f} W")
