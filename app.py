@@ -1,7 +1,9 @@
-"""k2calc web app: the scenario lives in the sidebar; pages show what the k2calc core computes.
+"""k2calc web app: the scenario lives in the sidebar and in the URL; pages show what the core computes.
 
-Run with ``streamlit run app.py``. Pages never compute physics: they build a Scenario, call
-k2calc, and display the result.
+Run with ``streamlit run app.py``. Pages never compute physics: they read the Scenario this entry
+point builds (``st.session_state["scenario"]``), call k2calc and display the result. Every sidebar
+widget has an explicit key equal to the Scenario field it sets, and the scenario is mirrored into the
+URL's query parameters, so any state is a link (k2calc.scenario.to_query / from_query).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from k2calc.hardware import load_hardware
 from k2calc.memory import KV_DTYPES
 from k2calc.models import load_models
 from k2calc.quant import QUANT_IDS, SCHEMES
-from k2calc.scenario import Scenario
+from k2calc.scenario import Scenario, from_query, to_query
 
 if PagesManager.uses_pages_directory:
     # Streamlit runs the first script run after server start in its legacy "pages/ directory" mode
@@ -28,64 +30,187 @@ if PagesManager.uses_pages_directory:
 st.set_page_config(page_title="k2calc: LLM hardware calculator", page_icon="🧮", layout="wide")
 
 DEFAULT = Scenario()
+AUTO = "auto"
+HELP = {
+    "tp": "Tensor parallelism (TP): every layer is split across this many GPUs, which talk twice per layer.",
+    "pp": "Pipeline parallelism (PP): the layers are split into this many stages, one after another.",
+    "ep": "Expert parallelism (EP): whole experts of a mixture-of-experts layer are spread over GPUs.",
+    "kv": "KV cache: the attention keys and values kept for every token of every sequence. MLA models "
+          "(Kimi K2, DeepSeek) store one compressed latent per token and layer.",
+    "context": "Tokens one sequence keeps in the KV cache: prompt plus answer.",
+}
 
 
 @st.cache_data
 def _catalog_labels() -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
     """Display labels for the model, hardware and CPU select boxes (file loading is cached)."""
     models = {m.id: m.name for m in load_models().values()}
-    hardware = {h.id: f"{h.name} ({h.kind})" for h in load_hardware().values() if not h.is_cpu}
+    hardware = {h.id: f"{h.name}" for h in load_hardware().values() if not h.is_cpu}
     cpus = {h.id: h.name for h in load_hardware().values() if h.is_cpu}
     return models, hardware, cpus
 
 
+def _extra_models() -> dict:
+    return st.session_state.get("custom_models", {})
+
+
+def _seed_from_url() -> None:
+    """On a session's first run, put the link's scenario into the widgets' state."""
+    if "seeded" in st.session_state:
+        return
+    st.session_state["seeded"] = True
+    scenario, ignored = from_query(st.query_params.to_dict())
+    st.session_state["url_warnings"] = ignored
+    for name, value in scenario.model_dump().items():
+        st.session_state[name] = value
+    st.session_state["hybrid"] = scenario.cpu is not None and scenario.hardware is not None
+    st.session_state["cpu_only"] = scenario.hardware is not None and load_hardware().get(scenario.hardware) is not None \
+        and load_hardware()[scenario.hardware].is_cpu
+
+
+def _none_if_auto(value):
+    return None if value in (AUTO, 0, 0.0) else value
+
+
 def sidebar_scenario() -> Scenario | None:
-    """The scenario widgets (explicit keys); returns the validated Scenario or None after an error."""
+    """The scenario widgets; returns the validated Scenario, or None after showing the error."""
     models, hardware, cpus = _catalog_labels()
+    models = {**models, **{k: m.name for k, m in _extra_models().items()}}
     sb = st.sidebar
     sb.header("Scenario")
-    model = sb.selectbox("Model", list(models), format_func=models.get, key="model",
-                         index=list(models).index(DEFAULT.model))
-    quant = sb.selectbox("Quantization", QUANT_IDS, key="quant",
-                         format_func=lambda q: "native (as shipped)" if q == "native" else SCHEMES[q].label,
-                         help="How the weights are stored; 'native' is the model's own release format.")
-    hw = sb.selectbox("Hardware", list(hardware), format_func=hardware.get, key="hardware",
-                      index=list(hardware).index(DEFAULT.hardware))
-    count = sb.number_input("Count (GPUs or systems)", min_value=1, max_value=1024, value=DEFAULT.count,
-                            step=1, key="count")
-    nodes = sb.number_input("Nodes (servers)", min_value=1, max_value=128, value=1, step=1, key="nodes")
-    hybrid = sb.toggle("Hybrid CPU+GPU (experts in system RAM)", key="hybrid",
-                       help="ktransformers / llama.cpp: attention and KV cache on the GPUs, routed experts "
-                            "computed by the CPU from system RAM.")
-    cpu = ram_gb = None
-    sockets = DEFAULT.sockets
+    sb.selectbox("Model", list(models), format_func=lambda k: models.get(k, k), key="model")
+    sb.selectbox("Quantization", QUANT_IDS, key="quant",
+                 format_func=lambda q: "native (as shipped)" if q == "native" else SCHEMES[q].label,
+                 help="How the weights are stored; 'native' is the model's own release format.")
+    cpu_only = sb.toggle("CPU only (no GPU)", key="cpu_only")
+    if cpu_only:
+        if st.session_state.get("hardware") not in cpus:
+            st.session_state["hardware"] = next(iter(cpus))
+        sb.selectbox("CPU", list(cpus), format_func=cpus.get, key="hardware")
+    else:
+        if st.session_state.get("hardware") not in hardware:
+            st.session_state["hardware"] = DEFAULT.hardware
+        sb.selectbox("Hardware", list(hardware), format_func=hardware.get, key="hardware")
+        sb.number_input("Count (GPUs or systems)", min_value=1, max_value=1024, step=1, key="count")
+        sb.number_input("Nodes (servers)", min_value=1, max_value=128, step=1, key="nodes")
+    hybrid = False if cpu_only else sb.toggle(
+        "Hybrid CPU+GPU (experts in system RAM)", key="hybrid",
+        help="ktransformers / llama.cpp: attention and KV cache on the GPUs, routed experts computed by the "
+             "CPU from system RAM.")
     if hybrid:
-        cpu = sb.selectbox("Host CPU", list(cpus), format_func=cpus.get, key="cpu")
-        sockets = sb.number_input("CPU sockets", min_value=1, max_value=8, value=2, key="sockets")
-        ram_gb = sb.number_input("System RAM [GB, as sold]", min_value=8, max_value=65536, value=2048,
-                                 step=64, key="ram_gb")
-    context = sb.number_input("Context per sequence [tokens]", min_value=1, max_value=10_000_000,
-                              value=DEFAULT.context, step=1024, key="context",
-                              help="Prompt plus output tokens one sequence keeps in the KV cache.")
-    concurrency = sb.number_input("Concurrent sequences", min_value=1, max_value=1_000_000,
-                                  value=DEFAULT.concurrency, step=1, key="concurrency")
-    with sb.expander("Advanced: engine, KV cache"):
-        engine = st.selectbox("Engine", ["auto", *ENGINES], key="engine",
-                              format_func=lambda e: "auto (by hardware)" if e == "auto" else ENGINES[e].name)
-        kv_dtype = st.selectbox("KV cache dtype", list(KV_DTYPES), key="kv_dtype",
-                                help="KV cache: the attention keys/values kept for every token of every sequence.")
+        if st.session_state.get("cpu") not in cpus:
+            st.session_state["cpu"] = "xeon-platinum-8488c"
+        sb.selectbox("Host CPU", list(cpus), format_func=cpus.get, key="cpu")
+    if hybrid or cpu_only:
+        sb.number_input("CPU sockets", min_value=1, max_value=8, step=1, key="sockets")
+        if not st.session_state.get("ram_gb"):
+            st.session_state["ram_gb"] = 2048.0
+        sb.number_input("System RAM [GB, as sold]", min_value=8.0, max_value=65536.0, step=64.0, key="ram_gb")
+    sb.number_input("Context per sequence [tokens]", min_value=1, max_value=10_000_000, step=1024, key="context",
+                    help=HELP["context"])
+    sb.number_input("Concurrent users", min_value=1, max_value=1_000_000, step=1, key="concurrency")
+    sb.number_input("Prompt per request [tokens]", min_value=1, max_value=10_000_000, step=256, key="input_tokens")
+    sb.number_input("Answer per request [tokens]", min_value=1, max_value=10_000_000, step=128, key="output_tokens")
+    with sb.expander("Advanced: engine, parallelism, KV cache"):
+        st.selectbox("Engine", [AUTO, *ENGINES], key="engine_choice",
+                     format_func=lambda e: "auto (by hardware)" if e == AUTO else ENGINES[e].name)
+        st.selectbox("KV cache dtype", list(KV_DTYPES), key="kv_dtype", help=HELP["kv"])
+        c1, c2, c3 = st.columns(3)
+        c1.number_input("TP", min_value=0, max_value=1024, step=1, key="tp_choice", help=HELP["tp"] + " 0 = auto.")
+        c2.number_input("PP", min_value=0, max_value=256, step=1, key="pp_choice", help=HELP["pp"] + " 0 = auto.")
+        c3.number_input("EP", min_value=0, max_value=1024, step=1, key="ep_choice", help=HELP["ep"] + " 0 = off.")
+        st.toggle("SGLang DP attention", key="dp_attention",
+                  help="Each GPU holds different requests' KV cache instead of a copy of all of them.")
+        st.number_input("vLLM decode context parallel (DCP)", min_value=1, max_value=64, step=1, key="dcp")
+        st.number_input("Hybrid: experts per layer on the GPU", min_value=0, max_value=4096, step=8,
+                        key="gpu_experts")
+        st.selectbox("Hybrid prefill", ["auto", "cpu", "gpu"], key="kt_prefill",
+                     help="cpu: routed experts prefilled by AMX on the CPU; gpu: streamed over PCIe to the GPU.")
+        st.number_input("Engine memory fraction (0 = engine default)", min_value=0.0, max_value=1.0, step=0.01,
+                        key="memory_fraction_choice")
+        st.number_input("Mac wired-memory limit [GiB] (0 = macOS default)", min_value=0.0, max_value=65536.0,
+                        step=16.0, key="wired_limit_choice")
+    with sb.expander("Cost assumptions"):
+        from k2calc.cost import assumption_sources
+        sources = assumption_sources()
+        for field, label, step in (
+            ("utilisation", "Utilisation [share of the year]", 0.05),
+            ("electricity_usd_per_kwh", "Electricity [USD/kWh]", 0.01),
+            ("pue", "PUE [ratio]", 0.05),
+            ("hosting_usd_per_kw_month", "Hosting [USD per kW-month]", 10.0),
+            ("maintenance_pct_per_year", "Maintenance [% of capex per year]", 1.0),
+            ("amortisation_years", "Amortisation [years]", 0.5),
+            ("residual_value_pct", "Residual value [% of capex]", 1.0),
+            ("cache_hit_rate", "API cached-prompt share [0-1]", 0.05),
+        ):
+            src = sources[field]
+            st.number_input(label, step=step, key=field, placeholder=f"{src.value:g} (default)",
+                            help=f"Default {src.value:g} {src.unit} ({src.date}): {src.source}")
+        st.number_input("Price per device [USD] (empty = catalog)", min_value=0.0, step=500.0,
+                        key="hardware_price_usd")
+        st.number_input("Cloud rental per device-hour [USD] (empty = catalog)", min_value=0.0,
+                        step=0.1, key="cloud_usd_per_hour")
+        st.number_input("Monthly output volume [tokens] (empty = capacity x utilisation)",
+                        min_value=1.0, step=1e6, key="monthly_output_tokens")
     try:
         return Scenario.build(
-            model=model, quant=quant, hardware=hw, count=int(count), nodes=int(nodes), cpu=cpu,
-            sockets=int(sockets), ram_gb=float(ram_gb) if ram_gb else None,
-            engine=None if engine == "auto" else engine, kv_dtype=kv_dtype, context=int(context),
-            concurrency=int(concurrency),
+            model=st.session_state["model"], quant=st.session_state["quant"],
+            hardware=st.session_state["hardware"],
+            count=1 if cpu_only else int(st.session_state["count"]),
+            nodes=1 if cpu_only else int(st.session_state["nodes"]),
+            cpu=st.session_state.get("cpu") if hybrid else None,
+            sockets=int(st.session_state.get("sockets") or DEFAULT.sockets),
+            ram_gb=float(st.session_state["ram_gb"]) if (hybrid or cpu_only) else None,
+            engine=_none_if_auto(st.session_state["engine_choice"]), kv_dtype=st.session_state["kv_dtype"],
+            tp=_none_if_auto(st.session_state["tp_choice"]), pp=_none_if_auto(st.session_state["pp_choice"]),
+            ep=_none_if_auto(st.session_state["ep_choice"]), dp_attention=st.session_state["dp_attention"],
+            dcp=int(st.session_state["dcp"]), gpu_experts=int(st.session_state["gpu_experts"]) if hybrid else 0,
+            kt_prefill=st.session_state["kt_prefill"], context=int(st.session_state["context"]),
+            concurrency=int(st.session_state["concurrency"]),
+            input_tokens=int(st.session_state["input_tokens"]), output_tokens=int(st.session_state["output_tokens"]),
+            memory_fraction=_none_if_auto(st.session_state["memory_fraction_choice"]),
+            wired_limit_gb=_none_if_auto(st.session_state["wired_limit_choice"]),
+            **{f: st.session_state.get(f) for f in (
+                "utilisation", "electricity_usd_per_kwh", "pue", "hosting_usd_per_kw_month",
+                "maintenance_pct_per_year", "amortisation_years", "residual_value_pct", "cache_hit_rate",
+                "hardware_price_usd", "cloud_usd_per_hour", "monthly_output_tokens")},
+            bits_per_weight=st.session_state.get("bits_per_weight"), api_provider=st.session_state.get("api_provider"),
         )
     except K2CalcError as exc:
         sb.error(str(exc))
         return None
 
 
-st.session_state["scenario"] = sidebar_scenario()
-page = st.navigation([st.Page("pages/calculator.py", title="Calculator", icon="🧮", default=True)])
-page.run()
+def _init_choices() -> None:
+    """Widgets whose 'auto' choice maps to a None field get their own keys, seeded from the scenario."""
+    ss = st.session_state
+    ss.setdefault("engine_choice", ss.get("engine") or AUTO)
+    ss.setdefault("tp_choice", ss.get("tp") or 0)
+    ss.setdefault("pp_choice", ss.get("pp") or 0)
+    ss.setdefault("ep_choice", ss.get("ep") or 0)
+    ss.setdefault("memory_fraction_choice", ss.get("memory_fraction") or 0.0)
+    ss.setdefault("wired_limit_choice", ss.get("wired_limit_gb") or 0.0)
+
+
+_seed_from_url()
+_init_choices()
+scenario = sidebar_scenario()
+st.session_state["scenario"] = scenario
+if scenario is not None:
+    query = to_query(scenario)
+    if query != st.query_params.to_dict():
+        st.query_params.from_dict(query)
+if st.session_state.get("url_warnings"):
+    st.warning("Parts of the link were ignored and left at their defaults: "
+               + "; ".join(st.session_state["url_warnings"]), icon="⚠️")
+
+PAGES = [
+    st.Page("pages/calculator.py", title="Calculator", icon="🧮", default=True),
+    st.Page("pages/compare_models.py", title="Compare models", icon="⚖️"),
+    st.Page("pages/compare_hardware.py", title="Compare hardware", icon="🖥️"),
+    st.Page("pages/plan.py", title="Plan a budget", icon="💰"),
+    st.Page("pages/report.py", title="Report", icon="📄"),
+    st.Page("pages/catalog.py", title="Catalog", icon="📚"),
+    st.Page("pages/method.py", title="Method and accuracy", icon="🔬"),
+]
+st.navigation(PAGES).run()

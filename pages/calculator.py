@@ -1,13 +1,14 @@
-"""Calculator page: the fit verdict and where every byte goes, for the sidebar's scenario."""
+"""Calculator: the verdict first, then key figures, speed against users, memory per device and cost."""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from k2calc.charts import memory_per_device
+from k2calc.charts import concurrency_vs_context, cost_breakdown, memory_per_device, speed_vs_concurrency
 from k2calc.errors import K2CalcError
-from k2calc.scenario import Scenario, estimate
+from k2calc.scenario import Catalogs, Scenario, estimate
+from k2calc.sweeps import context_curve, published_points, speed_curve
 from k2calc.units import GiB, format_device_bytes, format_gb
 
 BOTTLENECK_WORDS = {"gpu-memory-bandwidth": "memory", "cpu-memory-bandwidth": "CPU RAM", "compute": "compute",
@@ -17,24 +18,25 @@ BOTTLENECK_HELP = ("memory = reading weights and KV cache; CPU RAM = the CPU rea
                    "(kernel launches), which batching amortises.")
 
 scenario = st.session_state.get("scenario") or Scenario()
-st.title("Will it fit?")
+catalogs = Catalogs(models=st.session_state.get("custom_models", {}))
+st.title("Will it fit, how fast, at what cost?")
 
 try:
-    result = estimate(scenario)
+    result = estimate(scenario, catalogs)
 except K2CalcError as exc:
     st.error(str(exc))
     st.stop()
 
-d, mem = result.deployment, result.memory
+d, mem, perf, cost = result.deployment, result.memory, result.performance, result.cost
 where = f"{d.count} x {d.device.name}" if d.device else ""
 if d.cpu:
-    where += f" + {d.sockets} x {d.cpu.name}, {format_device_bytes(d.ram_bytes)} RAM"
+    where += (" + " if where else "") + f"{d.sockets} x {d.cpu.name}, {format_device_bytes(d.ram_bytes)} RAM"
 headline = (f"**{d.model.name}** ({d.scheme.label}) on **{where}** with {d.engine.name}, "
             f"{scenario.concurrency} x {scenario.context:,} tokens")
 if mem.fits:
-    st.success(f"Fits. {headline}.", icon="✅")
+    st.success(f"Fits. {headline}.")
 else:
-    st.error(f"Does not fit. {headline}.\n\n{mem.reasons[0]}", icon="❌")
+    st.error(f"Does not fit. {headline}.\n\n{mem.reasons[0]}")
     small = result.smallest
     if small.get("count"):
         st.info(f"Smallest that fits: **{small['count']} x {d.device.name}** ({small['nodes']} node(s)).")
@@ -46,50 +48,68 @@ for warning in mem.warnings:
     st.warning(warning)
 
 first = mem.devices[0]
-c1, c2, c3, c4 = st.columns(4)
-c1.metric("Weights, one replica", format_gb(mem.weights_bytes), help="All weights as stored, scales included [GB].")
-c2.metric("Memory used, device 0", format_device_bytes(first.usable_bytes - first.free_bytes),
-          help=f"Of {format_device_bytes(first.usable_bytes)} the engine may use "
-               f"({format_device_bytes(first.capacity_bytes)} installed).")
-c3.metric("KV capacity [tokens]", f"{mem.kv_capacity_tokens:,}",
-          help=f"KV cache: {mem.kv_bytes_per_token:,} bytes per token of one sequence ({d.kv_dtype}).")
-c4.metric("Max concurrency", f"{mem.max_concurrency:,}", help=f"Sequences of {scenario.context:,} tokens at once.")
-
-perf = result.performance
 bands = perf.bands()
-st.subheader("How fast")
-s1, s2, s3, s4 = st.columns(4)
 user, total, ttft = bands["decode_tokens_per_s_per_user"], bands["decode_tokens_per_s_total"], bands["ttft_s"]
-s1.metric("Decode per user", f"{user.value:,.1f} tok/s",
-          help=f"Band {user.low:,.1f}-{user.high:,.1f} tok/s. Roofline (perfect efficiency): "
-               f"{perf.roofline_decode_tokens_per_s_per_user:,.1f} tok/s.")
-s2.metric(f"Decode total, {scenario.concurrency} user(s)", f"{total.value:,.0f} tok/s",
-          help=f"Band {total.low:,.0f}-{total.high:,.0f} tok/s.")
-s3.metric(f"Time to first token ({scenario.input_tokens:,}-token prompt)", f"{ttft.value:,.2f} s",
-          help=f"Band {ttft.low:,.2f}-{ttft.high:,.2f} s; prompts of users arriving together queue behind "
-               "each other.")
-s4.metric("Limited by", BOTTLENECK_WORDS.get(perf.bottleneck, perf.bottleneck),
-          help=f"The largest part of one decode step ({perf.bottleneck}): " + BOTTLENECK_HELP)
+r1 = st.columns(4)
+r1[0].metric("Weights, one replica", format_gb(mem.weights_bytes), help="All weights as stored, scales included [GB].")
+r1[1].metric("Memory used, device 0", format_device_bytes(first.usable_bytes - first.free_bytes),
+             help=f"Of {format_device_bytes(first.usable_bytes)} the engine may use "
+                  f"({format_device_bytes(first.capacity_bytes)} installed).")
+r1[2].metric("KV capacity [tokens]", f"{mem.kv_capacity_tokens:,}",
+             help=f"KV cache: {mem.kv_bytes_per_token:,} bytes per token of one sequence ({d.kv_dtype}).")
+r1[3].metric("Max concurrency", f"{mem.max_concurrency:,}", help=f"Sequences of {scenario.context:,} tokens at once.")
+r2 = st.columns(4)
+r2[0].metric("Decode per user", f"{user.value:,.1f} tok/s",
+             help=f"Band {user.low:,.1f}-{user.high:,.1f} tok/s. Roofline (perfect efficiency): "
+                  f"{perf.roofline_decode_tokens_per_s_per_user:,.1f} tok/s.")
+r2[1].metric(f"Decode total, {scenario.concurrency} user(s)", f"{total.value:,.0f} tok/s",
+             help=f"Band {total.low:,.0f}-{total.high:,.0f} tok/s.")
+r2[2].metric("Time to first token", f"{ttft.value:,.2f} s",
+             help=f"{scenario.input_tokens:,}-token prompt; band {ttft.low:,.2f}-{ttft.high:,.2f} s; prompts of "
+                  "users arriving together queue behind each other.")
+r2[3].metric("Limited by", BOTTLENECK_WORDS.get(perf.bottleneck, perf.bottleneck),
+             help=f"The largest part of one decode step ({perf.bottleneck}): " + BOTTLENECK_HELP)
+if cost is not None:
+    r3 = st.columns(4)
+    r3[0].metric("Purchase (capex)", f"${cost.capex_usd:,.0f}", help="; ".join(
+        f"{k}: ${v:,.0f}" for k, v in cost.capex_breakdown_usd.items()))
+    r3[1].metric("Power under load", f"{cost.power_watts:,.0f} W", help=f"Peak {cost.peak_power_watts:,.0f} W.")
+    r3[2].metric("Own cost", f"${cost.usd_per_million_output_tokens:,.2f} / 1M out",
+                 help=f"At {cost.assumptions['utilisation']:.0%} utilisation; "
+                      f"${cost.usd_per_million_output_tokens_at_saturation:,.2f} busy all year.")
+    api = cost.api_usd_per_million_output_tokens
+    r3[3].metric("API, same workload", f"${api:,.2f} / 1M out" if api is not None else "no price",
+                 help=f"{cost.api_provider or ''} prices, data/api_prices.csv. Break-even: "
+                      + (f"{cost.breakeven_months:,.1f} months" if cost.breakeven_months else "never") + ".")
 st.caption(
     f"Speeds are estimates with a x{perf.decode_band_factor:.2f} band from {perf.supporting_rows} published "
-    f"measurement(s) of {perf.calibration_class} (`python -m k2calc validate` lists them)."
+    f"measurement(s) of {perf.calibration_class} (see Method and accuracy)."
     + "".join(f" {n}." for n in perf.notes)
 )
 
-st.subheader("Where the memory goes")
-st.plotly_chart(memory_per_device(mem), key="memory_chart", width="stretch")
-
-rows = [{
-    "device": dev.name,
-    "capacity [GiB]": dev.capacity_bytes / GiB, "usable [GiB]": dev.usable_bytes / GiB,
-    "weights [GiB]": dev.weights_bytes / GiB, "KV cache [GiB]": dev.kv_bytes / GiB,
-    "activations [GiB]": dev.activation_bytes / GiB, "runtime [GiB]": dev.overhead_bytes / GiB,
-    "free [GiB]": dev.free_bytes / GiB,
-} for dev in mem.devices]
-st.dataframe(pd.DataFrame(rows), hide_index=True, key="device_table",
-             column_config={c: st.column_config.NumberColumn(format="%.1f") for c in rows[0] if c != "device"})
-st.caption(
-    f"Topology: {d.topology}; TP {d.tp}, PP {d.pp}, replicas {d.replicas}. Usable = the engine's share "
-    f"({d.engine.name}) or the OS limit. Activations and runtime are estimates (see k2calc/engines.py); "
-    "memory in GiB (2^30 bytes), weights in GB (10^9 bytes)."
-)
+tab_speed, tab_memory, tab_cost = st.tabs(["Speed vs users", "Memory", "Cost"])
+with tab_speed:
+    curve = speed_curve(scenario, catalogs=catalogs)
+    st.plotly_chart(speed_vs_concurrency(curve, published_points(scenario)), key="speed_chart", width="stretch")
+    st.plotly_chart(concurrency_vs_context(context_curve(scenario, catalogs=catalogs)), key="context_chart",
+                    width="stretch")
+with tab_memory:
+    st.plotly_chart(memory_per_device(mem), key="memory_chart", width="stretch")
+    rows = [{
+        "device": dev.name, "capacity [GiB]": dev.capacity_bytes / GiB, "usable [GiB]": dev.usable_bytes / GiB,
+        "weights [GiB]": dev.weights_bytes / GiB, "KV cache [GiB]": dev.kv_bytes / GiB,
+        "activations [GiB]": dev.activation_bytes / GiB, "runtime [GiB]": dev.overhead_bytes / GiB,
+        "free [GiB]": dev.free_bytes / GiB,
+    } for dev in mem.devices]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key="device_table",
+                 column_config={c: st.column_config.NumberColumn(format="%.1f") for c in rows[0] if c != "device"})
+    st.caption(f"Topology: {d.topology}; TP {d.tp}, PP {d.pp}, replicas {d.replicas}. Usable = the engine's "
+               f"share ({d.engine.name}) or the OS limit. Activations and runtime are estimates (k2calc/engines.py). "
+               "Memory in GiB (2^30 bytes), weights in GB (10^9 bytes).")
+with tab_cost:
+    if cost is None:
+        st.info("No cost for this scenario: " + "; ".join(mem.warnings))
+    else:
+        st.plotly_chart(cost_breakdown(result), key="cost_chart", width="stretch")
+        for note in cost.notes:
+            st.caption(note)

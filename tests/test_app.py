@@ -1,29 +1,42 @@
-"""The Streamlit app through streamlit.testing.v1.AppTest: every page runs, widgets change figures."""
+"""The Streamlit app through streamlit.testing.v1.AppTest: every page runs, widgets change figures,
+links seed the scenario, a broken link warns, downloads are produced."""
 
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from k2calc.scenario import Scenario, from_query, to_query
+
 ROOT = Path(__file__).resolve().parent.parent
+PAGES = ["calculator", "compare_models", "compare_hardware", "plan", "report", "catalog", "method"]
 
 
-@pytest.fixture
-def app():
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+def _app(query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
     at.run()
     assert not at.exception, at.exception
     return at
 
 
-def test_default_scenario_fits_and_shows_breakdown(app):
-    assert "Fits" in app.success[0].value
-    assert "Kimi K2 Thinking" in app.success[0].value
+@pytest.fixture
+def app():
+    return _app()
+
+
+def _metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_default_scenario_fits_and_shows_key_figures(app):
+    assert "Fits" in app.success[0].value and "Kimi K2 Thinking" in app.success[0].value
     labels = [m.label for m in app.metric]
-    assert "KV capacity [tokens]" in labels and "Weights, one replica" in labels
-    assert "Decode per user" in labels and "Limited by" in labels
-    assert app.metric[0].value == "594.2 GB"
-    assert len(app.dataframe) == 1
+    for label in ("Weights, one replica", "KV capacity [tokens]", "Decode per user", "Limited by",
+                  "Purchase (capex)", "Own cost", "API, same workload"):
+        assert label in labels
+    assert _metric(app, "Weights, one replica") == "594.2 GB"
 
 
 def test_fewer_gpus_turns_the_verdict_and_names_the_smallest(app):
@@ -33,10 +46,36 @@ def test_fewer_gpus_turns_the_verdict_and_names_the_smallest(app):
     assert "Smallest that fits: **8 x" in app.info[0].value
 
 
-def test_context_changes_kv_figures(app):
-    before = app.metric[1].value
+def test_moving_a_slider_changes_the_figures_it_should(app):
+    kv, speed = _metric(app, "Memory used, device 0"), _metric(app, "Decode total, 1 user(s)")
     app.sidebar.number_input(key="context").set_value(262144).run()
-    assert app.metric[1].value != before
+    assert _metric(app, "Memory used, device 0") != kv
+    app.sidebar.number_input(key="concurrency").set_value(8).run()
+    assert _metric(app, "Decode total, 8 user(s)") != speed
+
+
+def test_the_scenario_is_mirrored_into_the_url(app):
+    app.sidebar.number_input(key="concurrency").set_value(4).run()
+    params = {k: v[-1] if isinstance(v, list) else v for k, v in app.query_params.items()}
+    assert params["concurrency"] == "4"
+    scenario, ignored = from_query(params)
+    assert scenario.concurrency == 4 and not ignored
+
+
+def test_a_link_seeds_the_scenario():
+    s = Scenario.build(model="minimax-m2", quant="mlx-8bit", hardware="mac-studio-m3-ultra-512gb", count=1,
+                       concurrency=2, utilisation=0.3)
+    at = _app(to_query(s))
+    assert "MiniMax M2" in at.success[0].value and "Mac Studio" in at.success[0].value
+    assert at.session_state["scenario"] == s
+
+
+def test_a_broken_link_warns_and_uses_defaults():
+    at = _app({"model": "kimi-k2-thinkng", "count": "-3", "colour": "red"})
+    assert not at.exception
+    text = at.warning[0].value
+    assert "kimi-k2-thinkng" in text and "count" in text and "colour" in text
+    assert "Kimi K2 Thinking" in at.success[0].value  # defaults stand
 
 
 def test_hybrid_toggle_places_experts_in_ram(app):
@@ -54,7 +93,22 @@ def test_invalid_combination_shows_one_error_not_an_exception(app):
     assert "cannot split 64 attention heads" in app.error[0].value
 
 
-def test_page_runs_on_its_own_with_defaults():
-    at = AppTest.from_file(str(ROOT / "pages" / "calculator.py"), default_timeout=60).run()
-    assert not at.exception
-    assert "Fits" in at.success[0].value
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_runs_in_the_app(app, page):
+    app.switch_page(f"pages/{page}.py").run()
+    assert not app.exception, app.exception
+    assert app.title, "every page has a title"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_runs_on_its_own(page):
+    at = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=120).run()
+    assert not at.exception, at.exception
+
+
+def test_report_page_produces_downloads(app):
+    app.switch_page("pages/report.py").run()
+    assert not app.exception
+    buttons = {b.label for b in app.get("download_button")}
+    assert {"HTML report", "Markdown", "JSON (scenario + results)"} <= buttons
+    assert any("Kimi K2 Thinking" in m.value for m in app.markdown)

@@ -76,3 +76,32 @@ def test_verdict_metric_and_a_changed_input(server, browser):
     expect(page.get_by_text("Does not fit.", exact=False).first).to_be_visible(timeout=30_000)
     expect(page.get_by_text("Smallest that fits", exact=False).first).to_be_visible()
     page.close()
+
+
+def test_share_link_slider_and_html_report(server, browser, tmp_path):
+    """Open a share link, read the verdict and a metric, change an input and see the figure move, then
+    download the HTML report and find the scenario in it."""
+    link = f"{server}/?model=minimax-m2&quant=mlx-8bit&hardware=mac-studio-m3-ultra-512gb&count=1&concurrency=2"
+    page = browser.new_page(viewport={"width": 1366, "height": 900}, accept_downloads=True)
+    page.goto(link)
+    expect(page.get_by_text("Fits.", exact=False).first).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("MiniMax M2", exact=False).first).to_be_visible()
+    expect(page.get_by_text("243.0 GB").first).to_be_visible()  # MiniMax M2 at MLX 8-bit
+    total = page.get_by_test_id("stMetric").filter(has_text="Decode total")
+    before = total.inner_text()
+    users = page.get_by_label("Concurrent users")
+    users.fill("16")
+    users.press("Enter")
+    expect(total.filter(has_text="16 user(s)")).to_be_visible(timeout=30_000)
+    assert total.inner_text() != before
+    assert "concurrency=16" in page.url
+    page.get_by_role("link", name="Report").click()
+    button = page.get_by_role("button", name="HTML report")
+    expect(button).to_be_visible(timeout=30_000)
+    with page.expect_download(timeout=60_000) as download:
+        button.click()
+    path = tmp_path / "report.html"
+    download.value.save_as(path)
+    html = path.read_text()
+    assert "MiniMax M2" in html and "Mac Studio" in html and "<html" in html.lower()
+    page.close()

@@ -1,0 +1,85 @@
+"""Plan a budget: workload and constraints in, ranked deployments and rejections out; buy vs rent vs API
+over time; what moves the cost most."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from k2calc.charts import cumulative_cost_chart, tornado_chart
+from k2calc.errors import K2CalcError
+from k2calc.models import load_models
+from k2calc.planner import build_constraints, build_workload, plan
+from k2calc.scenario import Scenario, estimate
+from k2calc.sensitivity import sensitivity
+from k2calc.sweeps import cumulative_cost, tornado
+
+scenario = st.session_state.get("scenario") or Scenario()
+names = {m.id: m.name for m in load_models().values()}
+
+st.title("Plan a budget")
+with st.form("plan_form"):
+    c1, c2, c3 = st.columns(3)
+    models = c1.multiselect("Models", list(names), default=[scenario.model] if scenario.model in names else [],
+                            format_func=names.get, key="plan_models")
+    users = c2.number_input("Concurrent users", min_value=1, max_value=100_000, value=50, key="plan_users")
+    slo = c3.number_input("Speed each user needs [tok/s]", min_value=0.1, max_value=5000.0, value=20.0,
+                          key="plan_slo")
+    c4, c5, c6 = st.columns(3)
+    inp = c4.number_input("Prompt [tokens]", min_value=1, value=scenario.input_tokens, key="plan_input")
+    out = c5.number_input("Answer [tokens]", min_value=1, value=scenario.output_tokens, key="plan_output")
+    budget = c6.number_input("Budget [USD] (empty = none)", min_value=1.0, value=None, key="plan_budget")
+    c7, c8, c9 = st.columns(3)
+    power = c7.number_input("Power limit [W] (empty = none)", min_value=1.0, value=None, key="plan_power")
+    where = c8.selectbox("Buy or rent", ["any", "on-prem", "cloud"], key="plan_where")
+    rank_by = c9.selectbox("Rank by", ["usd_per_mtok", "tco"], key="plan_rank",
+                           format_func=lambda r: "$ per 1M output tokens" if r == "usd_per_mtok" else "total cost")
+    submitted = st.form_submit_button("Plan", type="primary")
+
+try:
+    w = build_workload(users=int(users), tokens_per_s_per_user=float(slo), input_tokens=int(inp),
+                       output_tokens=int(out))
+    c = build_constraints(models=tuple(models) or None, budget_usd=budget, power_limit_watts=power,
+                          where=where, rank_by=rank_by)
+    result = plan(w, c, scenario.cost_assumptions())
+except K2CalcError as exc:
+    st.error(str(exc))
+    st.stop()
+
+st.caption(f"{result.candidates} deployments evaluated in {result.seconds:.2f} s.")
+for model, api in result.api_usd_per_million_output_tokens.items():
+    if api is not None:
+        st.caption(f"The {names.get(model, model)} API costs ${api:,.2f} per 1M output tokens for this workload.")
+if result.options:
+    table = pd.DataFrame([{
+        "deployment": o.label, "buy/rent": o.mode, "model": o.model, "quant": o.quant, "engine": o.engine,
+        "tok/s per user": o.tokens_per_s_per_user, "capex [USD]": o.capex_usd, "per month [USD]": o.monthly_usd,
+        "$ / 1M output tokens": o.usd_per_million_output_tokens, "break-even vs API [months]": o.breakeven_months,
+        "power [W]": o.power_watts, "Pareto": o.pareto,
+    } for o in result.options])
+    st.dataframe(table, hide_index=True, key="plan_table",
+                 column_config={"capex [USD]": st.column_config.NumberColumn(format="%,.0f"),
+                                "per month [USD]": st.column_config.NumberColumn(format="%,.0f"),
+                                "tok/s per user": st.column_config.NumberColumn(format="%.1f"),
+                                "$ / 1M output tokens": st.column_config.NumberColumn(format="%.2f"),
+                                "break-even vs API [months]": st.column_config.NumberColumn(format="%.0f"),
+                                "power [W]": st.column_config.NumberColumn(format="%,.0f")})
+else:
+    st.error("Nothing qualifies. The closest attempts are below.")
+if result.rejected:
+    with st.expander(f"Why {len(result.rejected)} hardware classes were rejected", expanded=not result.options):
+        for hw, why in result.rejected.items():
+            st.markdown(f"- **{hw}**: {why}")
+
+st.subheader("Buy vs rent vs API over time (sidebar scenario)")
+try:
+    e = estimate(scenario)
+except K2CalcError as exc:
+    st.error(str(exc))
+    st.stop()
+if e.cost is not None:
+    st.plotly_chart(cumulative_cost_chart(cumulative_cost(e)), key="cumulative_cost", width="stretch")
+    st.subheader("What moves the cost most")
+    st.plotly_chart(tornado_chart(tornado(sensitivity(scenario))), key="tornado", width="stretch")
+else:
+    st.info("No cost for this scenario: " + "; ".join(e.memory.warnings))

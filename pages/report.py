@@ -1,0 +1,37 @@
+"""Report: a printable summary of the scenario with every assumption, and downloads to attach."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from k2calc.errors import K2CalcError
+from k2calc.report import report_html, report_json, report_markdown, tables_csv
+from k2calc.scenario import Catalogs, Scenario, estimate, to_query
+
+scenario = st.session_state.get("scenario") or Scenario()
+catalogs = Catalogs(models=st.session_state.get("custom_models", {}))
+
+st.title("Report")
+try:
+    result = estimate(scenario, catalogs)
+except K2CalcError as exc:
+    st.error(str(exc))
+    st.stop()
+
+query = "&".join(f"{k}={v}" for k, v in to_query(scenario).items())
+share = f"?{query}" if query else "?"
+st.markdown("**Share link** (append to this app's address; it restores exactly this scenario):")
+st.code(share, language=None)
+name = f"k2calc-{scenario.model}-{scenario.count}x-{scenario.hardware}"
+c1, c2, c3, c4 = st.columns(4)
+c1.download_button("HTML report", report_html(result, share_url=share), file_name=f"{name}.html",
+                   mime="text/html", key="download_html")
+c2.download_button("Markdown", report_markdown(result, share_url=share), file_name=f"{name}.md",
+                   mime="text/markdown", key="download_md")
+c3.download_button("JSON (scenario + results)", report_json(result, share_url=share), file_name=f"{name}.json",
+                   mime="application/json", key="download_json")
+with c4.popover("CSV tables"):
+    for fname, text in tables_csv(result).items():
+        st.download_button(fname, text, file_name=f"{name}-{fname}", mime="text/csv", key=f"download_{fname}")
+st.divider()
+st.markdown(report_markdown(result, share_url=share))
