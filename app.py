@@ -17,7 +17,7 @@ from k2calc.hardware import load_hardware
 from k2calc.memory import KV_DTYPES
 from k2calc.models import load_models
 from k2calc.quant import QUANT_IDS, SCHEMES
-from k2calc.scenario import Scenario, from_query, to_query
+from k2calc.scenario import CUSTOM_PARAM, Catalogs, Scenario, from_query, share_query
 
 if PagesManager.uses_pages_directory:
     # Streamlit runs the first script run after server start in its legacy "pages/ directory" mode
@@ -27,7 +27,7 @@ if PagesManager.uses_pages_directory:
     PagesManager.uses_pages_directory = False
     st.rerun()
 
-st.set_page_config(page_title="k2calc: LLM hardware calculator", page_icon="🧮", layout="wide")
+st.set_page_config(page_title="k2calc: LLM hardware calculator", page_icon=":material/calculate:", layout="wide")
 
 DEFAULT = Scenario()
 AUTO = "auto"
@@ -54,13 +54,28 @@ def _extra_models() -> dict:
     return st.session_state.get("custom_models", {})
 
 
+def session_catalogs() -> Catalogs:
+    """The catalogs plus this session's imported models and custom devices (the Catalog page adds them)."""
+    return Catalogs(models=st.session_state.get("custom_models", {}),
+                    hardware=st.session_state.get("custom_hardware", {}))
+
+
 def _seed_from_url() -> None:
-    """On a session's first run, put the link's scenario into the widgets' state."""
+    """On a session's first run, put the link's scenario (and custom models/devices) into the state."""
     if "seeded" in st.session_state:
         return
     st.session_state["seeded"] = True
-    scenario, ignored = from_query(st.query_params.to_dict())
-    st.session_state["url_warnings"] = ignored
+    params = st.query_params.to_dict()
+    ignored: list[str] = []
+    try:
+        custom = Catalogs.from_param(params.get(CUSTOM_PARAM))
+    except K2CalcError as exc:
+        custom = Catalogs()
+        ignored.append(str(exc))
+    st.session_state["custom_models"] = dict(custom.models)
+    st.session_state["custom_hardware"] = dict(custom.hardware)
+    scenario, bad = from_query(params, custom)
+    st.session_state["url_warnings"] = ignored + bad
     for name, value in scenario.model_dump().items():
         st.session_state[name] = value
     st.session_state["hybrid"] = scenario.cpu is not None and scenario.hardware is not None
@@ -76,6 +91,8 @@ def sidebar_scenario() -> Scenario | None:
     """The scenario widgets; returns the validated Scenario, or None after showing the error."""
     models, hardware, cpus = _catalog_labels()
     models = {**models, **{k: m.name for k, m in _extra_models().items()}}
+    hardware = {**hardware, **{k: h.name for k, h in st.session_state.get("custom_hardware", {}).items()
+                               if not h.is_cpu}}
     sb = st.sidebar
     sb.header("Scenario")
     sb.selectbox("Model", list(models), format_func=lambda k: models.get(k, k), key="model")
@@ -195,22 +212,24 @@ def _init_choices() -> None:
 _seed_from_url()
 _init_choices()
 scenario = sidebar_scenario()
+catalogs = session_catalogs()
 st.session_state["scenario"] = scenario
+st.session_state["catalogs"] = catalogs
 if scenario is not None:
-    query = to_query(scenario)
+    query = share_query(scenario, catalogs)
     if query != st.query_params.to_dict():
         st.query_params.from_dict(query)
 if st.session_state.get("url_warnings"):
     st.warning("Parts of the link were ignored and left at their defaults: "
-               + "; ".join(st.session_state["url_warnings"]), icon="⚠️")
+               + "; ".join(st.session_state["url_warnings"]), icon=":material/warning:")
 
 PAGES = [
-    st.Page("pages/calculator.py", title="Calculator", icon="🧮", default=True),
-    st.Page("pages/compare_models.py", title="Compare models", icon="⚖️"),
-    st.Page("pages/compare_hardware.py", title="Compare hardware", icon="🖥️"),
-    st.Page("pages/plan.py", title="Plan a budget", icon="💰"),
-    st.Page("pages/report.py", title="Report", icon="📄"),
-    st.Page("pages/catalog.py", title="Catalog", icon="📚"),
-    st.Page("pages/method.py", title="Method and accuracy", icon="🔬"),
+    st.Page("pages/calculator.py", title="Calculator", icon=":material/calculate:", default=True),
+    st.Page("pages/compare_models.py", title="Compare models", icon=":material/balance:"),
+    st.Page("pages/compare_hardware.py", title="Compare hardware", icon=":material/dns:"),
+    st.Page("pages/plan.py", title="Plan a budget", icon=":material/savings:"),
+    st.Page("pages/report.py", title="Report", icon=":material/description:"),
+    st.Page("pages/catalog.py", title="Catalog", icon=":material/inventory_2:"),
+    st.Page("pages/method.py", title="Method and accuracy", icon=":material/science:"),
 ]
 st.navigation(PAGES).run()

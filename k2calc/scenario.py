@@ -8,7 +8,10 @@ clear message; :func:`estimate` runs the models and assembles the :class:`Estima
 
 from __future__ import annotations
 
+import base64
+import json
 import math
+import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -105,6 +108,7 @@ def validation_message(exc: ValidationError) -> str:
 # ------------------------------------------------------------------------------------------------
 
 NONE_TOKEN = "none"
+CUSTOM_PARAM = "custom"  # query parameter carrying imported models and custom devices (Catalogs.to_param)
 
 
 def to_query(s: Scenario) -> dict[str, str]:
@@ -133,6 +137,8 @@ def from_query(params: Mapping[str, str | Sequence[str]], catalogs: "Catalogs | 
     ignored: list[str] = []
     for name, raw in params.items():
         text = raw[-1] if isinstance(raw, (list, tuple)) else raw
+        if name == CUSTOM_PARAM:
+            continue
         if name not in Scenario.model_fields:
             ignored.append(f"'{name}' (not a scenario setting)")
             continue
@@ -159,6 +165,16 @@ def from_query(params: Mapping[str, str | Sequence[str]], catalogs: "Catalogs | 
             ignored.append(f"{name}={values.pop(name)!r} ({err['msg']})")
 
 
+def share_query(s: Scenario, catalogs: "Catalogs | None" = None) -> dict[str, str]:
+    """Everything a link needs: the scenario's non-default fields and the session's custom models and
+    devices (one compressed parameter)."""
+    query = to_query(s)
+    custom = catalogs.to_param() if catalogs else None
+    if custom:
+        query[CUSTOM_PARAM] = custom
+    return query
+
+
 class Catalogs(BaseModel):
     """Session additions to the catalogs (imported models, custom devices)."""
 
@@ -169,6 +185,29 @@ class Catalogs(BaseModel):
 
     def hardware_catalog(self) -> dict[str, Hardware]:
         return {**load_hardware(), **self.hardware}
+
+    def to_param(self) -> str | None:
+        """The additions as one URL-safe text (compressed JSON), or None when there are none."""
+        if not self.models and not self.hardware:
+            return None
+        payload = {"models": [m.model_dump(mode="json") for m in self.models.values()],
+                   "hardware": [h.model_dump(mode="json") for h in self.hardware.values()]}
+        raw = zlib.compress(json.dumps(payload, separators=(",", ":")).encode(), 9)
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def from_param(cls, text: str | None) -> "Catalogs":
+        """Inverse of :meth:`to_param`; a damaged text raises K2CalcError (one line)."""
+        if not text:
+            return cls()
+        try:
+            raw = zlib.decompress(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+            payload = json.loads(raw)
+            models = [ModelArch.model_validate(m) for m in payload.get("models", [])]
+            hardware = [Hardware.model_validate(h) for h in payload.get("hardware", [])]
+        except (ValueError, TypeError, zlib.error, AttributeError) as exc:
+            raise K2CalcError(f"the link's custom models/devices could not be read ({type(exc).__name__})") from None
+        return cls(models={m.id: m for m in models}, hardware={h.id: h for h in hardware})
 
 
 def _topology(s: Scenario, catalogs: Catalogs) -> tuple[str, Hardware | None, Hardware | None]:

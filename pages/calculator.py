@@ -18,7 +18,7 @@ BOTTLENECK_HELP = ("memory = reading weights and KV cache; CPU RAM = the CPU rea
                    "(kernel launches), which batching amortises.")
 
 scenario = st.session_state.get("scenario") or Scenario()
-catalogs = Catalogs(models=st.session_state.get("custom_models", {}))
+catalogs = st.session_state.get("catalogs") or Catalogs()
 st.title("Will it fit, how fast, at what cost?")
 
 try:
@@ -74,11 +74,11 @@ if cost is not None:
     r3[0].metric("Purchase (capex)", f"${cost.capex_usd:,.0f}", help="; ".join(
         f"{k}: ${v:,.0f}" for k, v in cost.capex_breakdown_usd.items()))
     r3[1].metric("Power under load", f"{cost.power_watts:,.0f} W", help=f"Peak {cost.peak_power_watts:,.0f} W.")
-    r3[2].metric("Own cost", f"${cost.usd_per_million_output_tokens:,.2f} / 1M out",
+    r3[2].metric("Own cost per 1M output tokens", f"${cost.usd_per_million_output_tokens:,.2f}",
                  help=f"At {cost.assumptions['utilisation']:.0%} utilisation; "
                       f"${cost.usd_per_million_output_tokens_at_saturation:,.2f} busy all year.")
     api = cost.api_usd_per_million_output_tokens
-    r3[3].metric("API, same workload", f"${api:,.2f} / 1M out" if api is not None else "no price",
+    r3[3].metric("API per 1M output tokens", f"${api:,.2f}" if api is not None else "no price",
                  help=f"{cost.api_provider or ''} prices, data/api_prices.csv. Break-even: "
                       + (f"{cost.breakeven_months:,.1f} months" if cost.breakeven_months else "never") + ".")
 st.caption(

@@ -1,18 +1,26 @@
-"""Catalog: hardware and models with their sources; add a custom device or import a config.json."""
+"""Catalog: hardware and models with their sources; add a custom device or import a config.json.
+
+What is added here lives in this session and travels in the share link (one compressed parameter)."""
 
 from __future__ import annotations
 
+import datetime
+
 import pandas as pd
 import streamlit as st
+from pydantic import ValidationError
 
 from k2calc.errors import K2CalcError
-from k2calc.hardware import load_hardware
+from k2calc.hardware import Hardware, load_hardware
 from k2calc.models import load_models, param_counts, parse_config_json
+from k2calc.units import GiB
 
 st.title("Catalog")
-tab_hw, tab_models, tab_import = st.tabs(["Hardware", "Models", "Import a model"])
+custom_hw = dict(st.session_state.get("custom_hardware", {}))
+custom_models = dict(st.session_state.get("custom_models", {}))
+tab_hw, tab_models, tab_device, tab_import = st.tabs(["Hardware", "Models", "Add a device", "Import a model"])
 with tab_hw:
-    hw = pd.DataFrame([h.model_dump() for h in load_hardware().values()])
+    hw = pd.DataFrame([h.model_dump() for h in {**load_hardware(), **custom_hw}.values()])
     st.dataframe(hw, hide_index=True, key="hardware_table",
                  column_config={"memory_bytes": st.column_config.NumberColumn("memory [bytes]", format="%d"),
                                 "memory_bandwidth_gb_per_s": st.column_config.NumberColumn("bandwidth [GB/s]"),
@@ -21,7 +29,7 @@ with tab_hw:
                "unverified (one secondary source: treat as an assumption). Prices carry their date and source.")
 with tab_models:
     rows = []
-    for m in load_models().values():
+    for m in {**load_models(), **custom_models}.values():
         c = param_counts(m)
         rows.append({"id": m.id, "name": m.name, "architecture": m.architecture,
                      "total params [B]": c.total / 1e9, "active params [B]": c.active / 1e9,
@@ -31,6 +39,50 @@ with tab_models:
     st.dataframe(pd.DataFrame(rows), hide_index=True, key="models_table",
                  column_config={"total params [B]": st.column_config.NumberColumn(format="%.1f"),
                                 "active params [B]": st.column_config.NumberColumn(format="%.1f")})
+with tab_device:
+    st.markdown("A GPU or unified-memory system that is not in the catalog. It appears in the sidebar's "
+                "Hardware list and in the share link.")
+    with st.form("device_form"):
+        c1, c2, c3 = st.columns(3)
+        dev_id = c1.text_input("Id (lowercase, dashes)", value="my-gpu", key="dev_id")
+        name = c2.text_input("Name", value="My GPU", key="dev_name")
+        kind = c3.selectbox("Kind", ["gpu", "system"], key="dev_kind",
+                            format_func=lambda k: "GPU card" if k == "gpu" else "unified-memory system")
+        c4, c5, c6 = st.columns(3)
+        memory = c4.number_input("Memory [GiB, as the driver reports]", min_value=1.0, value=96.0, key="dev_mem")
+        bandwidth = c5.number_input("Memory bandwidth [GB/s]", min_value=1.0, value=1800.0, key="dev_bw")
+        bf16 = c6.number_input("BF16 dense [TFLOPS]", min_value=0.1, value=250.0, key="dev_bf16")
+        c7, c8, c9 = st.columns(3)
+        fp8 = c7.number_input("FP8 dense [TFLOPS] (0 = none)", min_value=0.0, value=500.0, key="dev_fp8")
+        tdp = c8.number_input("Power, TDP [W]", min_value=1.0, value=600.0, key="dev_tdp")
+        link = c9.number_input("Scale-up link [GB/s per direction]", min_value=0.0, value=64.0, key="dev_link")
+        c10, c11, c12 = st.columns(3)
+        price = c10.number_input("Price [USD]", min_value=0.0, value=8000.0, key="dev_price")
+        vendor = c11.text_input("Vendor", value="NVIDIA", key="dev_vendor")
+        memory_type = c12.selectbox("Memory type", ["GDDR7", "HBM3e", "LPDDR5x", "unified"], key="dev_memtype")
+        source = st.text_input("Source of these figures", value="my own datasheet", key="dev_source")
+        added = st.form_submit_button("Add device")
+    if added:
+        try:
+            device = Hardware(
+                id=dev_id.strip(), name=name.strip() or dev_id, kind=kind, vendor=vendor.strip() or "unknown",
+                memory_bytes=int(memory * GiB), memory_marketing_gb=memory, memory_type=memory_type,
+                memory_bandwidth_gb_per_s=bandwidth, bf16_dense_tflops=bf16, fp8_dense_tflops=fp8 or None,
+                tdp_watts=tdp, link="custom" if link else None, link_gb_per_s=link or None,
+                price_usd=price or None, price_date=datetime.date.today().isoformat() if price else None,
+                price_source="entered by the user" if price else None, status="unverified", source=source,
+                notes="added in the app",
+            )
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            st.error(f"{err['loc'][0] if err['loc'] else 'device'}: {err['msg']}")
+        else:
+            if device.id in load_hardware():
+                st.error(f"'{device.id}' is already a catalog id; choose another")
+            else:
+                custom_hw[device.id] = device
+                st.session_state["custom_hardware"] = custom_hw
+                st.success(f"Added **{device.name}** ({device.id}). Pick it in the sidebar's Hardware list.")
 with tab_import:
     st.markdown("Upload a Hugging Face `config.json` (DeepseekV3/Kimi, MiniMaxM2, Qwen3Moe, GptOss, Glm4Moe or "
                 "dense Llama/Qwen/Mistral). The model is then available in every page for this session.")
@@ -42,9 +94,8 @@ with tab_import:
         except K2CalcError as exc:
             st.error(str(exc))
         else:
-            custom = dict(st.session_state.get("custom_models", {}))
-            custom[model.id] = model
-            st.session_state["custom_models"] = custom
+            custom_models[model.id] = model
+            st.session_state["custom_models"] = custom_models
             c = param_counts(model)
             st.success(f"Imported **{model.id}**: {c.total / 1e9:,.1f}B parameters ({c.active / 1e9:,.1f}B active), "
                        f"{model.num_layers} layers, {model.attention.upper()} attention, native {model.native_quant}. "

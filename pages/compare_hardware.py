@@ -10,7 +10,7 @@ from k2calc.scenario import Catalogs, Scenario
 from k2calc.sweeps import compare_hardware
 
 scenario = st.session_state.get("scenario") or Scenario()
-catalogs = Catalogs(models=st.session_state.get("custom_models", {}))
+catalogs = st.session_state.get("catalogs") or Catalogs()
 
 st.title("Compare hardware")
 st.caption(f"{scenario.model} ({scenario.quant}), {scenario.context:,}-token context, {scenario.concurrency} "

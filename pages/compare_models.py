@@ -13,8 +13,8 @@ from k2calc.sweeps import compare_models
 DEFAULT_MODELS = ["kimi-k2-thinking", "kimi-k2-instruct", "minimax-m2"]
 
 scenario = st.session_state.get("scenario") or Scenario()
-extra = st.session_state.get("custom_models", {})
-catalogs = Catalogs(models=extra)
+catalogs = st.session_state.get("catalogs") or Catalogs()
+extra = catalogs.models
 names = {**{m.id: m.name for m in load_models().values()}, **{k: m.name for k, m in extra.items()}}
 
 st.title("Compare models")

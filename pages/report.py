@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import streamlit as st
 
 from k2calc.errors import K2CalcError
 from k2calc.report import report_html, report_json, report_markdown, tables_csv
-from k2calc.scenario import Catalogs, Scenario, estimate, to_query
+from k2calc.scenario import Catalogs, Scenario, estimate, share_query
 
 scenario = st.session_state.get("scenario") or Scenario()
-catalogs = Catalogs(models=st.session_state.get("custom_models", {}))
+catalogs = st.session_state.get("catalogs") or Catalogs()
 
 st.title("Report")
 try:
@@ -18,8 +20,7 @@ except K2CalcError as exc:
     st.error(str(exc))
     st.stop()
 
-query = "&".join(f"{k}={v}" for k, v in to_query(scenario).items())
-share = f"?{query}" if query else "?"
+share = "?" + urlencode(share_query(scenario, catalogs))
 st.markdown("**Share link** (append to this app's address; it restores exactly this scenario):")
 st.code(share, language=None)
 name = f"k2calc-{scenario.model}-{scenario.count}x-{scenario.hardware}"

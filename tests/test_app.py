@@ -34,7 +34,7 @@ def test_default_scenario_fits_and_shows_key_figures(app):
     assert "Fits" in app.success[0].value and "Kimi K2 Thinking" in app.success[0].value
     labels = [m.label for m in app.metric]
     for label in ("Weights, one replica", "KV capacity [tokens]", "Decode per user", "Limited by",
-                  "Purchase (capex)", "Own cost", "API, same workload"):
+                  "Purchase (capex)", "Own cost per 1M output tokens", "API per 1M output tokens"):
         assert label in labels
     assert _metric(app, "Weights, one replica") == "594.2 GB"
 
@@ -112,3 +112,28 @@ def test_report_page_produces_downloads(app):
     buttons = {b.label for b in app.get("download_button")}
     assert {"HTML report", "Markdown", "JSON (scenario + results)"} <= buttons
     assert any("Kimi K2 Thinking" in m.value for m in app.markdown)
+
+
+def test_a_custom_device_is_usable_and_travels_in_the_link(app):
+    app.switch_page("pages/catalog.py").run()
+    app.text_input(key="dev_id").set_value("lab-gpu")
+    app.text_input(key="dev_name").set_value("Lab GPU 192")
+    app.number_input(key="dev_mem").set_value(192.0)
+    app.button[0].click().run()  # the form's submit button
+    assert not app.exception
+    assert any("Lab GPU 192" in s.value for s in app.success)
+    app.run()  # the sidebar lists it from the next run on
+    assert "Lab GPU 192" in app.sidebar.selectbox(key="hardware").options  # labels, not ids
+    app.sidebar.selectbox(key="hardware").set_value("lab-gpu").run()
+    assert not app.exception
+    link = {k: v[-1] if isinstance(v, list) else v for k, v in app.query_params.items()}
+    assert link["hardware"] == "lab-gpu" and "custom" in link
+    fresh = _app(link)  # a colleague opens the link
+    assert fresh.session_state["scenario"].hardware == "lab-gpu"
+    assert not fresh.warning
+
+
+def test_a_damaged_custom_parameter_warns():
+    at = _app({"custom": "not-base64!!", "concurrency": "2"})
+    assert "custom models/devices could not be read" in at.warning[0].value
+    assert at.session_state["scenario"].concurrency == 2
