@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 from k2calc.scenario import Scenario, from_query, to_query
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = ["calculator", "compare_models", "compare_hardware", "plan", "report", "catalog", "method"]
+PAGES = ["calculator", "compare_models", "compare_hardware", "plan", "finetune", "report", "catalog", "method"]
 
 
 def _app(query: dict | None = None) -> AppTest:
@@ -137,3 +137,14 @@ def test_a_damaged_custom_parameter_warns():
     at = _app({"custom": "not-base64!!", "concurrency": "2"})
     assert "custom models/devices could not be read" in at.warning[0].value
     assert at.session_state["scenario"].concurrency == 2
+
+
+def test_finetune_page_reproduces_the_seed_configuration():
+    """The seed: Kimi K2 LoRA SFT on 2x RTX 4090 + 2x Xeon 8488C with 1.97 TB of RAM (2017 GiB)."""
+    at = _app({"model": "kimi-k2-instruct", "hardware": "rtx-4090", "count": "2", "cpu": "xeon-platinum-8488c",
+               "ram_gb": "2017.0"})
+    at.switch_page("pages/finetune.py").run()
+    assert not at.exception
+    assert "Fits" in at.success[0].value
+    speed = float(next(m.value for m in at.metric if m.label == "Training speed").split()[0])
+    assert 46.55 / 1.5 <= speed <= 46.55 * 1.5
