@@ -9,7 +9,6 @@ URL's query parameters, so any state is a link (k2calc.scenario.to_query / from_
 from __future__ import annotations
 
 import streamlit as st
-from streamlit.runtime.pages_manager import PagesManager
 
 from k2calc.engines import ENGINES
 from k2calc.errors import K2CalcError
@@ -18,14 +17,9 @@ from k2calc.memory import KV_DTYPES
 from k2calc.models import load_models
 from k2calc.quant import QUANT_IDS, SCHEMES
 from k2calc.scenario import CUSTOM_PARAM, Catalogs, Scenario, from_query, share_query
+from ui import leave_legacy_pages_mode, session_catalogs
 
-if PagesManager.uses_pages_directory:
-    # Streamlit runs the first script run after server start in its legacy "pages/ directory" mode
-    # (the design puts page files in pages/), where sidebar widgets get other ids than in every later
-    # run, so the user's first change would be lost. st.navigation switches that mode off for the
-    # process; rerun at once so every run the user sees is a normal st.navigation run.
-    PagesManager.uses_pages_directory = False
-    st.rerun()
+leave_legacy_pages_mode()
 
 st.set_page_config(page_title="k2calc: LLM hardware calculator", page_icon=":material/calculate:", layout="wide")
 
@@ -52,12 +46,6 @@ def _catalog_labels() -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
 
 def _extra_models() -> dict:
     return st.session_state.get("custom_models", {})
-
-
-def session_catalogs() -> Catalogs:
-    """The catalogs plus this session's imported models and custom devices (the Catalog page adds them)."""
-    return Catalogs(models=st.session_state.get("custom_models", {}),
-                    hardware=st.session_state.get("custom_hardware", {}))
 
 
 def _seed_from_url() -> None:
@@ -214,7 +202,6 @@ _init_choices()
 scenario = sidebar_scenario()
 catalogs = session_catalogs()
 st.session_state["scenario"] = scenario
-st.session_state["catalogs"] = catalogs
 if scenario is not None:
     query = share_query(scenario, catalogs)
     if query != st.query_params.to_dict():

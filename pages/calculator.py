@@ -5,20 +5,27 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from k2calc.charts import concurrency_vs_context, cost_breakdown, memory_per_device, speed_vs_concurrency
+from k2calc.charts import (
+    concurrency_vs_context,
+    cost_breakdown,
+    memory_per_device,
+    speed_vs_concurrency,
+)
 from k2calc.errors import K2CalcError
-from k2calc.scenario import Catalogs, Scenario, estimate
+from k2calc.scenario import estimate
 from k2calc.sweeps import context_curve, published_points, speed_curve
 from k2calc.units import GiB, format_device_bytes, format_gb
+from ui import leave_legacy_pages_mode, session_catalogs, session_scenario
 
+leave_legacy_pages_mode()
 BOTTLENECK_WORDS = {"gpu-memory-bandwidth": "memory", "cpu-memory-bandwidth": "CPU RAM", "compute": "compute",
                     "interconnect": "network", "kernel-latency": "latency"}
 BOTTLENECK_HELP = ("memory = reading weights and KV cache; CPU RAM = the CPU reading experts from DDR5; "
                    "compute = arithmetic; network = GPU-to-GPU communication; latency = fixed time per layer "
                    "(kernel launches), which batching amortises.")
 
-scenario = st.session_state.get("scenario") or Scenario()
-catalogs = st.session_state.get("catalogs") or Catalogs()
+scenario = session_scenario()
+catalogs = session_catalogs()
 st.title("Will it fit, how fast, at what cost?")
 
 try:

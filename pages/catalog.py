@@ -14,7 +14,9 @@ from k2calc.errors import K2CalcError
 from k2calc.hardware import Hardware, load_hardware
 from k2calc.models import load_models, param_counts, parse_config_json
 from k2calc.units import GiB
+from ui import leave_legacy_pages_mode
 
+leave_legacy_pages_mode()
 st.title("Catalog")
 custom_hw = dict(st.session_state.get("custom_hardware", {}))
 custom_models = dict(st.session_state.get("custom_models", {}))

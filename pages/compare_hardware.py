@@ -6,11 +6,12 @@ import streamlit as st
 
 from k2calc.charts import hardware_scatter
 from k2calc.errors import K2CalcError
-from k2calc.scenario import Catalogs, Scenario
 from k2calc.sweeps import compare_hardware
+from ui import leave_legacy_pages_mode, session_catalogs, session_scenario
 
-scenario = st.session_state.get("scenario") or Scenario()
-catalogs = st.session_state.get("catalogs") or Catalogs()
+leave_legacy_pages_mode()
+scenario = session_scenario()
+catalogs = session_catalogs()
 
 st.title("Compare hardware")
 st.caption(f"{scenario.model} ({scenario.quant}), {scenario.context:,}-token context, {scenario.concurrency} "

@@ -7,11 +7,12 @@ import streamlit as st
 
 from k2calc.errors import K2CalcError
 from k2calc.finetune import TARGETS, FinetuneSpec, estimate_finetune
-from k2calc.scenario import Catalogs, Scenario
 from k2calc.units import GiB
+from ui import leave_legacy_pages_mode, session_catalogs, session_scenario
 
-scenario = st.session_state.get("scenario") or Scenario()
-catalogs = st.session_state.get("catalogs") or Catalogs()
+leave_legacy_pages_mode()
+scenario = session_scenario()
+catalogs = session_catalogs()
 
 st.title("Fine-tune")
 st.caption(f"{scenario.model} on {scenario.count} x {scenario.hardware}"
@@ -51,7 +52,7 @@ if ft.fits:
 else:
     st.error("Does not fit. " + ft.reasons[0])
 m = st.columns(4)
-m[0].metric("Training speed", f"{ft.tokens_per_s:,.1f} tok/s", help=f"Roofline {ft.roofline_tokens_per_s:,.0f} tok/s; "
+m[0].metric("Training speed", f"{ft.tokens_per_s:,.{0 if ft.tokens_per_s >= 100 else 1}f} tok/s", help=f"Roofline {ft.roofline_tokens_per_s:,.0f} tok/s; "
             f"limited by {ft.bottleneck}.")
 m[1].metric("Run time", f"{ft.hours:,.1f} h", help=f"{tokens:,} tokens x {epochs:g} epoch(s).")
 m[2].metric("Energy", f"{ft.energy_kwh:,.0f} kWh", help=f"At {ft.power_watts:,.0f} W.")

@@ -10,11 +10,13 @@ from k2calc.charts import cumulative_cost_chart, tornado_chart
 from k2calc.errors import K2CalcError
 from k2calc.models import load_models
 from k2calc.planner import build_constraints, build_workload, plan
-from k2calc.scenario import Scenario, estimate
+from k2calc.scenario import estimate
 from k2calc.sensitivity import sensitivity
 from k2calc.sweeps import cumulative_cost, tornado
+from ui import leave_legacy_pages_mode, session_scenario
 
-scenario = st.session_state.get("scenario") or Scenario()
+leave_legacy_pages_mode()
+scenario = session_scenario()
 names = {m.id: m.name for m in load_models().values()}
 
 st.title("Plan a budget")

@@ -8,10 +8,12 @@ import streamlit as st
 
 from k2calc.errors import K2CalcError
 from k2calc.report import report_html, report_json, report_markdown, tables_csv
-from k2calc.scenario import Catalogs, Scenario, estimate, share_query
+from k2calc.scenario import estimate, share_query
+from ui import leave_legacy_pages_mode, session_catalogs, session_scenario
 
-scenario = st.session_state.get("scenario") or Scenario()
-catalogs = st.session_state.get("catalogs") or Catalogs()
+leave_legacy_pages_mode()
+scenario = session_scenario()
+catalogs = session_catalogs()
 
 st.title("Report")
 try:
@@ -20,8 +22,9 @@ except K2CalcError as exc:
     st.error(str(exc))
     st.stop()
 
-share = "?" + urlencode(share_query(scenario, catalogs))
-st.markdown("**Share link** (append to this app's address; it restores exactly this scenario):")
+base = (st.context.url or "").removesuffix("/report")
+share = f"{base}/?{urlencode(share_query(scenario, catalogs))}"
+st.markdown("**Share link**: opens this app with exactly this scenario (defaults are left out of it).")
 st.code(share, language=None)
 name = f"k2calc-{scenario.model}-{scenario.count}x-{scenario.hardware}"
 c1, c2, c3, c4 = st.columns(4)

@@ -32,6 +32,16 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server():
+    yield from _serve()
+
+
+@pytest.fixture
+def fresh_server():
+    """A server no page has been requested from yet (Streamlit starts in its legacy pages/ mode)."""
+    yield from _serve()
+
+
+def _serve():
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
@@ -104,4 +114,15 @@ def test_share_link_slider_and_html_report(server, browser, tmp_path):
     download.value.save_as(path)
     html = path.read_text()
     assert "MiniMax M2" in html and "Mac Studio" in html and "<html" in html.lower()
+    page.close()
+
+
+def test_a_page_link_as_the_first_request_keeps_the_sidebar(fresh_server, browser):
+    """The first request after start is a sub-page link: the app must still run through app.py
+    (sidebar scenario, the link's settings), not Streamlit's legacy pages/ mode."""
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    page.goto(f"{fresh_server}/compare_models?model=minimax-m2&count=4")
+    expect(page.get_by_role("heading", name="Compare models")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("Scenario", exact=True)).to_be_visible()
+    expect(page.get_by_text("4 x h200-sxm", exact=False).first).to_be_visible()
     page.close()
