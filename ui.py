@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-from k2calc.scenario import Catalogs, Scenario
+from k2calc.errors import K2CalcError
+from k2calc.scenario import Catalogs, Estimate, Scenario, estimate
 
 
 def leave_legacy_pages_mode() -> None:
@@ -31,3 +32,12 @@ def session_catalogs() -> Catalogs:
     """The catalogs plus this session's imported models and custom devices."""
     return Catalogs(models=st.session_state.get("custom_models", {}),
                     hardware=st.session_state.get("custom_hardware", {}))
+
+
+def estimate_or_stop(scenario: Scenario, catalogs: Catalogs) -> Estimate:
+    """The scenario's estimate; on a user error, show its one line and stop the page."""
+    try:
+        return estimate(scenario, catalogs)
+    except K2CalcError as exc:
+        st.error(str(exc))
+        st.stop()

@@ -19,7 +19,7 @@ from .errors import K2CalcError
 from .hardware import get_hardware, load_hardware
 from .memory import KV_DTYPES
 from .models import ModelArch, get_model, load_models, param_counts, parse_config_json
-from .quant import QUANT_IDS, resolve_scheme, SCHEMES
+from .quant import QUANT_IDS, SCHEMES, resolve_scheme
 from .scenario import Catalogs, Scenario, estimate
 from .units import format_count, format_device_bytes, format_gb
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import CatalogError, K2CalcError
+from .errors import CatalogError, K2CalcError, validation_message
 from .memory import Deployment
 from .performance import PerformanceEstimate, platform_of
 from .units import GiB
@@ -77,8 +77,7 @@ class CostAssumptions(BaseModel):
         try:
             return CostAssumptions(**{**self.model_dump(), **changes})
         except ValidationError as exc:
-            err = exc.errors()[0]
-            raise K2CalcError(f"{err['loc'][0]}: {err['msg']} (got {err.get('input')!r})") from None
+            raise K2CalcError(validation_message(exc)) from None
 
 
 @dataclass(frozen=True)

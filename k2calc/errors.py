@@ -34,3 +34,15 @@ class UnknownIdError(K2CalcError):
 
 class CatalogError(K2CalcError):
     """A malformed data file (CSV row, config.json): names the file, line and field."""
+
+
+def validation_message(exc: Exception) -> str:
+    """One line for the first error of a pydantic ValidationError: ``count: Input should be greater
+    than or equal to 1 (got 0)``."""
+    errors = exc.errors() if hasattr(exc, "errors") else []
+    if not errors:
+        return str(exc)
+    err = errors[0]
+    where = ".".join(str(p) for p in err["loc"]) or "input"
+    given = f" (got {err['input']!r})" if "input" in err and not isinstance(err["input"], dict) else ""
+    return f"{where}: {err['msg'].removeprefix('Value error, ')}{given}"

@@ -92,16 +92,25 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .engines import (
-    MAC_LARGE_THRESHOLD_BYTES, MAC_WIRED_FRACTION_LARGE, MAC_WIRED_FRACTION_SMALL,
-    RAM_OS_RESERVE_FRACTION, RAM_OS_RESERVE_MIN_BYTES, UNIFIED_OS_RESERVE_FRACTION,
-)
 from .cost import default_assumptions
-from .errors import K2CalcError
+from .engines import (
+    MAC_LARGE_THRESHOLD_BYTES,
+    MAC_WIRED_FRACTION_LARGE,
+    MAC_WIRED_FRACTION_SMALL,
+    RAM_OS_RESERVE_FRACTION,
+    RAM_OS_RESERVE_MIN_BYTES,
+    UNIFIED_OS_RESERVE_FRACTION,
+)
+from .errors import K2CalcError, validation_message
 from .hardware import Hardware, get_hardware
 from .memory import ram_usable_bytes
 from .models import ModelArch, all_layer_params, get_model, param_counts
-from .performance import PREFILL_COMPUTE, PREFILL_COMPUTE_DEFAULT, experts_touched, platform_of
+from .performance import (
+    PREFILL_COMPUTE,
+    PREFILL_COMPUTE_DEFAULT,
+    experts_touched,
+    platform_of,
+)
 from .units import GiB, format_count, format_device_bytes
 
 # ------------------------------------------------------------------------------------------------
@@ -197,9 +206,7 @@ class FinetuneSpec(BaseModel):
         try:
             return cls(**values)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            where = str(err["loc"][0]) if err["loc"] else "?"
-            raise K2CalcError(f"finetune: {where}: {err['msg']}") from None
+            raise K2CalcError(f"finetune: {validation_message(exc)}") from None
 
 
 # ------------------------------------------------------------------------------------------------

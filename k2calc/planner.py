@@ -20,14 +20,20 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .cost import CostAssumptions, api_price, api_usd_per_million_output, default_assumptions, estimate_cost
-from .errors import K2CalcError
+from .cost import (
+    CostAssumptions,
+    api_price,
+    api_usd_per_million_output,
+    default_assumptions,
+    estimate_cost,
+)
+from .errors import K2CalcError, validation_message
 from .hardware import load_hardware
 from .memory import estimate_memory, ram_needed_bytes, weights_by_group
 from .models import get_model
 from .performance import estimate_performance
 from .quant import resolve_scheme
-from .scenario import Scenario, resolve
+from .scenario import GPUS_PER_NODE, Scenario, resolve
 from .units import GiB
 
 RAM_SIZES_GIB = (128, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096)
@@ -341,6 +347,22 @@ def _price(w, c, a, s, d, perf, batch, replicas, mode, reject, hw_key) -> Option
     )
 
 
+def option_scenario(o: Option, w: Workload) -> Scenario:
+    """The scenario of one replica of a planner option, at the users each replica really serves
+    (load it into the calculator, or re-check the option by hand)."""
+    h = load_hardware()[o.hardware]
+    values = dict(model=o.model, quant=o.quant, hardware=o.hardware, engine=o.engine, kv_dtype=o.kv_dtype,
+                  concurrency=math.ceil(w.users / o.replicas), input_tokens=w.input_tokens,
+                  output_tokens=w.output_tokens, context=w.context_tokens)
+    if o.cpu:
+        values.update(count=o.count, cpu=o.cpu, sockets=o.sockets, ram_gb=o.ram_gb)
+    elif h.is_cpu:
+        values.update(sockets=o.sockets or 2, ram_gb=o.ram_gb)
+    else:
+        values.update(count=o.count, nodes=max(1, math.ceil(o.count / GPUS_PER_NODE)))
+    return Scenario.build(**values)
+
+
 def _dedupe(options: list[Option]) -> list[Option]:
     """Keep the best option per (hardware, cpu, count, replicas, mode): the rest are near-copies."""
     seen, out = set(), []
@@ -367,16 +389,14 @@ def build_workload(**values) -> Workload:
     try:
         return Workload(**{k: v for k, v in values.items() if v is not None})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise K2CalcError(f"{err['loc'][0]}: {err['msg']} (got {err.get('input')!r})") from None
+        raise K2CalcError(validation_message(exc)) from None
 
 
 def build_constraints(**values) -> Constraints:
     try:
         return Constraints(**{k: v for k, v in values.items() if v is not None})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise K2CalcError(f"{err['loc'][0]}: {err['msg']} (got {err.get('input')!r})") from None
+        raise K2CalcError(validation_message(exc)) from None
 
 
 __all__ = ["Workload", "Constraints", "Option", "PlanResult", "plan", "build_workload", "build_constraints",

@@ -349,7 +349,9 @@ def _engine_rows(e: Estimate) -> list[list[str]]:
 
 
 def _calibration_rows(e: Estimate) -> list[list[str]]:
-    from .validate import rows as validation_rows  # the validation runs every measurement; only on demand
+    from .validate import (
+        rows as validation_rows,  # the validation runs every measurement; only on demand
+    )
 
     p = e.performance
     ids = sorted({r.measurement.id for r in validation_rows() if r.klass == p.calibration_class})

@@ -19,9 +19,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .cost import CostAssumptions, CostEstimate, default_assumptions, estimate_cost
 from .engines import ENGINES, default_engine, get_engine
-from .errors import K2CalcError
+from .errors import K2CalcError, validation_message
 from .hardware import Hardware, get_hardware, load_hardware
-from .memory import KV_DTYPES, Deployment, MemoryEstimate, estimate_memory, ram_needed_bytes
+from .memory import (
+    KV_DTYPES,
+    Deployment,
+    MemoryEstimate,
+    estimate_memory,
+    ram_needed_bytes,
+)
 from .models import ModelArch, get_model, param_counts
 from .performance import PerformanceEstimate, estimate_performance
 from .quant import Scheme, resolve_scheme
@@ -93,14 +99,6 @@ class Scenario(BaseModel):
             return cls(**values)
         except ValidationError as exc:
             raise K2CalcError(validation_message(exc)) from None
-
-
-def validation_message(exc: ValidationError) -> str:
-    """One line for the first pydantic error: ``count: Input should be greater than or equal to 1``."""
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"]) or "input"
-    given = f" (got {err['input']!r})" if "input" in err and not isinstance(err["input"], dict) else ""
-    return f"{where}: {err['msg']}{given}"
 
 
 # ------------------------------------------------------------------------------------------------

@@ -22,7 +22,15 @@ import pandas as pd
 from .errors import K2CalcError
 from .memory import estimate_memory
 from .performance import calibration_class, estimate_performance
-from .scenario import GPUS_PER_NODE, Catalogs, Estimate, Scenario, estimate, resolve, smallest_fitting
+from .scenario import (
+    GPUS_PER_NODE,
+    Catalogs,
+    Estimate,
+    Scenario,
+    estimate,
+    resolve,
+    smallest_fitting,
+)
 from .sensitivity import Swing
 from .units import GB
 
@@ -172,7 +180,10 @@ def published_points(s: Scenario, catalogs: Catalogs | None = None) -> pd.DataFr
     measurement's own scenario), unit, source, same_hardware (bool), hardware, count, engine, kind
     ('decode' or 'prefill/ttft'), scenario (readable). Empty when the scenario does not resolve.
     """
-    from .validate import describe, rows  # validate imports the whole core; keep it off import time
+    from .validate import (  # validate imports the whole core; keep it off import time
+        describe,
+        rows,
+    )
 
     columns = ["id", "metric", "concurrency", "measured", "predicted", "unit", "source", "same_hardware",
                "hardware", "count", "engine", "kind", "scenario"]

@@ -24,7 +24,12 @@ from .errors import K2CalcError
 from .measurements import Measurement, load_measurements
 from .memory import estimate_memory
 from .performance import (
-    DEFAULT_BAND, FAR_BAND, UNCERTAINTY_PATH, PerformanceEstimate, calibration_class, estimate_performance,
+    DEFAULT_BAND,
+    FAR_BAND,
+    UNCERTAINTY_PATH,
+    PerformanceEstimate,
+    calibration_class,
+    estimate_performance,
     prefill_time,
 )
 from .scenario import Scenario, resolve

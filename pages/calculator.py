@@ -11,11 +11,14 @@ from k2calc.charts import (
     memory_per_device,
     speed_vs_concurrency,
 )
-from k2calc.errors import K2CalcError
-from k2calc.scenario import estimate
 from k2calc.sweeps import context_curve, published_points, speed_curve
 from k2calc.units import GiB, format_device_bytes, format_gb
-from ui import leave_legacy_pages_mode, session_catalogs, session_scenario
+from ui import (
+    estimate_or_stop,
+    leave_legacy_pages_mode,
+    session_catalogs,
+    session_scenario,
+)
 
 leave_legacy_pages_mode()
 BOTTLENECK_WORDS = {"gpu-memory-bandwidth": "memory", "cpu-memory-bandwidth": "CPU RAM", "compute": "compute",
@@ -27,12 +30,7 @@ BOTTLENECK_HELP = ("memory = reading weights and KV cache; CPU RAM = the CPU rea
 scenario = session_scenario()
 catalogs = session_catalogs()
 st.title("Will it fit, how fast, at what cost?")
-
-try:
-    result = estimate(scenario, catalogs)
-except K2CalcError as exc:
-    st.error(str(exc))
-    st.stop()
+result = estimate_or_stop(scenario, catalogs)
 
 d, mem, perf, cost = result.deployment, result.memory, result.performance, result.cost
 where = f"{d.count} x {d.device.name}" if d.device else ""

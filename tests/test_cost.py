@@ -22,11 +22,18 @@ from hypothesis import strategies as st
 
 from k2calc import cost
 from k2calc.cli import main
-from k2calc.cost import (HOURS_PER_MONTH, HOURS_PER_YEAR, ApiPrice, api_price, api_usd_per_million_output,
-                         breakeven_months, default_assumptions)
+from k2calc.cost import (
+    HOURS_PER_MONTH,
+    HOURS_PER_YEAR,
+    ApiPrice,
+    api_price,
+    api_usd_per_million_output,
+    breakeven_months,
+    default_assumptions,
+)
 from k2calc.errors import CatalogError, K2CalcError
 from k2calc.hardware import load_hardware
-from k2calc.planner import Constraints, Workload, plan
+from k2calc.planner import Constraints, Workload, option_scenario, plan
 from k2calc.scenario import Scenario, estimate
 
 H200 = dict(model="kimi-k2-thinking", hardware="h200-sxm", count=8, engine="vllm")
@@ -405,19 +412,7 @@ def test_cli_estimate_utilisation_zero_is_one_error_line(capsys):
 K2_WORKLOAD = Workload(users=50, tokens_per_s_per_user=20, input_tokens=8192, output_tokens=1024)
 
 
-def rebuild(o, w: Workload) -> Scenario:
-    """The scenario of one replica of a planner option, at the users each replica really serves."""
-    h = load_hardware()[o.hardware]
-    kw = dict(model=o.model, quant=o.quant, hardware=o.hardware, engine=o.engine, kv_dtype=o.kv_dtype,
-              concurrency=math.ceil(w.users / o.replicas), input_tokens=w.input_tokens,
-              output_tokens=w.output_tokens, context=w.context_tokens)
-    if o.cpu:
-        kw.update(count=o.count, cpu=o.cpu, sockets=o.sockets, ram_gb=o.ram_gb)
-    elif h.is_cpu:
-        kw.update(sockets=o.sockets or 2, ram_gb=o.ram_gb)
-    else:
-        kw.update(count=o.count, nodes=max(1, math.ceil(o.count / 8)) if h.is_gpu else 1)
-    return Scenario.build(**kw)
+rebuild = option_scenario  # the planner rebuilds an option's replica scenario
 
 
 @pytest.fixture(scope="module")

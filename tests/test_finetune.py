@@ -15,7 +15,13 @@ from hypothesis import strategies as st
 
 from k2calc.errors import K2CalcError, UnknownIdError
 from k2calc.finetune import (
-    CPU_SFT_EFFICIENCY, NF4_DQ_BITS, FinetuneSpec, add_parser, calibration, estimate_finetune, run,
+    CPU_SFT_EFFICIENCY,
+    NF4_DQ_BITS,
+    FinetuneSpec,
+    add_parser,
+    calibration,
+    estimate_finetune,
+    run,
 )
 from k2calc.models import from_hf_config, get_model, param_counts
 from k2calc.units import GiB

@@ -18,7 +18,7 @@ from k2calc.hardware import (
     load_hardware,
     parse_hardware_csv,
 )
-from k2calc.units import GB, MiB, TERA
+from k2calc.units import GB, TERA, MiB
 
 REQUIRED = {
     "h100-sxm": "gpu", "h200-sxm": "gpu", "h800": "gpu", "b100": "gpu", "b200": "gpu",

@@ -5,7 +5,13 @@ import json
 import pytest
 
 from k2calc.errors import CatalogError, UnknownIdError
-from k2calc.models import MODELS_DIR, get_model, load_models, param_counts, parse_config_json
+from k2calc.models import (
+    MODELS_DIR,
+    get_model,
+    load_models,
+    param_counts,
+    parse_config_json,
+)
 
 REQUIRED = ["kimi-k2-thinking", "kimi-k2-instruct", "minimax-m2", "deepseek-v3", "qwen3-235b-a22b",
             "gpt-oss-120b", "glm-4.6", "gpt-oss-20b", "llama-3.1-70b", "llama-3.1-8b"]

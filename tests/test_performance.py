@@ -20,8 +20,15 @@ from k2calc import validate
 from k2calc.errors import K2CalcError
 from k2calc.memory import estimate_memory
 from k2calc.performance import (
-    FAR_BAND, UNCERTAINTY_PATH, PerformanceEstimate, band, calibration_class,
-    decode_step, estimate_performance, experts_touched, prefill_time,
+    FAR_BAND,
+    UNCERTAINTY_PATH,
+    PerformanceEstimate,
+    band,
+    calibration_class,
+    decode_step,
+    estimate_performance,
+    experts_touched,
+    prefill_time,
 )
 from k2calc.scenario import Scenario, estimate, resolve
 

@@ -7,7 +7,6 @@ per module (module-scoped fixtures) and every test reads the same result.
 
 from __future__ import annotations
 
-import math
 import re
 
 import pytest
@@ -15,7 +14,14 @@ import pytest
 from k2calc.cli import main
 from k2calc.errors import K2CalcError
 from k2calc.hardware import load_hardware
-from k2calc.planner import Constraints, Workload, build_constraints, build_workload, plan
+from k2calc.planner import (
+    Constraints,
+    Workload,
+    build_constraints,
+    build_workload,
+    option_scenario,
+    plan,
+)
 from k2calc.scenario import Scenario, estimate
 from k2calc.sensitivity import sensitivity
 
@@ -33,19 +39,7 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def rebuild(o, w: Workload) -> Scenario:
-    """The scenario of one replica of a planner option, at the users each replica really serves."""
-    h = load_hardware()[o.hardware]
-    kw = dict(model=o.model, quant=o.quant, hardware=o.hardware, engine=o.engine, kv_dtype=o.kv_dtype,
-              concurrency=math.ceil(w.users / o.replicas), input_tokens=w.input_tokens,
-              output_tokens=w.output_tokens, context=w.context_tokens)
-    if o.cpu:
-        kw.update(count=o.count, cpu=o.cpu, sockets=o.sockets, ram_gb=o.ram_gb)
-    elif h.is_cpu:
-        kw.update(sockets=o.sockets or 2, ram_gb=o.ram_gb)
-    else:
-        kw.update(count=o.count, nodes=max(1, math.ceil(o.count / 8)) if h.is_gpu else 1)
-    return Scenario.build(**kw)
+rebuild = option_scenario  # the planner rebuilds an option's replica scenario
 
 
 @pytest.fixture(scope="module")
