@@ -6,16 +6,21 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from k2calc.errors import K2CalcError
 from k2calc.report import report_html, report_json, report_markdown, tables_csv
-from k2calc.scenario import estimate, share_query
-from ui import estimate_or_stop, leave_legacy_pages_mode, session_catalogs, session_scenario
+from k2calc.scenario import share_query
+from ui import (
+    estimate_or_stop,
+    leave_legacy_pages_mode,
+    session_catalogs,
+    session_scenario,
+)
 
 leave_legacy_pages_mode()
 scenario = session_scenario()
 catalogs = session_catalogs()
 
-st.title("Report")result = estimate_or_stop(scenario, catalogs)
+st.title("Report")
+result = estimate_or_stop(scenario, catalogs)
 
 base = (st.context.url or "").removesuffix("/report")
 share = f"{base}/?{urlencode(share_query(scenario, catalogs))}"
