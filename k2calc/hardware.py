@@ -68,6 +68,7 @@ class Hardware(BaseModel):
     int8_dense_tops: float | None = _pos("dense INT8 peak [TOPS]")
     int4_dense_tops: float | None = _pos("dense INT4 peak [TOPS]")
     fp4_dense_tflops: float | None = _pos("dense FP4 peak [TFLOPS]")
+    fp32_vector_tflops: float | None = _pos("CPU only: FP32 FMA vector peak per socket (AVX-512) [TFLOPS]")
     tdp_watts: float | None = _pos("TDP, board power or system maximum [W]")
     typical_watts: float | None = _pos("typical draw under LLM load where measured [W]")
     link: str | None = Field(None, description="scale-up link name, e.g. 'NVLink4', 'PCIe 5.0 x16'")

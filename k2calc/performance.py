@@ -450,8 +450,11 @@ def cpu_bandwidth_bytes_per_s(cpu: Hardware, sockets: int) -> float:
     return cpu.memory_bandwidth_bytes_per_s * CPU_SOCKET_BANDWIDTH_EFFICIENCY * (1 + (sockets - 1) * CPU_EXTRA_SOCKET_GAIN)
 
 
-def _cpu_peak(cpu: Hardware, sockets: int) -> float:
-    """BF16 matrix peak of `sockets` sockets (AMX or AVX-512) [FLOP/s]."""
+def _cpu_peak(cpu: Hardware, sockets: int, kernel: str = "bf16") -> float:
+    """Peak of `sockets` sockets for a kernel [FLOP/s]: GGUF (llama.cpp / llamafile) kernels run on the
+    FP32 AVX-512 vector units; the others on the BF16 matrix path (AMX, or AVX-512 BF16 on EPYC)."""
+    if kernel == "gguf" and cpu.fp32_vector_tflops:
+        return cpu.fp32_vector_tflops * 1e12 * sockets
     return (cpu.peak_flops_per_s("bf16") or 5e12) * sockets
 
 
@@ -553,11 +556,12 @@ def gemm_efficiency(rows: float, half_rows: float = 32.0) -> float:
     return rows / (rows + half_rows)
 
 
-# CPU prefill of routed experts: achieved share of the socket's BF16 peak. AMX kernels (kt-kernel
-# AMXINT8/INT4, KTransformers 0.3): DeepSeek V3 186-255 tok/s on 2x Xeon 6454S and K2 Thinking 578 tok/s
-# aggregate on 8x L20 + 2x 6454S, both ~0.085; llamafile/GGUF kernels (KTransformers 0.2.1): 88 tok/s, ~0.027.
+# CPU prefill of routed experts: achieved share of the kernel's peak. AMX kernels (kt-kernel AMXINT8/INT4,
+# KTransformers 0.3), of the BF16 matrix peak: DeepSeek V3 186-255 tok/s on 2x Xeon 6454S and K2 Thinking
+# 578 tok/s aggregate on 8x L20 + 2x 6454S, both ~0.085. llamafile/GGUF kernels (KTransformers 0.2.1), of
+# the FP32 AVX-512 vector peak: DeepSeek V3 Q4_K_M 88 tok/s on 2x 6454S, ~0.43.
 CPU_PREFILL_AMX = 0.085
-CPU_PREFILL_GGUF = 0.027
+CPU_PREFILL_GGUF = 0.43
 CPU_GEMM_HALF_ROWS = 16
 # Prompts shorter than this are prefilled by the CPU even where long ones stream the experts to the GPU
 # (streaming every expert for a few tokens never pays); an assumption.
@@ -604,7 +608,7 @@ def prefill_time(d: Deployment, mem: MemoryEstimate, tokens: int) -> tuple[float
     family = ENGINE_FAMILY[d.engine.id]
     cpu_eta = CPU_PREFILL_GGUF if s.expert_kernel == "gguf" else CPU_PREFILL_AMX
     if d.topology == "cpu":
-        peak = _cpu_peak(d.cpu, d.sockets)
+        peak = _cpu_peak(d.cpu, d.sockets, s.expert_kernel)
         compute = (w.routed / gemm_efficiency(w.expert_rows, CPU_GEMM_HALF_ROWS)
                    + w.other / gemm_efficiency(tokens, CPU_GEMM_HALF_ROWS) + w.lm_head) / (peak * cpu_eta)
         t = max(compute, touched_bytes / cpu_bandwidth_bytes_per_s(d.cpu, d.sockets))
@@ -627,7 +631,7 @@ def prefill_time(d: Deployment, mem: MemoryEstimate, tokens: int) -> tuple[float
         cpu_share = ram.weights_bytes / max(1, w.routed_bytes) if m.is_moe else 0.0
         if m.is_moe and (d.kt_prefill == "cpu" or tokens < STREAM_MIN_TOKENS):
             # Routed experts in RAM are computed where they live, with AMX (or llamafile for GGUF).
-            cpu_peak = _cpu_peak(d.cpu, d.sockets)
+            cpu_peak = _cpu_peak(d.cpu, d.sockets, s.expert_kernel)
             cpu_compute = w.routed * cpu_share / (cpu_peak * cpu_eta * gemm_efficiency(w.expert_rows, CPU_GEMM_HALF_ROWS))
             cpu_read = ram_touched / cpu_bandwidth_bytes_per_s(d.cpu, d.sockets)
             # The CPU streams its experts from DDR5 while it computes: the slower of the two counts.
