@@ -28,12 +28,11 @@ from .cost import (
     estimate_cost,
 )
 from .errors import K2CalcError, validation_message
-from .hardware import load_hardware
 from .memory import estimate_memory, ram_needed_bytes, weights_by_group
 from .models import get_model
 from .performance import estimate_performance
 from .quant import resolve_scheme
-from .scenario import GPUS_PER_NODE, Scenario, resolve
+from .scenario import GPUS_PER_NODE, Catalogs, Scenario, resolve
 from .units import GiB
 
 RAM_SIZES_GIB = (128, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096)
@@ -138,13 +137,13 @@ def _engine_quants(engine: str, native: str, apple: bool) -> tuple[str, ...]:
     return GGUF_QUANTS
 
 
-def _candidates(w: Workload, c: Constraints) -> list[dict]:
+def _candidates(w: Workload, c: Constraints, catalogs: Catalogs) -> list[dict]:
     """Scenario values to try, cheapest-looking first within each hardware class."""
     out = []
-    catalog = load_hardware()
+    catalog = catalogs.hardware_catalog()
     allowed_hw = set(c.hardware) if c.hardware else None
     for model in c.models:
-        m = get_model(model)
+        m = get_model(model, catalogs.models)
         for h in catalog.values():
             if allowed_hw and h.id not in allowed_hw:
                 continue
@@ -172,34 +171,34 @@ def _candidates(w: Workload, c: Constraints) -> list[dict]:
     return out
 
 
-def _ram_for(values: dict) -> int | None:
+def _ram_for(values: dict, catalogs: Catalogs) -> int | None:
     """Smallest standard RAM size [GiB] with which a hybrid/CPU candidate's RAM-side load fits."""
-    mem = estimate_memory(resolve(Scenario.build(**{**values, "ram_gb": RAM_SIZES_GIB[-1]})))
+    mem = estimate_memory(resolve(Scenario.build(**{**values, "ram_gb": RAM_SIZES_GIB[-1]}), catalogs))
     ram = mem.devices[-1]
     need = ram_needed_bytes(ram.weights_bytes + ram.kv_bytes + ram.activation_bytes + ram.overhead_bytes)
     return next((size for size in RAM_SIZES_GIB if size * GiB >= need), None)
 
 
-def _weights_can_fit(values: dict, quant: str) -> bool:
+def _weights_can_fit(values: dict, quant: str, catalogs: Catalogs) -> bool:
     """Cheap pre-check: one copy of the weights is no larger than all the devices' memory."""
-    h = load_hardware()[values["hardware"]]
+    h = catalogs.hardware_catalog()[values["hardware"]]
     if h.is_cpu or values.get("cpu"):
         return True
-    m = get_model(values["model"])
+    m = get_model(values["model"], catalogs.models)
     return sum(weights_by_group(m, resolve_scheme(quant, m)).values()) <= values.get("count", 1) * h.memory_bytes
 
 
-def _best_batch(s: Scenario, slo: float, users: int) -> tuple[int, object, object] | None:
+def _best_batch(s: Scenario, slo: float, users: int, catalogs: Catalogs) -> tuple[int, object, object] | None:
     """Largest sequences per replica (<= users) that fit in memory and keep every user at >= `slo`
     tok/s, with that deployment and its performance; None if even one sequence cannot."""
-    d1 = resolve(s.model_copy(update={"concurrency": 1}))
+    d1 = resolve(s.model_copy(update={"concurrency": 1}), catalogs)
     mem1 = estimate_memory(d1)
     if not mem1.fits:
         return None
     limit = min(users, max(1, mem1.max_concurrency // d1.replicas))
 
     def ok(b: int):
-        d = resolve(s.model_copy(update={"concurrency": b}))
+        d = resolve(s.model_copy(update={"concurrency": b}), catalogs)
         perf = estimate_performance(d, mem1, s.input_tokens, s.output_tokens, b)
         return perf.decode_tokens_per_s_per_user >= slo, d, perf
 
@@ -218,8 +217,11 @@ def _best_batch(s: Scenario, slo: float, users: int) -> tuple[int, object, objec
     return best
 
 
-def plan(w: Workload, c: Constraints, a: CostAssumptions | None = None, top: int = 10) -> PlanResult:
-    """Rank the deployments that serve `w` within `c` (see the module docstring)."""
+def plan(w: Workload, c: Constraints, a: CostAssumptions | None = None, top: int = 10,
+         catalogs: Catalogs | None = None) -> PlanResult:
+    """Rank the deployments that serve `w` within `c` (see the module docstring); `catalogs` adds a
+    session's imported models and custom devices."""
+    catalogs = catalogs or Catalogs()
     start = time.perf_counter()
     a = a or default_assumptions()
     options: list[Option] = []
@@ -231,9 +233,9 @@ def plan(w: Workload, c: Constraints, a: CostAssumptions | None = None, top: int
         if key not in rejected or rank > rejected[key][0]:
             rejected[key] = (rank, reason)
 
-    for values in _candidates(w, c):
+    for values in _candidates(w, c, catalogs):
         hw_key = values["hardware"] + (" + CPU (hybrid)" if values.get("cpu") else "")
-        m = get_model(values["model"])
+        m = get_model(values["model"], catalogs.models)
         apple = values["hardware"].startswith("mac-")
         quants = c.quants or _engine_quants(values["engine"], m.native_quant, apple)
         native_bytes = sum(weights_by_group(m, resolve_scheme("native", m)).values())
@@ -244,25 +246,25 @@ def plan(w: Workload, c: Constraints, a: CostAssumptions | None = None, top: int
                     continue  # never up-cast a model beyond its shipped precision
             except K2CalcError:
                 continue
-            if not _weights_can_fit(values, quant):
+            if not _weights_can_fit(values, quant, catalogs):
                 reject(hw_key, 0, f"{values['count']} x: the weights alone ({quant}) exceed the memory")
                 continue
             for kv in c.kv_dtypes:
                 evaluated += 1
                 v = {**values, "quant": quant, "kv_dtype": kv}
                 try:
-                    if v.get("cpu") or load_hardware()[v["hardware"]].is_cpu:
-                        ram = _ram_for(v)
+                    if v.get("cpu") or catalogs.hardware_catalog()[v["hardware"]].is_cpu:
+                        ram = _ram_for(v, catalogs)
                         if ram is None:
                             reject(hw_key, 1, f"does not fit even with {RAM_SIZES_GIB[-1]:,} GiB of RAM")
                             continue
                         v["ram_gb"] = ram
                     s = Scenario.build(**v)
-                    found = _best_batch(s, w.tokens_per_s_per_user, w.users)
+                    found = _best_batch(s, w.tokens_per_s_per_user, w.users, catalogs)
                 except K2CalcError:
                     continue
                 if found is None:
-                    d = resolve(s)
+                    d = resolve(s, catalogs)
                     mem = estimate_memory(d)
                     if not mem.fits:
                         reject(hw_key, 1, f"does not fit: {mem.reasons[0] if mem.reasons else 'no room'}")
@@ -285,7 +287,7 @@ def plan(w: Workload, c: Constraints, a: CostAssumptions | None = None, top: int
                 served = math.ceil(w.users / replicas)
                 if served != batch * replicas_per:
                     s = s.model_copy(update={"concurrency": served})
-                    d = resolve(s)
+                    d = resolve(s, catalogs)
                     perf = estimate_performance(d, estimate_memory(d), w.input_tokens, w.output_tokens, served)
                 total_perf = perf
                 for mode in ("buy", "rent"):
@@ -347,10 +349,10 @@ def _price(w, c, a, s, d, perf, batch, replicas, mode, reject, hw_key) -> Option
     )
 
 
-def option_scenario(o: Option, w: Workload) -> Scenario:
+def option_scenario(o: Option, w: Workload, catalogs: Catalogs | None = None) -> Scenario:
     """The scenario of one replica of a planner option, at the users each replica really serves
     (load it into the calculator, or re-check the option by hand)."""
-    h = load_hardware()[o.hardware]
+    h = (catalogs or Catalogs()).hardware_catalog()[o.hardware]
     values = dict(model=o.model, quant=o.quant, hardware=o.hardware, engine=o.engine, kv_dtype=o.kv_dtype,
                   concurrency=math.ceil(w.users / o.replicas), input_tokens=w.input_tokens,
                   output_tokens=w.output_tokens, context=w.context_tokens)

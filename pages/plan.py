@@ -10,14 +10,19 @@ from k2calc.charts import cumulative_cost_chart, tornado_chart
 from k2calc.errors import K2CalcError
 from k2calc.models import load_models
 from k2calc.planner import build_constraints, build_workload, plan
-from k2calc.scenario import estimate
 from k2calc.sensitivity import sensitivity
 from k2calc.sweeps import cumulative_cost, tornado
-from ui import leave_legacy_pages_mode, session_scenario
+from ui import (
+    estimate_or_stop,
+    leave_legacy_pages_mode,
+    session_catalogs,
+    session_scenario,
+)
 
 leave_legacy_pages_mode()
 scenario = session_scenario()
-names = {m.id: m.name for m in load_models().values()}
+catalogs = session_catalogs()
+names = {**{m.id: m.name for m in load_models().values()}, **{k: m.name for k, m in catalogs.models.items()}}
 
 st.title("Plan a budget")
 with st.form("plan_form"):
@@ -43,7 +48,7 @@ try:
                        output_tokens=int(out))
     c = build_constraints(models=tuple(models) or None, budget_usd=budget, power_limit_watts=power,
                           where=where, rank_by=rank_by)
-    result = plan(w, c, scenario.cost_assumptions())
+    result = plan(w, c, scenario.cost_assumptions(), catalogs=catalogs)
 except K2CalcError as exc:
     st.error(str(exc))
     st.stop()
@@ -74,14 +79,10 @@ if result.rejected:
             st.markdown(f"- **{hw}**: {why}")
 
 st.subheader("Buy vs rent vs API over time (sidebar scenario)")
-try:
-    e = estimate(scenario)
-except K2CalcError as exc:
-    st.error(str(exc))
-    st.stop()
+e = estimate_or_stop(scenario, catalogs)
 if e.cost is not None:
     st.plotly_chart(cumulative_cost_chart(cumulative_cost(e)), key="cumulative_cost", width="stretch")
     st.subheader("What moves the cost most")
-    st.plotly_chart(tornado_chart(tornado(sensitivity(scenario))), key="tornado", width="stretch")
+    st.plotly_chart(tornado_chart(tornado(sensitivity(scenario, catalogs))), key="tornado", width="stretch")
 else:
     st.info("No cost for this scenario: " + "; ".join(e.memory.warnings))

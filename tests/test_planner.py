@@ -209,3 +209,15 @@ def test_benchmark_times_the_planner(capsys, k2_plan):
     m = re.search(r"(\d[\d,]*) candidate", line)
     assert m, line
     assert int(m.group(1).replace(",", "")) == k2_plan.candidates
+
+
+def test_planner_uses_a_sessions_custom_device():
+    """A device added in the app (here: an H200 with 256 GiB) is planned like a catalog one."""
+    from k2calc.scenario import Catalogs
+    big = load_hardware()["h200-sxm"].model_copy(update={"id": "big-h200", "name": "H200 with 256 GiB",
+                                                          "memory_bytes": 256 * 2**30})
+    catalogs = Catalogs(hardware={"big-h200": big})
+    result = plan(Workload(users=4, tokens_per_s_per_user=10, input_tokens=2048, output_tokens=512),
+                  Constraints(models=("kimi-k2-thinking",), hardware=("big-h200",)), catalogs=catalogs)
+    assert result.options and all(o.hardware == "big-h200" for o in result.options)
+    assert min(o.count for o in result.options) == 4  # 594 GB of weights fit four 256 GiB cards, not two
