@@ -64,11 +64,27 @@ def _seed_from_url() -> None:
     st.session_state["custom_hardware"] = dict(custom.hardware)
     scenario, bad = from_query(params, custom)
     st.session_state["url_warnings"] = ignored + bad
+    _seed_widgets(scenario)
+
+
+def _seed_widgets(scenario: Scenario) -> None:
+    """Put a scenario into the sidebar widgets' state (before they are drawn in this run)."""
+    ss = st.session_state
     for name, value in scenario.model_dump().items():
-        st.session_state[name] = value
-    st.session_state["hybrid"] = scenario.cpu is not None and scenario.hardware is not None
-    st.session_state["cpu_only"] = scenario.hardware is not None and load_hardware().get(scenario.hardware) is not None \
-        and load_hardware()[scenario.hardware].is_cpu
+        ss[name] = value
+    device = session_catalogs().hardware_catalog().get(scenario.hardware) if scenario.hardware else None
+    ss["hybrid"] = scenario.cpu is not None and device is not None and not device.is_cpu
+    ss["cpu_only"] = device is not None and device.is_cpu
+    for choice in ("engine_choice", "tp_choice", "pp_choice", "ep_choice", "memory_fraction_choice",
+                   "wired_limit_choice"):
+        ss.pop(choice, None)
+
+
+def _apply_pending() -> None:
+    """A page asked to open a scenario (the planner's "open in the calculator"): seed the widgets."""
+    pending = st.session_state.pop("pending_scenario", None)
+    if pending is not None:
+        _seed_widgets(pending)
 
 
 def _none_if_auto(value):
@@ -198,6 +214,7 @@ def _init_choices() -> None:
 
 
 _seed_from_url()
+_apply_pending()
 _init_choices()
 scenario = sidebar_scenario()
 catalogs = session_catalogs()

@@ -87,10 +87,18 @@ class Scenario(BaseModel):
     monthly_output_tokens: float | None = Field(None, gt=0, le=1e15)
     api_provider: str | None = None
 
+    def cost_overrides(self) -> dict[str, Any]:
+        """The cost settings this scenario sets (the rest stay at their dated defaults)."""
+        names = ("electricity_usd_per_kwh", "pue", "hosting_usd_per_kw_month", "maintenance_pct_per_year",
+                 "amortisation_years", "residual_value_pct", "utilisation", "cache_hit_rate",
+                 "hardware_price_usd", "cloud_usd_per_hour", "monthly_output_tokens", "api_provider")
+        return {k: getattr(self, k) for k in names if getattr(self, k) is not None}
+
     def cost_assumptions(self) -> CostAssumptions:
         """The default assumptions with this scenario's overrides."""
+        overrides = self.cost_overrides()
         return default_assumptions().with_overrides(
-            **{k: getattr(self, k) for k in CostAssumptions.model_fields if k in type(self).model_fields})
+            **{k: v for k, v in overrides.items() if k in CostAssumptions.model_fields})
 
     @classmethod
     def build(cls, **values: Any) -> "Scenario":

@@ -9,7 +9,7 @@ import streamlit as st
 from k2calc.charts import cumulative_cost_chart, tornado_chart
 from k2calc.errors import K2CalcError
 from k2calc.models import load_models
-from k2calc.planner import build_constraints, build_workload, plan
+from k2calc.planner import build_constraints, build_workload, option_scenario, plan
 from k2calc.sensitivity import sensitivity
 from k2calc.sweeps import cumulative_cost, tornado
 from ui import (
@@ -71,6 +71,13 @@ if result.options:
                                 "$ / 1M output tokens": st.column_config.NumberColumn(format="%.2f"),
                                 "break-even vs API [months]": st.column_config.NumberColumn(format="%.0f"),
                                 "power [W]": st.column_config.NumberColumn(format="%,.0f")})
+    pick = st.selectbox("Open an option in the calculator", range(len(result.options)), key="plan_pick",
+                        format_func=lambda i: f"{i + 1}. {result.options[i].label}, {result.options[i].quant}, "
+                                              f"{result.options[i].mode}")
+    if st.button("Open in the calculator", key="plan_open"):
+        st.session_state["pending_scenario"] = option_scenario(result.options[pick], w, catalogs).model_copy(
+            update=scenario.cost_overrides())
+        st.switch_page("pages/calculator.py")
 else:
     st.error("Nothing qualifies. The closest attempts are below.")
 if result.rejected:

@@ -148,3 +148,14 @@ def test_finetune_page_reproduces_the_seed_configuration():
     assert "Fits" in at.success[0].value
     speed = float(next(m.value for m in at.metric if m.label == "Training speed").split()[0])
     assert 46.55 / 1.5 <= speed <= 46.55 * 1.5
+
+
+def test_a_planner_option_opens_in_the_calculator(app):
+    app.switch_page("pages/plan.py").run()
+    assert not app.exception
+    first = app.selectbox(key="plan_pick").options[0]
+    app.button(key="plan_open").click().run()
+    assert not app.exception
+    s = app.session_state["scenario"]
+    assert s.concurrency == 17 and s.count == 8 and s.hardware in first  # 50 users over 3 replicas
+    assert app.title[0].value.startswith("Will it fit")
