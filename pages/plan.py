@@ -76,7 +76,8 @@ if result.options:
                                               f"{result.options[i].mode}")
     if st.button("Open in the calculator", key="plan_open"):
         st.session_state["pending_scenario"] = option_scenario(result.options[pick], w, catalogs).model_copy(
-            update=scenario.cost_overrides())
+            update={k: v for k, v in scenario.cost_overrides().items()
+                    if k not in ("hardware_price_usd", "cloud_usd_per_hour")})  # those belong to a device
         st.switch_page("pages/calculator.py")
 else:
     st.error("Nothing qualifies. The closest attempts are below.")
