@@ -176,7 +176,7 @@ def _nodes(d: Deployment) -> int:
 
 
 def _is_server_gpu(d: Deployment) -> bool:
-    return d.device is not None and platform_of(d.device).name in ("nvidia-hopper", "nvidia-blackwell", "amd-hbm")
+    return d.device is not None and platform_of(d.device).name in ("nvidia-hopper", "nvidia-blackwell", "nvidia-ampere", "amd-hbm")
 
 
 def capex_breakdown(d: Deployment, a: CostAssumptions, device_price_usd: float | None = None) -> dict[str, float]:

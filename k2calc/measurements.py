@@ -74,6 +74,7 @@ class Measurement(BaseModel):
     dp_attention: bool = False
     gpu_experts: int | None = Field(default=None, ge=0)  # routed experts kept on GPU (ktransformers)
     kt_prefill: Literal["cpu", "gpu"] | None = None  # ktransformers prefill path, where the source says
+    arrival: Literal["steady", "burst"] | None = None  # burst: all concurrent requests sent at once
 
     input_tokens: int | None = Field(default=None, ge=1)  # prompt length [tokens]
     output_tokens: int | None = Field(default=None, ge=1)  # generated length [tokens]

@@ -16,8 +16,9 @@ Physics (architecture.md section 3, facts.md F):
   achievable fraction of the dense peak for the kernel's dtype, plus reading the weights once per
   chunk; hybrid ktransformers prefills long prompts on the GPU, streaming the CPU-resident experts over
   PCIe layer by layer.
-* **TTFT** at concurrency C: requests arriving together are prefilled one after another in chunks,
-  so on average a request waits for (C + 1) / 2 prompts.
+* **TTFT** at concurrency C: in steady serving a new prompt is prefilled in chunks between the other
+  users' decode steps (``ttft_s``); when all C prompts arrive together they queue, on average behind
+  (C + 1) / 2 of them (``ttft_burst_s``).
 * **Roofline**: the same bytes and FLOPs at 100% of peak bandwidth and compute, no fixed latency, no
   communication: an upper bound no prediction may exceed.
 
@@ -69,9 +70,12 @@ class Platform:
 PLATFORMS: dict[str, Platform] = {p.name: p for p in (
     # K2.5 INT4 8x H200 TPOT 9.22 ms at batch 1 (61 MLA+MoE layers). 0.8 bandwidth:
     # ai-dynamo/aiconfigurator systems/h200_sxm.yaml (empirical factor).
-    Platform("nvidia-hopper", 0.80, 80e-6, 28e-6, 0.5e-3, 8e-6, "k25-h200x8 c1, k2i-h200x16 c16"),
+    Platform("nvidia-hopper", 0.80, 80e-6, 80e-6, 0.5e-3, 8e-6, "k25-h200x8 c1, k2i-h200x16 c16"),
+    # A100 (Ampere, HBM2e): Llama 3.1 70B BF16 on 8x A100 (SGLang cookbook), decode and TTFT.
+    Platform("nvidia-ampere", 0.80, 80e-6, 80e-6, 0.5e-3, 10e-6, "l31-70b-a100x8"),
     # DeepSeek R1 FP8 8x B200 TPOT 9.16 ms (61 MLA+MoE layers), gpt-oss-120b 2.31 ms (36 GQA+MoE layers).
-    Platform("nvidia-blackwell", 0.80, 100e-6, 28e-6, 0.5e-3, 8e-6, "dsr1-b200x8 c1, goss120-b200x8 c1"),
+    Platform("nvidia-blackwell", 0.80, 100e-6, 80e-6, 0.5e-3, 8e-6,
+             "dsr1-b200x8 c1, goss120-b200x8 c1, qwen3-235b-b200x8 c1, glm46-b200x8 c1"),
     # MiniMax M2 FP8 4x MI300X TPOT 22.2 ms at batch 1 (62 GQA+MoE layers): ROCm kernels carry far
     # more fixed latency per layer than CUDA graphs on NVIDIA.
     Platform("amd-hbm", 0.65, 330e-6, 300e-6, 1.0e-3, 15e-6, "mm2-mi300x4 c1, dsv3-mi300x8"),
@@ -111,7 +115,7 @@ DECODE_COMPUTE: dict[tuple[str, str], float] = {
 }
 # Where no row speaks for a kernel: the platform's default. Unified-memory GPUs and CPUs run decode
 # GEMVs close to their modest peaks; tensor-core GPUs waste most of a tile at small batch.
-DECODE_COMPUTE_BY_PLATFORM = {"nvidia-hopper": 0.01, "nvidia-blackwell": 0.01, "amd-hbm": 0.006,
+DECODE_COMPUTE_BY_PLATFORM = {"nvidia-hopper": 0.01, "nvidia-blackwell": 0.01, "nvidia-ampere": 0.01, "amd-hbm": 0.006,
                               "nvidia-gddr": 0.05, "nvidia-lpddr": 0.05, "apple": 0.5}
 CPU_DECODE_COMPUTE = 0.15  # share of AMX / AVX-512 peak in CPU expert kernels at small batch
 
@@ -119,6 +123,7 @@ CPU_DECODE_COMPUTE = 0.15  # share of AMX / AVX-512 peak in CPU expert kernels a
 PREFILL_COMPUTE: dict[tuple[str, str], float] = {
     ("server", "nvidia-hopper"): 0.40,
     ("server", "nvidia-blackwell"): 0.40,
+    ("server", "nvidia-ampere"): 0.50,       # l31-70b-a100x8 TTFT at 1K and 8K prompts
     ("server", "amd-hbm"): 0.20,
     ("server", "nvidia-lpddr"): 0.45,    # l31-8b / l31-70b Spark prefill 7,991 / 803 tok/s
     ("llama.cpp", "nvidia-gddr"): 0.06,  # goss20-pro6000 / 5090 Ollama prefill (INT8 MMQ path)
@@ -148,8 +153,9 @@ def platform_of(device: Hardware) -> Platform:
     if vendor == "amd":
         return PLATFORMS["amd-hbm"]
     if "hbm" in memory:
-        blackwell = device.id.startswith(("b100", "b200", "b300", "gb"))
-        return PLATFORMS["nvidia-blackwell" if blackwell else "nvidia-hopper"]
+        if device.id.startswith(("b100", "b200", "b300", "gb")):
+            return PLATFORMS["nvidia-blackwell"]
+        return PLATFORMS["nvidia-ampere" if device.id.startswith("a100") else "nvidia-hopper"]
     if "lpddr" in memory:
         return PLATFORMS["nvidia-lpddr"]
     return PLATFORMS["nvidia-gddr"]
@@ -227,7 +233,8 @@ class PerformanceEstimate:
     decode_tokens_per_s_per_user: float
     decode_tokens_per_s_total: float
     prefill_tokens_per_s: float
-    ttft_s: float
+    ttft_s: float          # steady serving: users come and go, a new prompt joins the running batch
+    ttft_burst_s: float    # all `concurrency` prompts arrive together and queue
     bottleneck: str
     roofline_decode_tokens_per_s_per_user: float
     roofline_decode_tokens_per_s_total: float
@@ -338,11 +345,23 @@ def decode_flops(m: ModelArch, layers: range, batch: float, seq_len: float) -> D
 ATTENTION_EFFICIENCY = 0.3
 
 
-def _compute_s(f: DecodeFlops, device: Hardware, p: Platform, scheme, is_moe: bool, devices: int = 1) -> float:
-    """Time for `f` on `devices` devices of a platform, each part at its kernel's efficiency [s]."""
+# Dense GEMMs of a decode step (attention projections, dense and shared MLPs): the best share of the
+# peak a GEMM reaches, scaled by tile occupancy for the batch's rows (gemm_efficiency). Fitted on
+# Llama 3.1 70B BF16 on 8x A100 at 16-100 users and Llama 3.1 8B FP8 on DGX Spark at 32 users.
+DECODE_GEMM_EFFICIENCY = 0.3
+DECODE_GEMM_HALF_ROWS = 64
+
+
+def _compute_s(f: DecodeFlops, device: Hardware, p: Platform, scheme, is_moe: bool, devices: int = 1,
+               batch: float = 1) -> float:
+    """Time for `f` on `devices` devices of a platform [s]: dense GEMMs at a tile-occupancy dependent
+    efficiency for `batch` rows, attention at its kernel's, routed experts at the MoE kernel's
+    calibrated small-batch efficiency."""
     expert_kernel = scheme.expert_kernel
     other_kernel = scheme.format_of("attention").kernel
-    t = f.other / (_peak(device, other_kernel) * devices * decode_compute_efficiency(other_kernel, p))
+    half = DECODE_GEMM_HALF_ROWS if p.gemm_half_rows >= 8 else p.gemm_half_rows
+    gemm = DECODE_GEMM_EFFICIENCY * gemm_efficiency(batch, half)
+    t = f.other / (_peak(device, other_kernel) * devices * gemm)
     t += f.attention / (_peak(device, "bf16") * devices * ATTENTION_EFFICIENCY)
     if is_moe:
         t += f.routed / (_peak(device, expert_kernel) * devices * decode_compute_efficiency(expert_kernel, p))
@@ -400,7 +419,18 @@ def _step_communication_s(d: Deployment, p: Platform, layers: range, batch: int)
 
 
 def _layer_latency(m: ModelArch, p: Platform) -> float:
-    return p.layer_latency_mla_s if m.attention == "mla" else p.layer_latency_gqa_s
+    """Fixed time per decoder layer and decode step [s]: the platform's figure for a MoE layer with 8
+    experts per token, half of it for a dense MLP, in between for fewer experts (each routed expert adds
+    work to the grouped-GEMM, top-k and combine kernels). Fitted: Qwen3-235B and GLM-4.6 (k = 8) and
+    gpt-oss-120b (k = 4) on 8x B200, DeepSeek R1 on 8x B200, K2.5 on 8x H200."""
+    base = p.layer_latency_mla_s if m.attention == "mla" else p.layer_latency_gqa_s
+    return base * (0.5 + 0.5 * min(m.experts_per_tok, 8) / 8)
+
+
+# Prefill runs outside CUDA graphs and with more kernels per layer than decode: its fixed time per layer
+# and chunk is this multiple of the decode figure (fitted on 1,000-token TTFTs of K2.5 on H200,
+# GLM-4.6 and Qwen3-235B on B200).
+PREFILL_LATENCY_FACTOR = 10.0
 
 
 def _lm_head_bytes(m: ModelArch, scheme) -> float:
@@ -436,7 +466,7 @@ def _server_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float)
         cost.fixed_s += len(layers) * _layer_latency(m, p)
         cost.weights_s += weights / (bw * p.bandwidth_efficiency)
         cost.kv_s += kv / (bw * p.bandwidth_efficiency)
-        cost.compute_s += _compute_s(flops, dev, p, s, m.is_moe)
+        cost.compute_s += _compute_s(flops, dev, p, s, m.is_moe, batch=batch)
         cost.communication_s += comm
         cost.roofline_s += max((weights + kv) / bw, flops.total / _peak(dev, s.expert_kernel))
         cost.bytes_read += weights + kv
@@ -485,7 +515,7 @@ def _hybrid_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float)
     replicated_kv = d.engine.mla_replicated_under_tp and m.attention == "mla"
     kv = batch * mem.devices[0].kv_bytes_per_token * seq_len * (1 if replicated_kv else n)
     gpu_time = (gpu_bytes / n + kv / n) / (gpu.memory_bandwidth_bytes_per_s * p.bandwidth_efficiency) \
-        + _compute_s(gpu_flops, gpu, p, s, m.is_moe, devices=n)
+        + _compute_s(gpu_flops, gpu, p, s, m.is_moe, devices=n, batch=batch)
     cpu_time = cpu_bytes / cpu_bandwidth_bytes_per_s(cpu, d.sockets) + cpu_flops / (_cpu_peak(cpu, d.sockets) * CPU_DECODE_COMPUTE)
     comm = m.num_layers * 2 * _collective_s(p, gpu, batch * m.hidden_size * 2, n)
     cost = StepCost(fixed_s=p.step_overhead_s + m.num_layers * (_layer_latency(m, p) + HYBRID_LAYER_SYNC_S),
@@ -621,7 +651,7 @@ def prefill_time(d: Deployment, mem: MemoryEstimate, tokens: int) -> tuple[float
     eta = PREFILL_COMPUTE.get((family, p.name), PREFILL_COMPUTE_DEFAULT)
     gpu_compute = (w.other / gemm_efficiency(tokens, p.gemm_half_rows) + w.lm_head) / (peak * eta)
     expert_compute = w.routed / (peak * eta * gemm_efficiency(w.expert_rows, p.gemm_half_rows))
-    latency = m.num_layers * _layer_latency(m, p)
+    latency = m.num_layers * _layer_latency(m, p) * PREFILL_LATENCY_FACTOR
     if d.topology == "hybrid":
         ram = mem.devices[-1]
         gpu_bw = dev.memory_bandwidth_bytes_per_s * n_gpu
@@ -668,9 +698,15 @@ def estimate_performance(d: Deployment, mem: MemoryEstimate, input_tokens: int, 
     total = per_user * min(concurrency, batch * d.replicas)
     roof_user = 1.0 / step.roofline_s
     t_prefill, roof_prefill = prefill_time(d, mem, input_tokens)
+    overhead = REQUEST_OVERHEAD_S[ENGINE_FAMILY[d.engine.id]]
+    # Steady serving: a new prompt is prefilled in chunks between the other users' decode steps; it
+    # waits on average half a step to join, then each chunk shares a step with them.
+    chunks = math.ceil(input_tokens / max(1, d.engine.chunk_tokens(d.device.memory_bytes if d.device else 0)))
+    others = step.total_s if batch > 1 else 0.0
+    ttft = overhead + t_prefill + (chunks + 0.5) * others + step.total_s
+    # All users at once (a burst): prompts queue, on average behind (C + 1) / 2 of them.
     queue = math.ceil((batch + 1) / 2)
-    ttft = prefill_time(d, mem, input_tokens * queue)[0] if queue > 1 else t_prefill
-    ttft += step.total_s + REQUEST_OVERHEAD_S[ENGINE_FAMILY[d.engine.id]]  # the first token itself
+    ttft_burst = overhead + (prefill_time(d, mem, input_tokens * queue)[0] if queue > 1 else t_prefill) + step.total_s
     duration = ttft + (output_tokens - 1) * step.total_s
     notes = []
     if d.topology == "hybrid":
@@ -684,7 +720,7 @@ def estimate_performance(d: Deployment, mem: MemoryEstimate, input_tokens: int, 
         notes.append(f"no published measurement for {klass}: the band is widened to x{FAR_BAND:g}")
     return PerformanceEstimate(
         decode_tokens_per_s_per_user=per_user, decode_tokens_per_s_total=total,
-        prefill_tokens_per_s=input_tokens / t_prefill, ttft_s=ttft, bottleneck=step.bottleneck(cpu_name),
+        prefill_tokens_per_s=input_tokens / t_prefill, ttft_s=ttft, ttft_burst_s=ttft_burst, bottleneck=step.bottleneck(cpu_name),
         roofline_decode_tokens_per_s_per_user=roof_user,
         roofline_decode_tokens_per_s_total=roof_user * min(concurrency, batch * d.replicas),
         roofline_prefill_tokens_per_s=input_tokens / roof_prefill,

@@ -107,6 +107,8 @@ def predict(m: Measurement, s: Scenario) -> tuple[float, float | None]:
         return s.input_tokens * s.concurrency / t, None
     perf: PerformanceEstimate = estimate_performance(d, mem, s.input_tokens, s.output_tokens, s.concurrency)
     attr, roof_attr = SPEED_METRICS[m.metric]
+    if m.metric == "ttft_s" and m.arrival == "burst":
+        attr = "ttft_burst_s"
     return getattr(perf, attr), (getattr(perf, roof_attr) if roof_attr else None)
 
 

@@ -153,9 +153,11 @@ def test_finetune_page_reproduces_the_seed_configuration():
 def test_a_planner_option_opens_in_the_calculator(app):
     app.switch_page("pages/plan.py").run()
     assert not app.exception
-    first = app.selectbox(key="plan_pick").options[0]
+    first = app.selectbox(key="plan_pick").options[0]  # e.g. "1. 3 x (8 x rtx-pro-6000), native, buy"
+    replicas, count = (int(x) for x in first.split(". ", 1)[1].split(" x (")[0:1] + [first.split("(")[1].split(" x ")[0]])
     app.button(key="plan_open").click().run()
     assert not app.exception
     s = app.session_state["scenario"]
-    assert s.concurrency == 17 and s.count == 8 and s.hardware in first  # 50 users over 3 replicas
+    assert s.hardware in first and s.count == count
+    assert s.concurrency == -(-50 // replicas)  # the users one replica serves
     assert app.title[0].value.startswith("Will it fit")

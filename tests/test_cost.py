@@ -441,7 +441,9 @@ def top_option():
 
 
 def test_reconcile_top_option_capex_speed_and_running_cost(top_option):
-    """Issue 4: a buyer can redo the planner's first line by hand. At the time of writing:
+    """Issue 4: a buyer can redo the planner's first line by hand. The worked example below is for the
+    3 x (8 x RTX PRO 6000) option (first when it was written; recalibration can reorder the list, the
+    assertions follow whichever option is first):
 
     top option: 3 x (8 x rtx-pro-6000), native (INT4 g32 experts + BF16), vLLM, FP8 KV cache, buy
     users per replica: ceil(50 / 3) = 17
