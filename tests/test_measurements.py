@@ -68,7 +68,9 @@ def test_k25_h200_c16_tpot_becomes_tokens_per_second_per_user(rows):
     row = by_id(rows, "k25-h200x8-sglang-c16-tpot")
     assert (row.model_id, row.quant, row.hardware_id, row.count, row.engine) == (
         "kimi-k2-thinking", "native", "h200-sxm", 8, "sglang")
-    assert (row.input_tokens, row.output_tokens, row.concurrency) == (1000, 1000, 16)
+    # "1000 in / 1000 out" were the random dataset's maxima; the columns hold the measured means
+    assert (row.input_tokens, row.output_tokens, row.concurrency) == (496, 510, 16)
+    assert "1000/1000 are maxima" in row.notes
     assert row.metric == "decode_tokens_per_s_per_user"
     assert row.value == pytest.approx(1000 / 53.25, abs=0.01)
     assert row.value == pytest.approx(18.78, abs=0.01)
