@@ -70,7 +70,7 @@ class Platform:
 PLATFORMS: dict[str, Platform] = {p.name: p for p in (
     # K2.5 INT4 8x H200 TPOT 9.22 ms at batch 1 (61 MLA+MoE layers). 0.8 bandwidth:
     # ai-dynamo/aiconfigurator systems/h200_sxm.yaml (empirical factor).
-    Platform("nvidia-hopper", 0.80, 80e-6, 80e-6, 0.5e-3, 8e-6, "k25-h200x8 c1, k2i-h200x16 c16"),
+    Platform("nvidia-hopper", 0.80, 40e-6, 80e-6, 0.5e-3, 8e-6, "k25-h200x8 c1/c16 at 1K and 8K, k2i-h200x16 c16"),
     # A100 (Ampere, HBM2e): Llama 3.1 70B BF16 on 8x A100 (SGLang cookbook), decode and TTFT.
     Platform("nvidia-ampere", 0.80, 80e-6, 80e-6, 0.5e-3, 10e-6, "l31-70b-a100x8"),
     # DeepSeek R1 FP8 8x B200 TPOT 9.16 ms (61 MLA+MoE layers), gpt-oss-120b 2.31 ms (36 GQA+MoE layers).
@@ -174,6 +174,7 @@ class StepCost:
     weights_s: float = 0.0
     kv_s: float = 0.0
     compute_s: float = 0.0
+    attention_s: float = 0.0   # KV reads slowed below the bandwidth by the attention kernel (MLA, few heads)
     communication_s: float = 0.0
     cpu_s: float = 0.0
     roofline_s: float = 0.0
@@ -182,10 +183,12 @@ class StepCost:
 
     @property
     def total_s(self) -> float:
-        return self.fixed_s + self.weights_s + self.kv_s + self.compute_s + self.communication_s + self.cpu_s
+        return (self.fixed_s + self.weights_s + self.kv_s + self.attention_s + self.compute_s
+                + self.communication_s + self.cpu_s)
 
     def bottleneck(self, cpu_name: str = "cpu-memory-bandwidth") -> str:
         parts = {"gpu-memory-bandwidth": self.weights_s + self.kv_s, "compute": self.compute_s,
+                 "attention-kernel": self.attention_s,
                  "interconnect": self.communication_s, "kernel-latency": self.fixed_s, cpu_name: self.cpu_s}
         return max(parts, key=parts.get)
 
@@ -418,6 +421,26 @@ def _step_communication_s(d: Deployment, p: Platform, layers: range, batch: int)
     return total
 
 
+# SGLang's MLA decode attention on Hopper reads the latent cache far below the HBM bandwidth when
+# few query heads and sequences share a GPU (K2.5 on 8x H200 at TP8, 8 heads per GPU: decode slows from
+# 108 tok/s at ~0.8K tokens of context to 40 tok/s at ~4.3K, about 15.6 GB/s of cache per GPU at one
+# sequence and 45 GB/s at 16). The achieved rate grows with the parallel work (sequences x heads per GPU)
+# to the power 0.4: rate = MLA_SMALL_WORK_BYTES_PER_S x work^0.4, capped at the bandwidth. Blackwell's
+# MLA kernels show no such loss (DeepSeek R1 on 8x B200: 108 tok/s at both context lengths).
+MLA_SMALL_WORK_BYTES_PER_S = 6.8e9
+MLA_WORK_EXPONENT = 0.4
+MLA_SLOW_PLATFORMS = frozenset({"nvidia-hopper"})
+MLA_SLOW_ENGINES = frozenset({"sglang"})  # vLLM's FlashMLA pads the heads to a full tile: no such loss
+
+
+def _kv_read_rate(d: Deployment, p: Platform, bandwidth: float, seqs: int, heads: int) -> float:
+    """Bytes/s at which one GPU reads its sequences' KV cache in a decode step [B/s]."""
+    rate = bandwidth * p.bandwidth_efficiency
+    if d.model.attention == "mla" and p.name in MLA_SLOW_PLATFORMS and d.engine.id in MLA_SLOW_ENGINES:
+        rate = min(rate, MLA_SMALL_WORK_BYTES_PER_S * max(1, seqs * heads) ** MLA_WORK_EXPONENT)
+    return rate
+
+
 def _layer_latency(m: ModelArch, p: Platform) -> float:
     """Fixed time per decoder layer and decode step [s]: the platform's figure for a MoE layer with 8
     experts per token, half of it for a dense MLP, in between for fewer experts (each routed expert adds
@@ -465,7 +488,10 @@ def _server_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float)
             comm += latency + batch * m.hidden_size * 2 / link
         cost.fixed_s += len(layers) * _layer_latency(m, p)
         cost.weights_s += weights / (bw * p.bandwidth_efficiency)
-        cost.kv_s += kv / (bw * p.bandwidth_efficiency)
+        at_bandwidth = kv / (bw * p.bandwidth_efficiency)
+        kv_time = kv / _kv_read_rate(d, p, bw, math.ceil(batch / rank.seq_groups), m.num_heads // attn_tp)
+        cost.kv_s += at_bandwidth
+        cost.attention_s += kv_time - at_bandwidth
         cost.compute_s += _compute_s(flops, dev, p, s, m.is_moe, batch=batch)
         cost.communication_s += comm
         cost.roofline_s += max((weights + kv) / bw, flops.total / _peak(dev, s.expert_kernel))

@@ -22,10 +22,11 @@ from ui import (
 
 leave_legacy_pages_mode()
 BOTTLENECK_WORDS = {"gpu-memory-bandwidth": "memory", "cpu-memory-bandwidth": "CPU RAM", "compute": "compute",
-                    "interconnect": "network", "kernel-latency": "latency"}
+                    "interconnect": "network", "kernel-latency": "latency", "attention-kernel": "attention"}
 BOTTLENECK_HELP = ("memory = reading weights and KV cache; CPU RAM = the CPU reading experts from DDR5; "
                    "compute = arithmetic; network = GPU-to-GPU communication; latency = fixed time per layer "
-                   "(kernel launches), which batching amortises.")
+                   "(kernel launches), which batching amortises; attention = the attention kernel reading the "
+                   "KV cache well below the memory bandwidth (MLA with few heads per GPU: DP attention helps).")
 
 scenario = session_scenario()
 catalogs = session_catalogs()
