@@ -425,19 +425,23 @@ def _step_communication_s(d: Deployment, p: Platform, layers: range, batch: int)
 # few query heads and sequences share a GPU (K2.5 on 8x H200 at TP8, 8 heads per GPU: decode slows from
 # 108 tok/s at ~0.8K tokens of context to 40 tok/s at ~4.3K, about 15.6 GB/s of cache per GPU at one
 # sequence and 45 GB/s at 16). The achieved rate grows with the parallel work (sequences x heads per GPU)
-# to the power 0.4: rate = MLA_SMALL_WORK_BYTES_PER_S x work^0.4, capped at the bandwidth. Blackwell's
-# MLA kernels show no such loss (DeepSeek R1 on 8x B200: 108 tok/s at both context lengths).
+# to the power 0.4: rate = MLA_SMALL_WORK_BYTES_PER_S x work^0.4, capped at the bandwidth. Long caches
+# are split across more thread blocks (split-KV), so each MLA_SPLIT_TOKENS of context count as one more
+# unit of work (an assumption: the published rows reach 4.3K tokens). Blackwell's MLA kernels show no
+# such loss (DeepSeek R1 on 8x B200: 108 tok/s at both context lengths).
 MLA_SMALL_WORK_BYTES_PER_S = 6.8e9
 MLA_WORK_EXPONENT = 0.4
+MLA_SPLIT_TOKENS = 4096
 MLA_SLOW_PLATFORMS = frozenset({"nvidia-hopper"})
 MLA_SLOW_ENGINES = frozenset({"sglang"})  # vLLM's FlashMLA pads the heads to a full tile: no such loss
 
 
-def _kv_read_rate(d: Deployment, p: Platform, bandwidth: float, seqs: int, heads: int) -> float:
+def _kv_read_rate(d: Deployment, p: Platform, bandwidth: float, seqs: int, heads: int, seq_len: float) -> float:
     """Bytes/s at which one GPU reads its sequences' KV cache in a decode step [B/s]."""
     rate = bandwidth * p.bandwidth_efficiency
     if d.model.attention == "mla" and p.name in MLA_SLOW_PLATFORMS and d.engine.id in MLA_SLOW_ENGINES:
-        rate = min(rate, MLA_SMALL_WORK_BYTES_PER_S * max(1, seqs * heads) ** MLA_WORK_EXPONENT)
+        work = max(1, seqs * heads) * max(1.0, seq_len / MLA_SPLIT_TOKENS)
+        rate = min(rate, MLA_SMALL_WORK_BYTES_PER_S * work ** MLA_WORK_EXPONENT)
     return rate
 
 
@@ -489,7 +493,7 @@ def _server_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float)
         cost.fixed_s += len(layers) * _layer_latency(m, p)
         cost.weights_s += weights / (bw * p.bandwidth_efficiency)
         at_bandwidth = kv / (bw * p.bandwidth_efficiency)
-        kv_time = kv / _kv_read_rate(d, p, bw, math.ceil(batch / rank.seq_groups), m.num_heads // attn_tp)
+        kv_time = kv / _kv_read_rate(d, p, bw, math.ceil(batch / rank.seq_groups), m.num_heads // attn_tp, seq_len)
         cost.kv_s += at_bandwidth
         cost.attention_s += kv_time - at_bandwidth
         cost.compute_s += _compute_s(flops, dev, p, s, m.is_moe, batch=batch)
