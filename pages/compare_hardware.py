@@ -31,6 +31,7 @@ if len(fitting):
 st.dataframe(
     df, hide_index=True, key="compare_hardware_table",
     column_config={
+        "label": st.column_config.TextColumn("configuration"), "klass": st.column_config.TextColumn("class"),
         "per_user_tok_s": st.column_config.NumberColumn("decode per user [tok/s]", format="%.1f"),
         "total_tok_s": st.column_config.NumberColumn("decode total [tok/s]", format="%.0f"),
         "ttft_s": st.column_config.NumberColumn("TTFT [s]", format="%.2f"),

@@ -37,6 +37,7 @@ st.plotly_chart(compare_models_chart(df), key="compare_models_chart", width="str
 st.dataframe(
     df, hide_index=True, key="compare_models_table",
     column_config={
+        "model_id": st.column_config.TextColumn("id"), "quant_label": st.column_config.TextColumn("quantization"),
         "weights_gb": st.column_config.NumberColumn("weights [GB]", format="%.1f"),
         "kv_bytes_per_token": st.column_config.NumberColumn("KV cache [B/token]", format="%d"),
         "devices_needed": st.column_config.NumberColumn("devices needed", format="%d"),
