@@ -23,6 +23,12 @@ def leave_legacy_pages_mode() -> None:
         st.rerun()
 
 
+def page_setup() -> tuple[Scenario, Catalogs]:
+    """What every page starts with: leave Streamlit's legacy mode, then the scenario and catalogs."""
+    leave_legacy_pages_mode()
+    return session_scenario(), session_catalogs()
+
+
 def session_scenario() -> Scenario:
     """The sidebar's scenario, or the defaults when a page runs on its own."""
     return st.session_state.get("scenario") or Scenario()

@@ -13,14 +13,8 @@ from k2calc.charts import (
 )
 from k2calc.sweeps import context_curve, published_points, speed_curve
 from k2calc.units import GiB, format_device_bytes, format_gb
-from ui import (
-    estimate_or_stop,
-    leave_legacy_pages_mode,
-    session_catalogs,
-    session_scenario,
-)
+from ui import estimate_or_stop, page_setup
 
-leave_legacy_pages_mode()
 BOTTLENECK_WORDS = {"gpu-memory-bandwidth": "memory", "cpu-memory-bandwidth": "CPU RAM", "compute": "compute",
                     "interconnect": "network", "kernel-latency": "latency", "attention-kernel": "attention"}
 BOTTLENECK_HELP = ("memory = reading weights and KV cache; CPU RAM = the CPU reading experts from DDR5; "
@@ -28,8 +22,7 @@ BOTTLENECK_HELP = ("memory = reading weights and KV cache; CPU RAM = the CPU rea
                    "(kernel launches), which batching amortises; attention = the attention kernel reading the "
                    "KV cache well below the memory bandwidth (MLA with few heads per GPU: DP attention helps).")
 
-scenario = session_scenario()
-catalogs = session_catalogs()
+scenario, catalogs = page_setup()
 st.title("Will it fit, how fast, at what cost?")
 result = estimate_or_stop(scenario, catalogs)
 

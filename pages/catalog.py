@@ -17,6 +17,7 @@ from k2calc.units import GiB
 from ui import leave_legacy_pages_mode
 
 leave_legacy_pages_mode()
+
 st.title("Catalog")
 custom_hw = dict(st.session_state.get("custom_hardware", {}))
 custom_models = dict(st.session_state.get("custom_models", {}))

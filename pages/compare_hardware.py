@@ -7,11 +7,9 @@ import streamlit as st
 from k2calc.charts import hardware_scatter
 from k2calc.errors import K2CalcError
 from k2calc.sweeps import compare_hardware
-from ui import leave_legacy_pages_mode, session_catalogs, session_scenario
+from ui import page_setup
 
-leave_legacy_pages_mode()
-scenario = session_scenario()
-catalogs = session_catalogs()
+scenario, catalogs = page_setup()
 
 st.title("Compare hardware")
 st.caption(f"{scenario.model} ({scenario.quant}), {scenario.context:,}-token context, {scenario.concurrency} "

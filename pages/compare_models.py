@@ -8,13 +8,11 @@ from k2calc.charts import compare_models_chart
 from k2calc.errors import K2CalcError
 from k2calc.models import load_models
 from k2calc.sweeps import compare_models
-from ui import leave_legacy_pages_mode, session_catalogs, session_scenario
+from ui import page_setup
 
-leave_legacy_pages_mode()
 DEFAULT_MODELS = ["kimi-k2-thinking", "kimi-k2-instruct", "minimax-m2"]
 
-scenario = session_scenario()
-catalogs = session_catalogs()
+scenario, catalogs = page_setup()
 extra = catalogs.models
 names = {**{m.id: m.name for m in load_models().values()}, **{k: m.name for k, m in extra.items()}}
 

@@ -8,11 +8,9 @@ import streamlit as st
 from k2calc.errors import K2CalcError
 from k2calc.finetune import TARGETS, FinetuneSpec, estimate_finetune
 from k2calc.units import GiB
-from ui import leave_legacy_pages_mode, session_catalogs, session_scenario
+from ui import page_setup
 
-leave_legacy_pages_mode()
-scenario = session_scenario()
-catalogs = session_catalogs()
+scenario, catalogs = page_setup()
 
 st.title("Fine-tune")
 st.caption(f"{scenario.model} on {scenario.count} x {scenario.hardware}"

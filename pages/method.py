@@ -10,6 +10,7 @@ from k2calc.validate import band_factor, describe, rows, skipped, summary
 from ui import leave_legacy_pages_mode
 
 leave_legacy_pages_mode()
+
 st.title("Method and accuracy")
 st.markdown("""
 **Memory.** Weights are counted per tensor group (routed experts, shared experts, attention, dense MLP,

@@ -12,16 +12,9 @@ from k2calc.models import load_models
 from k2calc.planner import build_constraints, build_workload, option_scenario, plan
 from k2calc.sensitivity import sensitivity
 from k2calc.sweeps import cumulative_cost, tornado
-from ui import (
-    estimate_or_stop,
-    leave_legacy_pages_mode,
-    session_catalogs,
-    session_scenario,
-)
+from ui import estimate_or_stop, page_setup
 
-leave_legacy_pages_mode()
-scenario = session_scenario()
-catalogs = session_catalogs()
+scenario, catalogs = page_setup()
 names = {**{m.id: m.name for m in load_models().values()}, **{k: m.name for k, m in catalogs.models.items()}}
 
 st.title("Plan a budget")

@@ -8,16 +8,9 @@ import streamlit as st
 
 from k2calc.report import report_html, report_json, report_markdown, tables_csv
 from k2calc.scenario import share_query
-from ui import (
-    estimate_or_stop,
-    leave_legacy_pages_mode,
-    session_catalogs,
-    session_scenario,
-)
+from ui import estimate_or_stop, page_setup
 
-leave_legacy_pages_mode()
-scenario = session_scenario()
-catalogs = session_catalogs()
+scenario, catalogs = page_setup()
 
 st.title("Report")
 result = estimate_or_stop(scenario, catalogs)
