@@ -186,10 +186,10 @@ class StepCost:
         return (self.fixed_s + self.weights_s + self.kv_s + self.attention_s + self.compute_s
                 + self.communication_s + self.cpu_s)
 
-    def bottleneck(self, cpu_name: str = "cpu-memory-bandwidth") -> str:
+    def bottleneck(self) -> str:
         parts = {"gpu-memory-bandwidth": self.weights_s + self.kv_s, "compute": self.compute_s,
                  "attention-kernel": self.attention_s,
-                 "interconnect": self.communication_s, "kernel-latency": self.fixed_s, cpu_name: self.cpu_s}
+                 "interconnect": self.communication_s, "kernel-latency": self.fixed_s, "cpu-memory-bandwidth": self.cpu_s}
         return max(parts, key=parts.get)
 
 
@@ -306,7 +306,7 @@ def _cumulative_params(m: ModelArch) -> tuple[tuple[float, ...], tuple[float, ..
     return tuple(other), tuple(routed)
 
 
-def _matrix_params_per_token(m: ModelArch, layers: range, experts_per_token: float | None = None) -> float:
+def _matrix_params_per_token(m: ModelArch, layers: range) -> float:
     """Parameters a token multiplies through in the contiguous `layers` (k routed experts each) [elements]."""
     other, routed = _cumulative_params(m)
     return other[layers.stop] - other[layers.start] + routed[layers.stop] - routed[layers.start]
@@ -599,7 +599,7 @@ def prefill_flops(m: ModelArch, tokens: int) -> tuple[float, float, float]:
     parameter per token plus causal attention (MLA N^2 x heads x (qk + v dims), GQA N^2 x heads x 2 x
     head_dim per layer, sliding layers N x window); the lm_head runs once, for the last token."""
     routed = 2 * param_counts(m).active_routed * tokens
-    params = _matrix_params_per_token(m, range(m.num_layers), m.experts_per_tok)
+    params = _matrix_params_per_token(m, range(m.num_layers))
     other = 2 * params * tokens - routed
     if m.attention == "mla":
         other += m.num_layers * tokens ** 2 * m.num_heads * (m.qk_nope_head_dim + m.qk_rope_head_dim + m.v_head_dim)
@@ -742,7 +742,6 @@ def estimate_performance(d: Deployment, mem: MemoryEstimate, input_tokens: int, 
     if d.topology == "hybrid":
         notes.append("hybrid: routed experts decoded on the CPU; long prompts prefilled on the GPU "
                      "with the CPU-resident experts streamed over PCIe")
-    cpu_name = "cpu-memory-bandwidth"
     klass = calibration_class(d)
     decode_band, decode_rows = band(klass, "decode")
     prefill_band, prefill_rows = band(klass, "prefill/ttft")
@@ -750,7 +749,7 @@ def estimate_performance(d: Deployment, mem: MemoryEstimate, input_tokens: int, 
         notes.append(f"no published measurement for {klass}: the band is widened to x{FAR_BAND:g}")
     return PerformanceEstimate(
         decode_tokens_per_s_per_user=per_user, decode_tokens_per_s_total=total,
-        prefill_tokens_per_s=input_tokens / t_prefill, ttft_s=ttft, ttft_burst_s=ttft_burst, bottleneck=step.bottleneck(cpu_name),
+        prefill_tokens_per_s=input_tokens / t_prefill, ttft_s=ttft, ttft_burst_s=ttft_burst, bottleneck=step.bottleneck(),
         roofline_decode_tokens_per_s_per_user=roof_user,
         roofline_decode_tokens_per_s_total=roof_user * min(concurrency, batch * d.replicas),
         roofline_prefill_tokens_per_s=input_tokens / roof_prefill,
