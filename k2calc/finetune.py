@@ -105,12 +105,7 @@ from .errors import K2CalcError, validation_message
 from .hardware import Hardware, get_hardware
 from .memory import ram_usable_bytes
 from .models import ModelArch, all_layer_params, get_model, param_counts
-from .performance import (
-    PREFILL_COMPUTE,
-    PREFILL_COMPUTE_DEFAULT,
-    experts_touched,
-    platform_of,
-)
+from .performance import experts_touched, kernel_efficiency, platform_of
 from .units import GiB, format_count, format_device_bytes
 
 # ------------------------------------------------------------------------------------------------
@@ -143,7 +138,7 @@ GPU_RUNTIME_BYTES = 1 * GiB          # CUDA context, cuBLAS workspace, allocator
 ZERO3_LIVE_PARAMS = 10**9            # DeepSpeed stage3_max_live_parameters default: gathered params
 
 CPU_SFT_EFFICIENCY = 0.0275          # fitted, see the module docstring and calibration()
-HYBRID_GPU_EFFICIENCY = PREFILL_COMPUTE.get(("ktransformers", "nvidia-gddr"), PREFILL_COMPUTE_DEFAULT)
+HYBRID_GPU_EFFICIENCY = kernel_efficiency("prefill", "ktransformers", "nvidia-gddr")
 GPU_MFU = 0.35                       # model FLOPs utilisation of SFT on GPU servers (an assumption)
 CPU_STREAM_BANDWIDTH_EFFICIENCY = 0.6  # facts.md C: 60-80% of theoretical DDR5, NUMA-aware kernels
 SWAP_READ_BYTES_PER_S = 2e9          # page-in rate from an NVMe swap file (4 KiB pages) [B/s]
@@ -611,7 +606,7 @@ def _gpu_route(job: _Job, device: Hardware, n: int) -> _Timing:
     peak = _peak(device)
     compute_s = job.flops.total / (peak * n * GPU_MFU)
     # each device reads the (gathered) weights its micro-batch touches once per pass
-    bw = device.memory_bandwidth_bytes_per_s * platform_of(device).bandwidth_efficiency
+    bw = device.memory_bandwidth_bytes_per_s * platform_of(device).bandwidth_fraction
     bytes_s = job.passes * _touched_weight_bytes(m, job.weights, job.tokens) / bw / (n * job.tokens)
     times = {"gpu_compute": compute_s, "gpu_memory_bandwidth": bytes_s}
     return _Timing(devices, times, max(compute_s, bytes_s),

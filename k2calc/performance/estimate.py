@@ -1,0 +1,108 @@
+"""Putting the speed model together: decode speed per user and in total, prefill speed, time to first
+token, bottleneck, roofline and uncertainty band for one deployment and workload.
+
+* **TTFT** at concurrency C: in steady serving a new prompt is prefilled in chunks between the other
+  users' decode steps (``ttft_s``); when all C prompts arrive together they queue, on average behind
+  (C + 1) / 2 of them (``ttft_burst_s``).
+* **Roofline**: the same bytes and FLOPs at 100% of peak bandwidth and compute, no fixed latency, no
+  communication: an upper bound no prediction may exceed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from ..memory import Deployment, MemoryEstimate
+from .bands import FAR_BAND, Band, band, calibration_class
+from .calibration import ENGINE_FAMILY
+from .decode import StepCost, decode_step
+from .prefill import REQUEST_OVERHEAD_S, prefill_time
+
+
+@dataclass
+class PerformanceEstimate:
+    """Speeds for a scenario; every speed in tokens/s, times in seconds."""
+
+    decode_tokens_per_s_per_user: float
+    decode_tokens_per_s_total: float
+    prefill_tokens_per_s: float
+    ttft_s: float          # steady serving: users come and go, a new prompt joins the running batch
+    ttft_burst_s: float    # all `concurrency` prompts arrive together and queue
+    bottleneck: str
+    roofline_decode_tokens_per_s_per_user: float
+    roofline_decode_tokens_per_s_total: float
+    roofline_prefill_tokens_per_s: float
+    output_tokens_per_s_total: float
+    step: StepCost
+    batch_per_replica: int
+    sequence_tokens: int
+    calibration_class: str = ""
+    decode_band_factor: float = FAR_BAND
+    prefill_band_factor: float = FAR_BAND
+    supporting_rows: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def bands(self) -> dict[str, Band]:
+        """low/high of every speed: the calibration spread of its class (TTFT: time, so inverted)."""
+        fd, fp = self.decode_band_factor, self.prefill_band_factor
+        out = {}
+        for name, f in (("decode_tokens_per_s_per_user", fd), ("decode_tokens_per_s_total", fd),
+                        ("output_tokens_per_s_total", fd), ("prefill_tokens_per_s", fp)):
+            v = getattr(self, name)
+            out[name] = Band(v, v / f, v * f)
+        out["ttft_s"] = Band(self.ttft_s, self.ttft_s / fp, self.ttft_s * fp)
+        return out
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["step"] = {**asdict(self.step), "total_s": self.step.total_s}
+        for name, b in self.bands().items():
+            d[f"{name}_low"], d[f"{name}_high"] = b.low, b.high
+        return d
+
+
+
+
+def estimate_performance(d: Deployment, mem: MemoryEstimate, input_tokens: int, output_tokens: int,
+                         concurrency: int) -> PerformanceEstimate:
+    """Decode speed per user and in total, prefill speed and TTFT for `concurrency` users sending
+    `input_tokens` prompts and reading `output_tokens` answers. Sequence length during decode is the
+    prompt plus half the answer (the average a step sees)."""
+    batch = max(1, math.ceil(concurrency / d.replicas))
+    seq_len = input_tokens + output_tokens / 2
+    step = decode_step(d, mem, batch, seq_len)
+    per_user = 1.0 / step.total_s
+    total = per_user * min(concurrency, batch * d.replicas)
+    roof_user = 1.0 / step.roofline_s
+    t_prefill, roof_prefill = prefill_time(d, mem, input_tokens)
+    overhead = REQUEST_OVERHEAD_S[ENGINE_FAMILY[d.engine.id]]
+    # Steady serving: a new prompt is prefilled in chunks between the other users' decode steps; it
+    # waits on average half a step to join, then each chunk shares a step with them.
+    chunks = math.ceil(input_tokens / max(1, d.engine.chunk_tokens(d.device.memory_bytes if d.device else 0)))
+    others = step.total_s if batch > 1 else 0.0
+    ttft = overhead + t_prefill + (chunks + 0.5) * others + step.total_s
+    # All users at once (a burst): prompts queue, on average behind (C + 1) / 2 of them.
+    queue = math.ceil((batch + 1) / 2)
+    ttft_burst = overhead + (prefill_time(d, mem, input_tokens * queue)[0] if queue > 1 else t_prefill) + step.total_s
+    duration = ttft + (output_tokens - 1) * step.total_s
+    notes = []
+    if d.topology == "hybrid":
+        notes.append("hybrid: routed experts decoded on the CPU; long prompts prefilled on the GPU "
+                     "with the CPU-resident experts streamed over PCIe")
+    klass = calibration_class(d)
+    decode_band, decode_rows = band(klass, "decode")
+    prefill_band, prefill_rows = band(klass, "prefill/ttft")
+    if decode_rows + prefill_rows == 0:
+        notes.append(f"no published measurement for {klass}: the band is widened to x{FAR_BAND:g}")
+    return PerformanceEstimate(
+        decode_tokens_per_s_per_user=per_user, decode_tokens_per_s_total=total,
+        prefill_tokens_per_s=input_tokens / t_prefill, ttft_s=ttft, ttft_burst_s=ttft_burst, bottleneck=step.bottleneck(),
+        roofline_decode_tokens_per_s_per_user=roof_user,
+        roofline_decode_tokens_per_s_total=roof_user * min(concurrency, batch * d.replicas),
+        roofline_prefill_tokens_per_s=input_tokens / roof_prefill,
+        output_tokens_per_s_total=concurrency * output_tokens / duration,
+        step=step, batch_per_replica=batch, sequence_tokens=int(seq_len), calibration_class=klass,
+        decode_band_factor=decode_band, prefill_band_factor=prefill_band,
+        supporting_rows=decode_rows + prefill_rows, notes=notes,
+    )
