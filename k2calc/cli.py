@@ -94,8 +94,9 @@ def _build_parser() -> argparse.ArgumentParser:
     sub.add_parser("quants", help="quantization schemes and their bits per weight")
     finetune.add_parser(sub)
     v = sub.add_parser("validate", help="every published measurement against the model's prediction")
-    v.add_argument("--write-bands", action="store_true",
-                   help="regenerate data/uncertainty.csv from the measurements (after recalibrating)")
+    v.add_argument("--write-calibration", action="store_true",
+                   help="regenerate data/class_corrections.csv (class corrections and cross-validated bands) "
+                        "from data/measurements.csv")
     b = sub.add_parser("benchmark", help="time estimate() in-process and print the figures")
     b.add_argument("--repeat", type=int, default=200, help="calls per scenario")
     pl = sub.add_parser("plan", help="cheapest deployments that serve a workload, and why others do not")
@@ -318,9 +319,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "plan":
             print(_plan(args))
         elif args.command == "validate":
-            from .validate import report, write_bands
-            if args.write_bands:
-                write_bands()
+            from .validate import report, write_calibration
+            if args.write_calibration:
+                write_calibration()
             print(report())
         elif args.command == "benchmark":
             from .benchmark import run

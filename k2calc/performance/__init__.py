@@ -7,14 +7,26 @@
 * :mod:`.estimate`: :func:`estimate_performance`, which puts them together
 """
 
-from .bands import DEFAULT_BAND, FAR_BAND, UNCERTAINTY_PATH, Band, band, calibration_class
+from .bands import (
+    CORRECTIONS_PATH,
+    FAR_BAND,
+    FEW_SOURCES_BAND,
+    Band,
+    ClassCalibration,
+    Corrections,
+    calibration_class,
+    class_calibration,
+    load_corrections,
+    write_corrections,
+)
 from .calibration import ENGINE_FAMILY, achievable_bandwidth_bytes_per_s, kernel_efficiency, platform_of
 from .decode import StepCost, decode_step, experts_touched, gemm_efficiency
 from .estimate import PerformanceEstimate, estimate_performance
 from .prefill import prefill_flops, prefill_time
 
 __all__ = [
-    "DEFAULT_BAND", "FAR_BAND", "UNCERTAINTY_PATH", "Band", "band", "calibration_class", "ENGINE_FAMILY",
+    "CORRECTIONS_PATH", "FAR_BAND", "FEW_SOURCES_BAND", "Band", "ClassCalibration", "Corrections",
+    "calibration_class", "class_calibration", "load_corrections", "write_corrections", "ENGINE_FAMILY",
     "achievable_bandwidth_bytes_per_s", "kernel_efficiency", "platform_of", "StepCost", "decode_step",
     "experts_touched", "gemm_efficiency", "PerformanceEstimate", "estimate_performance", "prefill_flops",
     "prefill_time",

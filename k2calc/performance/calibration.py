@@ -121,11 +121,15 @@ def _efficiencies() -> dict[tuple[str, str, str], float]:
     return {(e.phase, e.kernel, e.platform): e.efficiency for e in _rows(KERNEL_EFFICIENCY_PATH, KernelEfficiency)}
 
 
-def kernel_efficiency(phase: str, kernel: str, platform: str) -> float:
-    """Achieved share of the dtype's peak for `kernel` (decode) or engine family (prefill) on
-    `platform`; falls back to the platform's default, then to the phase's default [1]."""
+def kernel_efficiency(phase: str, kernel: str, platform: str, fallback: str | None = None) -> float:
+    """Achieved share of the dtype's peak for `kernel` (decode) or engine family (prefill, optionally
+    'family:kernel') on `platform`; falls back to `fallback` on the platform, then to the platform's
+    default, then to the phase's default [1]."""
     table = _efficiencies()
-    for key in ((phase, kernel, platform), (phase, ANY, platform), (phase, ANY, ANY)):
+    keys = [(phase, kernel, platform), (phase, kernel, ANY)]
+    if fallback:
+        keys.append((phase, fallback, platform))
+    for key in (*keys, (phase, ANY, platform), (phase, ANY, ANY)):
         if key in table:
             return table[key]
     raise CatalogError(f"kernel_efficiency.csv: no {phase} row for {kernel} on {platform} and no default")

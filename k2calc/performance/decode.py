@@ -21,14 +21,22 @@ from functools import lru_cache
 from ..hardware import Hardware
 from ..memory import Deployment, MemoryEstimate, layer_bytes, pipeline_stages
 from ..models import ModelArch, all_layer_params, layer_params
-from .calibration import KERNEL_PEAK_DTYPE, Platform, kernel_efficiency, platform_of
+from .calibration import (
+    KERNEL_PEAK_DTYPE,
+    Platform,
+    achievable_bandwidth_bytes_per_s,
+    kernel_efficiency,
+    platform_of,
+)
 
-# CPU side (hybrid and CPU-only): achieved share of one socket's theoretical DDR5 bandwidth when
-# decoding (kt-kernel / llama.cpp expert kernels at batch 1), and what each further socket adds through
-# NUMA-aware placement. DeepSeek V3 Q4_K_M: EPYC 9654 one socket 14 tok/s (0.43); 2x Xeon 6454S
-# 13.5 tok/s and MiniMax M2.1 on 2x 8488C 21.8 tok/s (about 0.29 of both sockets' sum).
-CPU_SOCKET_BANDWIDTH_EFFICIENCY = 0.43
-CPU_EXTRA_SOCKET_GAIN = 0.35
+# CPU side (hybrid and CPU-only): the share of one socket's STREAM bandwidth (data/bandwidth.csv) that
+# the expert kernels reach in decode (kt-kernel / llama.cpp at batch 1), and what each further socket
+# adds. ktransformers places experts per NUMA node; DeepSeek V3 Q4_K_M: EPYC 9654 one socket 14 tok/s,
+# 2x Xeon 6454S 13.5 tok/s, MiniMax M2.1 on 2x 8488C 21.8 tok/s. llama.cpp without NUMA-aware placement
+# gains nothing from a second socket: llamafile issue 765 (both sockets 4 tok/s, one socket 8), llama.cpp
+# issue 11744 (dual EPYC 9175F 2.4 tok/s, 4.3 only with page placement).
+CPU_DECODE_STREAM_SHARE = 0.58  # tools/fit_calibration.py on the ktransformers and llama.cpp CPU decode rows
+CPU_EXTRA_SOCKET_GAIN = {"ktransformers": 0.35}
 # Per-layer hand-off between GPU and CPU in hybrid decode (launch, PCIe round trip, synchronisation).
 HYBRID_LAYER_SYNC_S = 60e-6
 CPU_DECODE_COMPUTE = 0.15  # share of AMX / AVX-512 peak in CPU expert kernels at small batch
@@ -50,6 +58,7 @@ class StepCost:
     attention_s: float = 0.0   # KV reads slowed below the bandwidth by the attention kernel (MLA, few heads)
     communication_s: float = 0.0
     cpu_s: float = 0.0
+    overlap_s: float = 0.0     # <= 0: memory traffic and compute of the same kernels run together
     roofline_s: float = 0.0
     bytes_read: float = 0.0
     flops: float = 0.0
@@ -57,7 +66,7 @@ class StepCost:
     @property
     def total_s(self) -> float:
         return (self.fixed_s + self.weights_s + self.kv_s + self.attention_s + self.compute_s
-                + self.communication_s + self.cpu_s)
+                + self.communication_s + self.cpu_s + self.overlap_s)
 
     def bottleneck(self) -> str:
         parts = {"gpu-memory-bandwidth": self.weights_s + self.kv_s, "compute": self.compute_s,
@@ -155,19 +164,47 @@ DECODE_GEMM_HALF_ROWS = 64
 
 
 def _compute_s(f: DecodeFlops, device: Hardware, p: Platform, scheme, is_moe: bool, devices: int = 1,
-               batch: float = 1) -> float:
-    """Time for `f` on `devices` devices of a platform [s]: dense GEMMs at a tile-occupancy dependent
-    efficiency for `batch` rows, attention at its kernel's, routed experts at the MoE kernel's
-    calibrated small-batch efficiency."""
+               batch: float = 1, expert_rows: float = 1) -> tuple[float, float]:
+    """(weight GEMMs, attention) time for `f` on `devices` devices of a platform [s]: dense GEMMs at a
+    tile-occupancy dependent efficiency for `batch` rows; routed experts likewise for the `expert_rows`
+    tokens each touched expert sees (batch x k / experts touched), at the MoE kernel's calibrated share
+    of the peak with full tiles; attention at its kernel's."""
     expert_kernel = scheme.expert_kernel
     other_kernel = scheme.format_of("attention").kernel
     half = DECODE_GEMM_HALF_ROWS if p.gemm_half_rows >= 8 else p.gemm_half_rows
     gemm = DECODE_GEMM_EFFICIENCY * gemm_efficiency(batch, half)
     t = f.other / (_peak(device, other_kernel) * devices * gemm)
-    t += f.attention / (_peak(device, "bf16") * devices * ATTENTION_EFFICIENCY)
     if is_moe:
-        t += f.routed / (_peak(device, expert_kernel) * devices * decode_compute_efficiency(expert_kernel, p))
-    return t
+        rows = 1.0 if expert_kernel in ROW_BOUND_MOE_KERNELS else expert_rows
+        moe = decode_compute_efficiency(expert_kernel, p) * gemm_efficiency(rows, half)
+        t += f.routed / (_peak(device, expert_kernel) * devices * moe)
+    return t, f.attention / (_peak(device, "bf16") * devices * ATTENTION_EFFICIENCY)
+
+
+# INT4 W4A16 MoE decode (Marlin-class kernels dequantising each expert for every token) does not gain
+# from more tokens per expert: Kimi K2.5 on 8x H200 (SGLang cookbook, k25-h200x8 rows) stays near
+# 255 tok/s in total from 16 to 100 users.
+ROW_BOUND_MOE_KERNELS = frozenset({"w4a16"})
+
+
+# A kernel streams its operands while its arithmetic units work on what has arrived: its time is about
+# the larger of its memory time and its compute time (the roofline), with a smooth knee where the two
+# are equal (2^(1/p) = 1.19 x either at p = 4; an assumption). Memory and compute of different kernels
+# (weight GEMMs, attention) do not overlap: their times add.
+OVERLAP_POWER = 4.0
+
+
+def overlapped(memory_s: float, compute_s: float) -> float:
+    """Time of a kernel that moves `memory_s` worth of bytes and does `compute_s` worth of FLOPs [s]:
+    (m^p + c^p)^(1/p), between max(m, c) and m + c.
+
+    >>> round(overlapped(1.0, 0.0), 6), round(overlapped(1.0, 1.0), 3), round(overlapped(1.0, 0.1), 4)
+    (1.0, 1.189, 1.0)
+    """
+    if memory_s <= 0 or compute_s <= 0:
+        return memory_s + compute_s
+    big = max(memory_s, compute_s)
+    return big * ((memory_s / big) ** OVERLAP_POWER + (compute_s / big) ** OVERLAP_POWER) ** (1 / OVERLAP_POWER)
 
 
 def _peak(device: Hardware, kernel: str) -> float:
@@ -236,8 +273,9 @@ MLA_SLOW_ENGINES = frozenset({"sglang"})  # vLLM's FlashMLA pads the heads to a 
 
 
 def _kv_read_rate(d: Deployment, p: Platform, bandwidth: float, seqs: int, heads: int, seq_len: float) -> float:
-    """Bytes/s at which one GPU reads its sequences' KV cache in a decode step [B/s]."""
-    rate = bandwidth * p.bandwidth_fraction
+    """Bytes/s at which one GPU reads its sequences' KV cache in a decode step, given the device's
+    achievable `bandwidth` [B/s]."""
+    rate = bandwidth
     if d.model.attention == "mla" and p.name in MLA_SLOW_PLATFORMS and d.engine.id in MLA_SLOW_ENGINES:
         work = max(1, seqs * heads) * max(1.0, seq_len / MLA_SPLIT_TOKENS)
         rate = min(rate, MLA_SMALL_WORK_BYTES_PER_S * work ** MLA_WORK_EXPONENT)
@@ -251,6 +289,13 @@ def _layer_latency(m: ModelArch, p: Platform) -> float:
     gpt-oss-120b (k = 4) on 8x B200, DeepSeek R1 on 8x B200, K2.5 on 8x H200."""
     base = p.layer_latency_mla_s if m.attention == "mla" else p.layer_latency_gqa_s
     return base * (0.5 + 0.5 * min(m.experts_per_tok, 8) / 8)
+
+
+def prefill_latency_factor(p: Platform) -> float:
+    """Prefill's fixed time per layer and chunk as a multiple of decode's: :data:`PREFILL_LATENCY_FACTOR`
+    where decode replays CUDA graphs and prefill does not; 1 on Apple GPUs (MLX and llama.cpp's Metal
+    backend launch the same kernels for both)."""
+    return 1.0 if p.name == "apple" else PREFILL_LATENCY_FACTOR
 
 
 # Prefill runs outside CUDA graphs and with more kernels per layer than decode: its fixed time per layer
@@ -267,7 +312,7 @@ def _server_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float)
     """Decode step of a GPU server or unified-memory system replica (TP x PP)."""
     m, s, dev = d.model, d.scheme, d.device
     p = platform_of(dev)
-    bw = dev.memory_bandwidth_bytes_per_s
+    bw, achievable = dev.memory_bandwidth_bytes_per_s, achievable_bandwidth_bytes_per_s(dev)
     attn_tp = d.tp // d.dp
     touched = experts_touched(m.n_routed_experts, m.experts_per_tok, batch)
     cost = StepCost(fixed_s=p.step_overhead_s)
@@ -290,12 +335,17 @@ def _server_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float)
             latency, link = _hop(d, p, dev)
             comm += latency + batch * m.hidden_size * 2 / link
         cost.fixed_s += len(layers) * _layer_latency(m, p)
-        cost.weights_s += weights / (bw * p.bandwidth_fraction)
-        at_bandwidth = kv / (bw * p.bandwidth_fraction)
-        kv_time = kv / _kv_read_rate(d, p, bw, math.ceil(batch / rank.seq_groups), m.num_heads // attn_tp, seq_len)
+        weights_s = weights / achievable
+        at_bandwidth = kv / achievable
+        kv_time = kv / _kv_read_rate(d, p, achievable, math.ceil(batch / rank.seq_groups), m.num_heads // attn_tp, seq_len)
+        gemm_s, attention_s = _compute_s(flops, dev, p, s, m.is_moe, batch=batch,
+                                         expert_rows=batch * m.experts_per_tok / max(touched, 1e-9))
+        cost.weights_s += weights_s
         cost.kv_s += at_bandwidth
         cost.attention_s += kv_time - at_bandwidth
-        cost.compute_s += _compute_s(flops, dev, p, s, m.is_moe, batch=batch)
+        cost.compute_s += gemm_s + attention_s
+        cost.overlap_s += (overlapped(weights_s, gemm_s) - weights_s - gemm_s
+                           + overlapped(kv_time, attention_s) - kv_time - attention_s)
         cost.communication_s += comm
         cost.roofline_s += max((weights + kv) / bw, flops.total / _peak(dev, s.expert_kernel))
         cost.bytes_read += weights + kv
@@ -303,10 +353,12 @@ def _server_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float)
     return cost
 
 
-def cpu_bandwidth_bytes_per_s(cpu: Hardware, sockets: int) -> float:
-    """Achievable decode bandwidth of `sockets` sockets: one socket at its efficiency, each further
-    socket adding a NUMA-limited share (see CPU_EXTRA_SOCKET_GAIN) [B/s]."""
-    return cpu.memory_bandwidth_bytes_per_s * CPU_SOCKET_BANDWIDTH_EFFICIENCY * (1 + (sockets - 1) * CPU_EXTRA_SOCKET_GAIN)
+def cpu_bandwidth_bytes_per_s(cpu: Hardware, sockets: int, engine: str = "ktransformers") -> float:
+    """Bandwidth at which an engine's CPU kernels stream weights from `sockets` sockets in decode [B/s]:
+    one socket's STREAM figure (data/bandwidth.csv) x the kernels' share of it, each further socket
+    adding the engine's NUMA gain (:data:`CPU_EXTRA_SOCKET_GAIN`)."""
+    gain = CPU_EXTRA_SOCKET_GAIN.get(engine, 0.0)
+    return achievable_bandwidth_bytes_per_s(cpu) * CPU_DECODE_STREAM_SHARE * (1 + (sockets - 1) * gain)
 
 
 def _cpu_peak(cpu: Hardware, sockets: int, kernel: str = "bf16") -> float:
@@ -343,9 +395,11 @@ def _hybrid_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float)
     gpu_bytes += _lm_head_bytes(m, s)
     replicated_kv = d.engine.mla_replicated_under_tp and m.attention == "mla"
     kv = batch * mem.devices[0].kv_bytes_per_token * seq_len * (1 if replicated_kv else n)
-    gpu_time = (gpu_bytes / n + kv / n) / (gpu.memory_bandwidth_bytes_per_s * p.bandwidth_fraction) \
-        + _compute_s(gpu_flops, gpu, p, s, m.is_moe, devices=n, batch=batch)
-    cpu_time = cpu_bytes / cpu_bandwidth_bytes_per_s(cpu, d.sockets) + cpu_flops / (_cpu_peak(cpu, d.sockets) * CPU_DECODE_COMPUTE)
+    gemm_s, attention_s = _compute_s(gpu_flops, gpu, p, s, m.is_moe, devices=n, batch=batch,
+                                     expert_rows=batch * m.experts_per_tok / max(touched, 1e-9))
+    gpu_time = overlapped((gpu_bytes / n + kv / n) / achievable_bandwidth_bytes_per_s(gpu), gemm_s + attention_s)
+    cpu_time = overlapped(cpu_bytes / cpu_bandwidth_bytes_per_s(cpu, d.sockets, d.engine.id),
+                          cpu_flops / (_cpu_peak(cpu, d.sockets) * CPU_DECODE_COMPUTE))
     comm = m.num_layers * 2 * _collective_s(p, gpu, batch * m.hidden_size * 2, n)
     cost = StepCost(fixed_s=p.step_overhead_s + m.num_layers * (_layer_latency(m, p) + HYBRID_LAYER_SYNC_S),
                     communication_s=comm, bytes_read=gpu_bytes + cpu_bytes + kv, flops=flops.total)
@@ -370,9 +424,11 @@ def _cpu_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float) ->
     kv = batch * mem.devices[0].kv_bytes_per_token * seq_len
     flops = decode_flops(m, range(m.num_layers), batch, seq_len).total
     peak = _cpu_peak(cpu, d.sockets)
-    cost = StepCost(fixed_s=m.num_layers * CPU_LAYER_LATENCY_S + CPU_STEP_OVERHEAD_S,
-                    cpu_s=(weights + kv) / cpu_bandwidth_bytes_per_s(cpu, d.sockets),
-                    compute_s=flops / (peak * CPU_DECODE_COMPUTE), bytes_read=weights + kv, flops=flops)
+    memory_s = (weights + kv) / cpu_bandwidth_bytes_per_s(cpu, d.sockets, d.engine.id)
+    compute_s = flops / (peak * CPU_DECODE_COMPUTE)
+    cost = StepCost(fixed_s=m.num_layers * CPU_LAYER_LATENCY_S + CPU_STEP_OVERHEAD_S, cpu_s=memory_s,
+                    compute_s=compute_s, overlap_s=overlapped(memory_s, compute_s) - memory_s - compute_s,
+                    bytes_read=weights + kv, flops=flops)
     cost.roofline_s = max((weights + kv) / (cpu.memory_bandwidth_bytes_per_s * d.sockets), flops / peak)
     return cost
 

@@ -14,7 +14,7 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from ..memory import Deployment, MemoryEstimate
-from .bands import FAR_BAND, Band, band, calibration_class
+from .bands import FAR_BAND, Band, Corrections, calibration_class, class_calibration
 from .calibration import ENGINE_FAMILY
 from .decode import StepCost, decode_step
 from .prefill import REQUEST_OVERHEAD_S, prefill_time
@@ -40,7 +40,10 @@ class PerformanceEstimate:
     calibration_class: str = ""
     decode_band_factor: float = FAR_BAND
     prefill_band_factor: float = FAR_BAND
+    decode_correction: float = 1.0    # class correction applied to the decode physics [1]
+    prefill_correction: float = 1.0   # class correction applied to the prefill physics [1]
     supporting_rows: int = 0
+    supporting_sources: int = 0
     notes: list[str] = field(default_factory=list)
 
     def bands(self) -> dict[str, Band]:
@@ -65,36 +68,45 @@ class PerformanceEstimate:
 
 
 def estimate_performance(d: Deployment, mem: MemoryEstimate, input_tokens: int, output_tokens: int,
-                         concurrency: int) -> PerformanceEstimate:
+                         concurrency: int, corrections: Corrections | None = None) -> PerformanceEstimate:
     """Decode speed per user and in total, prefill speed and TTFT for `concurrency` users sending
     `input_tokens` prompts and reading `output_tokens` answers. Sequence length during decode is the
-    prompt plus half the answer (the average a step sees)."""
+    prompt plus half the answer (the average a step sees).
+
+    The physics (decode step, prefill time) is scaled by its class's correction (`corrections`, default
+    data/class_corrections.csv; ``{}`` = physics alone), never past the roofline."""
+    klass = calibration_class(d)
+    dec = class_calibration(klass, "decode", corrections)
+    pre = class_calibration(klass, "prefill/ttft", corrections)
     batch = max(1, math.ceil(concurrency / d.replicas))
     seq_len = input_tokens + output_tokens / 2
     step = decode_step(d, mem, batch, seq_len)
-    per_user = 1.0 / step.total_s
+    step_s = max(step.total_s / dec.correction, step.roofline_s)
+    per_user = 1.0 / step_s
     total = per_user * min(concurrency, batch * d.replicas)
     roof_user = 1.0 / step.roofline_s
-    t_prefill, roof_prefill = prefill_time(d, mem, input_tokens)
+
+    def prefill_s(tokens: int) -> tuple[float, float]:
+        t, roof = prefill_time(d, mem, tokens)
+        return max(t / pre.correction, roof), roof
+
+    t_prefill, roof_prefill = prefill_s(input_tokens)
     overhead = REQUEST_OVERHEAD_S[ENGINE_FAMILY[d.engine.id]]
     # Steady serving: a new prompt is prefilled in chunks between the other users' decode steps; it
     # waits on average half a step to join, then each chunk shares a step with them.
     chunks = math.ceil(input_tokens / max(1, d.engine.chunk_tokens(d.device.memory_bytes if d.device else 0)))
-    others = step.total_s if batch > 1 else 0.0
-    ttft = overhead + t_prefill + (chunks + 0.5) * others + step.total_s
+    others = step_s if batch > 1 else 0.0
+    ttft = overhead + t_prefill + (chunks + 0.5) * others + step_s
     # All users at once (a burst): prompts queue, on average behind (C + 1) / 2 of them.
     queue = math.ceil((batch + 1) / 2)
-    ttft_burst = overhead + (prefill_time(d, mem, input_tokens * queue)[0] if queue > 1 else t_prefill) + step.total_s
-    duration = ttft + (output_tokens - 1) * step.total_s
+    ttft_burst = overhead + (prefill_s(input_tokens * queue)[0] if queue > 1 else t_prefill) + step_s
+    duration = ttft + (output_tokens - 1) * step_s
     notes = []
     if d.topology == "hybrid":
         notes.append("hybrid: routed experts decoded on the CPU; long prompts prefilled on the GPU "
                      "with the CPU-resident experts streamed over PCIe")
-    klass = calibration_class(d)
-    decode_band, decode_rows = band(klass, "decode")
-    prefill_band, prefill_rows = band(klass, "prefill/ttft")
-    if decode_rows + prefill_rows == 0:
-        notes.append(f"no published measurement for {klass}: the band is widened to x{FAR_BAND:g}")
+    if dec.sources + pre.sources == 0:
+        notes.append(f"no published measurement for {klass}: physics alone, the band is widened to x{FAR_BAND:g}")
     return PerformanceEstimate(
         decode_tokens_per_s_per_user=per_user, decode_tokens_per_s_total=total,
         prefill_tokens_per_s=input_tokens / t_prefill, ttft_s=ttft, ttft_burst_s=ttft_burst, bottleneck=step.bottleneck(),
@@ -103,6 +115,7 @@ def estimate_performance(d: Deployment, mem: MemoryEstimate, input_tokens: int, 
         roofline_prefill_tokens_per_s=input_tokens / roof_prefill,
         output_tokens_per_s_total=concurrency * output_tokens / duration,
         step=step, batch_per_replica=batch, sequence_tokens=int(seq_len), calibration_class=klass,
-        decode_band_factor=decode_band, prefill_band_factor=prefill_band,
-        supporting_rows=decode_rows + prefill_rows, notes=notes,
+        decode_band_factor=dec.band_factor, prefill_band_factor=pre.band_factor,
+        decode_correction=dec.correction, prefill_correction=pre.correction,
+        supporting_rows=dec.rows + pre.rows, supporting_sources=dec.sources + pre.sources, notes=notes,
     )

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 
 from ..memory import Deployment, MemoryEstimate
 from ..models import ModelArch, param_counts
-from .calibration import ENGINE_FAMILY, kernel_efficiency, platform_of
+from .calibration import ENGINE_FAMILY, achievable_bandwidth_bytes_per_s, kernel_efficiency, platform_of
 from .decode import (
     HYBRID_LAYER_SYNC_S,
-    PREFILL_LATENCY_FACTOR,
     _collective_s,
     _cpu_peak,
     _layer_latency,
@@ -24,6 +23,7 @@ from .decode import (
     cpu_bandwidth_bytes_per_s,
     experts_touched,
     gemm_efficiency,
+    prefill_latency_factor,
 )
 
 # Achieved PCIe bandwidth when ktransformers streams CPU-resident experts to the GPU for prefill, as a
@@ -103,21 +103,20 @@ def prefill_time(d: Deployment, mem: MemoryEstimate, tokens: int) -> tuple[float
         peak = _cpu_peak(d.cpu, d.sockets, s.expert_kernel)
         compute = (w.routed / gemm_efficiency(w.expert_rows, CPU_GEMM_HALF_ROWS)
                    + w.other / gemm_efficiency(tokens, CPU_GEMM_HALF_ROWS) + w.lm_head) / (peak * cpu_eta)
-        t = max(compute, touched_bytes / cpu_bandwidth_bytes_per_s(d.cpu, d.sockets))
+        t = max(compute, touched_bytes / cpu_bandwidth_bytes_per_s(d.cpu, d.sockets, d.engine.id))
         return t, max(flops / peak, touched_bytes / (d.cpu.memory_bandwidth_bytes_per_s * d.sockets))
     dev = d.device
     p = platform_of(dev)
     kernel = s.expert_kernel if m.is_moe else s.format_of("dense_mlp").kernel
     n_gpu = d.count if d.topology == "hybrid" else d.tp
     peak = _peak(dev, kernel) * n_gpu
-    eta = kernel_efficiency("prefill", family, p.name)
+    eta = kernel_efficiency("prefill", f"{family}:{kernel}", p.name, fallback=family)
     gpu_compute = (w.other / gemm_efficiency(tokens, p.gemm_half_rows) + w.lm_head) / (peak * eta)
     expert_compute = w.routed / (peak * eta * gemm_efficiency(w.expert_rows, p.gemm_half_rows))
-    latency = m.num_layers * _layer_latency(m, p) * PREFILL_LATENCY_FACTOR
+    latency = m.num_layers * _layer_latency(m, p) * prefill_latency_factor(p)
     if d.topology == "hybrid":
         ram = mem.devices[-1]
-        gpu_bw = dev.memory_bandwidth_bytes_per_s * n_gpu
-        gpu_weights = (mem.weights_bytes - ram.weights_bytes) / (gpu_bw * p.bandwidth_fraction)
+        gpu_weights = (mem.weights_bytes - ram.weights_bytes) / (achievable_bandwidth_bytes_per_s(dev) * n_gpu)
         ram_touched = ram.weights_bytes * (w.routed_share if m.is_moe else 1.0)
         fixed = latency + m.num_layers * HYBRID_LAYER_SYNC_S
         cpu_share = ram.weights_bytes / max(1, w.routed_bytes) if m.is_moe else 0.0
@@ -125,7 +124,7 @@ def prefill_time(d: Deployment, mem: MemoryEstimate, tokens: int) -> tuple[float
             # Routed experts in RAM are computed where they live, with AMX (or llamafile for GGUF).
             cpu_peak = _cpu_peak(d.cpu, d.sockets, s.expert_kernel)
             cpu_compute = w.routed * cpu_share / (cpu_peak * cpu_eta * gemm_efficiency(w.expert_rows, CPU_GEMM_HALF_ROWS))
-            cpu_read = ram_touched / cpu_bandwidth_bytes_per_s(d.cpu, d.sockets)
+            cpu_read = ram_touched / cpu_bandwidth_bytes_per_s(d.cpu, d.sockets, d.engine.id)
             # The CPU streams its experts from DDR5 while it computes: the slower of the two counts.
             t = gpu_compute + expert_compute * (1 - cpu_share) + max(cpu_compute, cpu_read) + gpu_weights + fixed
             roof = max(flops / (peak + cpu_peak), ram_touched / (d.cpu.memory_bandwidth_bytes_per_s * d.sockets))
@@ -139,7 +138,7 @@ def prefill_time(d: Deployment, mem: MemoryEstimate, tokens: int) -> tuple[float
     bw = dev.memory_bandwidth_bytes_per_s * d.tp
     chunks = math.ceil(tokens / max(1, d.engine.chunk_tokens(dev.memory_bytes)))
     comm = m.num_layers * 2 * _collective_s(p, dev, tokens * m.hidden_size * 2, d.tp)
-    t = gpu_compute + expert_compute + chunks * (touched_bytes / (bw * p.bandwidth_fraction) + latency) + comm
+    t = gpu_compute + expert_compute + chunks * (touched_bytes / (achievable_bandwidth_bytes_per_s(dev) * d.tp) + latency) + comm
     return t, max(flops / peak, touched_bytes / bw)
 
 
