@@ -34,7 +34,7 @@ def _rows(ms, kinds=None, platform=None, family=None):
     out = []
     for m in ms:
         try:
-            s = validate.scenario_of(m)
+            s = validate.comparable_scenario(m)
             value, roof = validate.predict(m, s)
             row = validate.Row(m, s, value, roof, validate.calibration_class(validate.resolve(s)))
         except Exception:  # noqa: BLE001 - rows that do not map are skipped, as validate does

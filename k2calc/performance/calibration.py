@@ -30,7 +30,7 @@ BANDWIDTH_PATH = DATA / "bandwidth.csv"
 KERNEL_EFFICIENCY_PATH = DATA / "kernel_efficiency.csv"
 
 ENGINE_FAMILY = {"vllm": "server", "sglang": "server", "ktransformers": "ktransformers",
-                 "llama.cpp": "llama.cpp", "ollama": "llama.cpp", "mlx-lm": "mlx", "exo": "mlx"}
+                 "llama.cpp": "llama.cpp", "ollama": "ollama", "mlx-lm": "mlx", "exo": "mlx"}
 # Which peak a kernel runs at: W4A16 dequantises to BF16 tensor cores; GGUF MMQ uses INT8 MMA.
 KERNEL_PEAK_DTYPE = {"w4a16": "bf16", "fp8": "fp8", "fp4": "fp4", "bf16": "bf16", "gguf": "int8", "mlx": "bf16"}
 ANY = "*"

@@ -164,14 +164,15 @@ DECODE_GEMM_HALF_ROWS = 64
 
 
 def _compute_s(f: DecodeFlops, device: Hardware, p: Platform, scheme, is_moe: bool, devices: int = 1,
-               batch: float = 1, expert_rows: float = 1) -> tuple[float, float]:
+               batch: float = 1, expert_rows: float = 1, gemv: bool = False) -> tuple[float, float]:
     """(weight GEMMs, attention) time for `f` on `devices` devices of a platform [s]: dense GEMMs at a
     tile-occupancy dependent efficiency for `batch` rows; routed experts likewise for the `expert_rows`
     tokens each touched expert sees (batch x k / experts touched), at the MoE kernel's calibrated share
-    of the peak with full tiles; attention at its kernel's."""
+    of the peak with full tiles; attention at its kernel's. `gemv`: the engine multiplies a few tokens
+    with matrix-vector kernels that waste no tile (llama.cpp's MMVQ up to 8 tokens)."""
     expert_kernel = scheme.expert_kernel
     other_kernel = scheme.format_of("attention").kernel
-    half = DECODE_GEMM_HALF_ROWS if p.gemm_half_rows >= 8 else p.gemm_half_rows
+    half = DECODE_GEMM_HALF_ROWS if p.gemm_half_rows >= 8 and not gemv else min(p.gemm_half_rows, GEMV_HALF_ROWS)
     gemm = DECODE_GEMM_EFFICIENCY * gemm_efficiency(batch, half)
     t = f.other / (_peak(device, other_kernel) * devices * gemm)
     if is_moe:
@@ -179,6 +180,13 @@ def _compute_s(f: DecodeFlops, device: Hardware, p: Platform, scheme, is_moe: bo
         moe = decode_compute_efficiency(expert_kernel, p) * gemm_efficiency(rows, half)
         t += f.routed / (_peak(device, expert_kernel) * devices * moe)
     return t, f.attention / (_peak(device, "bf16") * devices * ATTENTION_EFFICIENCY)
+
+
+# llama.cpp (and Ollama) multiply up to 8 tokens with matrix-vector kernels (ggml-cuda mmvq.cu,
+# MMVQ_MAX_BATCH_SIZE = 8) instead of tensor-core tiles: no 64-row tile is wasted at batch 1, which
+# made an RTX 3090 look compute-bound on an 8B model. Half efficiency at 2 tokens, as Apple's 8x8 tiles.
+GEMV_HALF_ROWS = 2.0
+GEMV_ENGINES = frozenset({"llama.cpp", "ollama"})
 
 
 # INT4 W4A16 MoE decode (Marlin-class kernels dequantising each expert for every token) does not gain
@@ -339,7 +347,8 @@ def _server_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float)
         at_bandwidth = kv / achievable
         kv_time = kv / _kv_read_rate(d, p, achievable, math.ceil(batch / rank.seq_groups), m.num_heads // attn_tp, seq_len)
         gemm_s, attention_s = _compute_s(flops, dev, p, s, m.is_moe, batch=batch,
-                                         expert_rows=batch * m.experts_per_tok / max(touched, 1e-9))
+                                         expert_rows=batch * m.experts_per_tok / max(touched, 1e-9),
+                                         gemv=d.engine.id in GEMV_ENGINES)
         cost.weights_s += weights_s
         cost.kv_s += at_bandwidth
         cost.attention_s += kv_time - at_bandwidth
@@ -396,7 +405,8 @@ def _hybrid_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float)
     replicated_kv = d.engine.mla_replicated_under_tp and m.attention == "mla"
     kv = batch * mem.devices[0].kv_bytes_per_token * seq_len * (1 if replicated_kv else n)
     gemm_s, attention_s = _compute_s(gpu_flops, gpu, p, s, m.is_moe, devices=n, batch=batch,
-                                     expert_rows=batch * m.experts_per_tok / max(touched, 1e-9))
+                                     expert_rows=batch * m.experts_per_tok / max(touched, 1e-9),
+                                     gemv=d.engine.id in GEMV_ENGINES)
     gpu_time = overlapped((gpu_bytes / n + kv / n) / achievable_bandwidth_bytes_per_s(gpu), gemm_s + attention_s)
     cpu_time = overlapped(cpu_bytes / cpu_bandwidth_bytes_per_s(cpu, d.sockets, d.engine.id),
                           cpu_flops / (_cpu_peak(cpu, d.sockets) * CPU_DECODE_COMPUTE))

@@ -59,7 +59,10 @@ CPU_GEMM_HALF_ROWS = 16
 # (streaming every expert for a few tokens never pays); an assumption.
 STREAM_MIN_TOKENS = 1024
 # Request handling before the first prefill kernel (HTTP, tokenisation, scheduling) [s]; an assumption.
-REQUEST_OVERHEAD_S = {"server": 0.02, "ktransformers": 0.05, "llama.cpp": 0.01, "mlx": 0.01}
+REQUEST_OVERHEAD_S = {"server": 0.02, "ktransformers": 0.05, "llama.cpp": 0.01, "ollama": 0.01, "mlx": 0.01}
+# Ollama runs llama.cpp's GGML kernels: its prefill efficiency is llama.cpp's; what its own scheduler and
+# runner cost shows in its class correction.
+KERNEL_FAMILY = {"ollama": "llama.cpp"}
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,8 @@ def prefill_time(d: Deployment, mem: MemoryEstimate, tokens: int) -> tuple[float
     kernel = s.expert_kernel if m.is_moe else s.format_of("dense_mlp").kernel
     n_gpu = d.count if d.topology == "hybrid" else d.tp
     peak = _peak(dev, kernel) * n_gpu
-    eta = kernel_efficiency("prefill", f"{family}:{kernel}", p.name, fallback=family)
+    kernels = KERNEL_FAMILY.get(family, family)
+    eta = kernel_efficiency("prefill", f"{kernels}:{kernel}", p.name, fallback=kernels)
     gpu_compute = (w.other / gemm_efficiency(tokens, p.gemm_half_rows) + w.lm_head) / (peak * eta)
     expert_compute = w.routed / (peak * eta * gemm_efficiency(w.expert_rows, p.gemm_half_rows))
     latency = m.num_layers * _layer_latency(m, p) * prefill_latency_factor(p)
