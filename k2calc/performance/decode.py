@@ -299,17 +299,16 @@ def _layer_latency(m: ModelArch, p: Platform) -> float:
     return base * (0.5 + 0.5 * min(m.experts_per_tok, 8) / 8)
 
 
-def prefill_latency_factor(p: Platform) -> float:
-    """Prefill's fixed time per layer and chunk as a multiple of decode's: :data:`PREFILL_LATENCY_FACTOR`
-    where decode replays CUDA graphs and prefill does not; 1 on Apple GPUs (MLX and llama.cpp's Metal
-    backend launch the same kernels for both)."""
-    return 1.0 if p.name == "apple" else PREFILL_LATENCY_FACTOR
+def prefill_layer_latency(m: ModelArch, p: Platform) -> float:
+    """Fixed time per layer and prefill chunk [s]: prefill runs outside CUDA graphs, so every kernel
+    pays its launch (:data:`PREFILL_LAYER_LATENCY_S`, scaled for the experts per token as in decode);
+    never less than the platform's decode figure (ROCm and Apple GPUs already launch eagerly in decode)."""
+    return max(_layer_latency(m, p), PREFILL_LAYER_LATENCY_S * (0.5 + 0.5 * min(m.experts_per_tok, 8) / 8))
 
 
-# Prefill runs outside CUDA graphs and with more kernels per layer than decode: its fixed time per layer
-# and chunk is this multiple of the decode figure (fitted on 1,000-token TTFTs of K2.5 on H200,
-# GLM-4.6 and Qwen3-235B on B200).
-PREFILL_LATENCY_FACTOR = 10.0
+# Eager kernel launches of one prefill chunk per layer: 10x the 40 us a CUDA-graph decode layer takes on
+# 8x H200 (K2.5 1,000-token TTFT, SGLang cookbook), as first fitted on H200, GLM-4.6 and Qwen3 on B200.
+PREFILL_LAYER_LATENCY_S = 0.4e-3
 
 
 def _lm_head_bytes(m: ModelArch, scheme) -> float:

@@ -67,6 +67,28 @@ class PerformanceEstimate:
 
 
 
+# Utilisation of the prefill path beyond which the steady-state queue is taken as saturated; an
+# assumption (an M/D/1 queue's wait grows without bound as it approaches 1).
+MAX_PREFILL_UTILISATION = 0.95
+
+
+def prefill_queue_s(users: int, prefill_s: float, request_s: float, burst_wait_s: float) -> float:
+    """Mean wait of a new prompt behind the prompts ahead of it in steady serving [s].
+
+    `users` closed-loop users each send a new prompt when their answer ends, so prompts arrive at
+    users / request_s per second and keep the prefill path busy rho = rate x prefill_s of the time; an
+    M/D/1 queue waits rho / (2 (1 - rho)) x prefill_s (rho capped at 0.95), never longer than a burst
+    of all users at once (`burst_wait_s`).
+
+    >>> round(prefill_queue_s(1, 0.5, 10.0, 0.0), 3), round(prefill_queue_s(64, 0.5, 40.0, 9.0), 3)
+    (0.0, 1.0)
+    """
+    if users <= 1 or prefill_s <= 0:
+        return 0.0
+    rho = min(MAX_PREFILL_UTILISATION, users / max(request_s, 1e-9) * prefill_s)
+    return min(rho / (2 * (1 - rho)) * prefill_s, burst_wait_s)
+
+
 def estimate_performance(d: Deployment, mem: MemoryEstimate, input_tokens: int, output_tokens: int,
                          concurrency: int, corrections: Corrections | None = None) -> PerformanceEstimate:
     """Decode speed per user and in total, prefill speed and TTFT for `concurrency` users sending
@@ -86,20 +108,23 @@ def estimate_performance(d: Deployment, mem: MemoryEstimate, input_tokens: int, 
     total = per_user * min(concurrency, batch * d.replicas)
     roof_user = 1.0 / step.roofline_s
 
-    def prefill_s(tokens: int) -> tuple[float, float]:
-        t, roof = prefill_time(d, mem, tokens)
+    def prefill_s(tokens: int, prompts: int = 1) -> tuple[float, float]:
+        t, roof = prefill_time(d, mem, tokens, prompts)
         return max(t / pre.correction, roof), roof
 
     t_prefill, roof_prefill = prefill_s(input_tokens)
     overhead = REQUEST_OVERHEAD_S[ENGINE_FAMILY[d.engine.id]]
     # Steady serving: a new prompt is prefilled in chunks between the other users' decode steps; it
-    # waits on average half a step to join, then each chunk shares a step with them.
+    # waits on average half a step to join, then each chunk shares a step with them, and behind the
+    # prompts that arrived before it (prefill_queue_s).
     chunks = math.ceil(input_tokens / max(1, d.engine.chunk_tokens(d.device.memory_bytes if d.device else 0)))
     others = step_s if batch > 1 else 0.0
     ttft = overhead + t_prefill + (chunks + 0.5) * others + step_s
-    # All users at once (a burst): prompts queue, on average behind (C + 1) / 2 of them.
+    # All users at once (a burst): prompts queue, on average behind (C + 1) / 2 of them, prefilled together.
     queue = math.ceil((batch + 1) / 2)
-    ttft_burst = overhead + (prefill_s(input_tokens * queue)[0] if queue > 1 else t_prefill) + step_s
+    t_queue = prefill_s(input_tokens * queue, queue)[0] if queue > 1 else t_prefill
+    ttft_burst = overhead + t_queue + step_s
+    ttft += prefill_queue_s(batch, t_prefill, ttft + (output_tokens - 1) * step_s, t_queue - t_prefill)
     duration = ttft + (output_tokens - 1) * step_s
     notes = []
     if d.topology == "hybrid":

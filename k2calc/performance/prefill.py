@@ -23,7 +23,7 @@ from .decode import (
     cpu_bandwidth_bytes_per_s,
     experts_touched,
     gemm_efficiency,
-    prefill_latency_factor,
+    prefill_layer_latency,
 )
 
 # Achieved PCIe bandwidth when ktransformers streams CPU-resident experts to the GPU for prefill, as a
@@ -33,19 +33,21 @@ PCIE_STREAM_EFFICIENCY = 0.48
 
 
 
-def prefill_flops(m: ModelArch, tokens: int) -> tuple[float, float, float]:
-    """(routed-expert, other, lm_head) FLOP to prefill one prompt of `tokens`: 2 FLOP per active matrix
-    parameter per token plus causal attention (MLA N^2 x heads x (qk + v dims), GQA N^2 x heads x 2 x
-    head_dim per layer, sliding layers N x window); the lm_head runs once, for the last token."""
+def prefill_flops(m: ModelArch, tokens: int, prompts: int = 1) -> tuple[float, float, float]:
+    """(routed-expert, other, lm_head) FLOP to prefill `prompts` prompts of `tokens` tokens in all
+    [FLOP]: 2 FLOP per active matrix parameter per token plus each prompt's causal attention (MLA
+    n^2 x heads x (qk + v dims), GQA n^2 x heads x 2 x head_dim per layer, sliding layers n x window, for
+    n = tokens / prompts); the lm_head runs once per prompt, for its last token."""
     routed = 2 * param_counts(m).active_routed * tokens
     params = _matrix_params_per_token(m, range(m.num_layers))
     other = 2 * params * tokens - routed
+    n = tokens / prompts
     if m.attention == "mla":
-        other += m.num_layers * tokens ** 2 * m.num_heads * (m.qk_nope_head_dim + m.qk_rope_head_dim + m.v_head_dim)
+        other += prompts * m.num_layers * n ** 2 * m.num_heads * (m.qk_nope_head_dim + m.qk_rope_head_dim + m.v_head_dim)
     else:
-        other += (m.num_layers - m.sliding_layers) * tokens ** 2 * m.num_heads * 2 * m.head_dim
-        other += m.sliding_layers * tokens * min(tokens, m.sliding_window or 0) * m.num_heads * 4 * m.head_dim
-    return routed, other, 2.0 * m.vocab_size * m.hidden_size
+        other += prompts * (m.num_layers - m.sliding_layers) * n ** 2 * m.num_heads * 2 * m.head_dim
+        other += prompts * m.sliding_layers * n * min(n, m.sliding_window or 0) * m.num_heads * 4 * m.head_dim
+    return routed, other, 2.0 * m.vocab_size * m.hidden_size * prompts
 
 
 # CPU prefill of routed experts: achieved share of the kernel's peak. AMX kernels (kt-kernel AMXINT8/INT4,
@@ -78,8 +80,8 @@ class _PromptWork:
     other_bytes: float        # every other weight byte
 
 
-def _prompt_work(m: ModelArch, mem: MemoryEstimate, tokens: int) -> _PromptWork:
-    routed, other, lm_head = prefill_flops(m, tokens)
+def _prompt_work(m: ModelArch, mem: MemoryEstimate, tokens: int, prompts: int = 1) -> _PromptWork:
+    routed, other, lm_head = prefill_flops(m, tokens, prompts)
     groups = mem.weights_by_group_bytes
     if m.is_moe:
         touched = experts_touched(m.n_routed_experts, m.experts_per_tok, tokens)
@@ -90,14 +92,15 @@ def _prompt_work(m: ModelArch, mem: MemoryEstimate, tokens: int) -> _PromptWork:
                        mem.weights_bytes - groups["routed_experts"])
 
 
-def prefill_time(d: Deployment, mem: MemoryEstimate, tokens: int) -> tuple[float, float]:
-    """(predicted, roofline) seconds to prefill `tokens` prompt tokens in one replica.
+def prefill_time(d: Deployment, mem: MemoryEstimate, tokens: int, prompts: int = 1) -> tuple[float, float]:
+    """(predicted, roofline) seconds to prefill `tokens` prompt tokens, `prompts` prompts together, in
+    one replica [s].
 
     Weights are read once per chunk, the routed experts only as far as the prompt touches them
     (E(1-(1-k/E)^N) experts per layer); each GEMM runs at its kernel's efficiency scaled by how many
     tokens its weight matrix sees."""
     m, s = d.model, d.scheme
-    w = _prompt_work(m, mem, tokens)
+    w = _prompt_work(m, mem, tokens, prompts)
     flops = w.routed + w.other + w.lm_head
     touched_bytes = w.other_bytes + w.routed_bytes * w.routed_share
     family = ENGINE_FAMILY[d.engine.id]
@@ -117,7 +120,7 @@ def prefill_time(d: Deployment, mem: MemoryEstimate, tokens: int) -> tuple[float
     eta = kernel_efficiency("prefill", f"{kernels}:{kernel}", p.name, fallback=kernels)
     gpu_compute = (w.other / gemm_efficiency(tokens, p.gemm_half_rows) + w.lm_head) / (peak * eta)
     expert_compute = w.routed / (peak * eta * gemm_efficiency(w.expert_rows, p.gemm_half_rows))
-    latency = m.num_layers * _layer_latency(m, p) * prefill_latency_factor(p)
+    latency = m.num_layers * prefill_layer_latency(m, p)
     if d.topology == "hybrid":
         ram = mem.devices[-1]
         gpu_weights = (mem.weights_bytes - ram.weights_bytes) / (achievable_bandwidth_bytes_per_s(dev) * n_gpu)
