@@ -1,4 +1,5 @@
-"""The typed CSV loader (k2calc.loader.load_csv): every error names the file, the line and the column."""
+"""The typed CSV loader (k2calc.loader.load_csv) and the fine-tuning tables it reads: every error names
+the file, the line and the column."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import pytest
 from pydantic import BaseModel, Field
 
 from k2calc.errors import CatalogError
+from k2calc.finetune.data import efficiencies, published_runs
 from k2calc.loader import load_csv
 
 
@@ -40,3 +42,12 @@ def test_empty_cells_take_the_default_and_rows_keep_file_order(tmp_path):
 def test_a_missing_file_is_one_line(tmp_path):
     with pytest.raises(CatalogError, match="nothing.csv: cannot read"):
         load_csv(tmp_path / "nothing.csv", Row)
+
+
+def test_the_finetune_tables_load_with_a_source_on_every_row():
+    rows = efficiencies()
+    assert {"cpu_sft_efficiency", "gpu_mfu", "cpu_stream_bandwidth_efficiency", "swap_read_bytes_per_s"} <= set(rows)
+    assert all(r.source for r in rows.values())
+    runs = published_runs()
+    assert [r.model for r in runs] == ["kimi-k2-instruct", "deepseek-v3", "deepseek-v2-lite"]
+    assert all(r.source and r.measured_tokens_per_s > 0 for r in runs)
