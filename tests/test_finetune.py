@@ -285,6 +285,10 @@ def test_a_custom_device_trains_on_the_same_deployment_as_inference(device, coun
     assert [d.capacity_bytes for d in ft.devices] == [d.capacity_bytes for d in inference.memory.devices]
     if device.kind == "system":  # macOS wired limit: 75% of 256 GiB for training and for mlx-lm alike
         assert ft.devices[0].usable_bytes == inference.memory.devices[0].usable_bytes == 192 * GiB
+        raised = scenario.model_copy(update={"wired_limit_gb": 240.0})  # sysctl iogpu.wired_limit_mb
+        ft_raised = estimate_finetune(FinetuneSpec.from_scenario(raised), catalogs)
+        assert ft_raised.devices[0].usable_bytes == estimate(raised, catalogs).memory.devices[0].usable_bytes
+        assert ft_raised.devices[0].usable_bytes == 240 * GiB
     with pytest.raises(UnknownIdError):  # without the catalogs the device is unknown, as for inference
         estimate_finetune(FinetuneSpec.from_scenario(scenario))
 

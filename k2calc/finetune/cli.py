@@ -26,6 +26,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--ram-gb", type=float, help="system RAM in GB as sold (GiB)")
     p.add_argument("--swap-gb", type=float, default=d.swap_gb,
                    help="swap space in GB (GiB); used, slowly, when RAM is short")
+    p.add_argument("--wired-limit-gb", type=float, help="raised macOS GPU wired-memory limit per Mac (GiB)")
     p.add_argument("--method", choices=METHODS, default=d.method, help="lora, qlora (NF4 base) or full fine-tuning")
     p.add_argument("--rank", type=int, default=d.rank, help="LoRA rank r")
     p.add_argument("--alpha", type=float, default=d.alpha, help="LoRA alpha (scaling only)")
@@ -47,8 +48,8 @@ def spec_from_args(args: argparse.Namespace) -> FinetuneSpec:
     targets = tuple(t.strip() for t in (args.targets or "").split(",") if t.strip())
     return FinetuneSpec.build(
         model=args.model, hardware=args.hardware, count=args.count, cpu=args.cpu, sockets=args.sockets,
-        ram_gb=args.ram_gb, swap_gb=args.swap_gb, method=args.method, rank=args.rank, alpha=args.alpha,
-        targets=targets, seq_len=args.seq_len, micro_batch=args.micro_batch,
+        ram_gb=args.ram_gb, swap_gb=args.swap_gb, wired_limit_gb=args.wired_limit_gb, method=args.method,
+        rank=args.rank, alpha=args.alpha, targets=targets, seq_len=args.seq_len, micro_batch=args.micro_batch,
         gradient_checkpointing=not args.no_checkpointing, tokens=args.tokens, epochs=args.epochs,
         usd_per_kwh=args.usd_per_kwh,
     )

@@ -35,6 +35,7 @@ class FinetuneSpec(BaseModel):
     count : GPUs or systems [count]
     cpu, sockets : host CPU id (with a GPU in ``hardware``: the hybrid route) and its sockets [count]
     ram_gb, swap_gb : system RAM as sold and swap space, binary gigabytes [GiB]
+    wired_limit_gb : a raised macOS GPU wired-memory limit per Mac [GiB]; None = the macOS default
     method : "lora", "qlora" (NF4 base weights) or "full"
     rank, alpha : LoRA rank [1] and scaling alpha [1] (alpha changes the update scale, not memory or speed)
     targets : tensor groups that get adapters
@@ -53,6 +54,7 @@ class FinetuneSpec(BaseModel):
     sockets: int = 2
     ram_gb: float | None = None
     swap_gb: float = 0.0
+    wired_limit_gb: float | None = None
     method: str = "lora"
     rank: int = 8
     alpha: float = 32.0
@@ -78,12 +80,13 @@ class FinetuneSpec(BaseModel):
         settings in `training` (method, rank, seq_len, ...)."""
         hardware = {"hardware": s.hardware, "cpu": s.cpu} if s.hardware else {"hardware": s.cpu, "cpu": None}
         return cls.build(model=s.model, count=s.count, sockets=s.sockets, ram_gb=s.ram_gb,
-                         usd_per_kwh=s.electricity_usd_per_kwh, **hardware, **training)
+                         wired_limit_gb=s.wired_limit_gb, usd_per_kwh=s.electricity_usd_per_kwh,
+                         **hardware, **training)
 
     def to_scenario(self) -> Scenario:
         """The deployment part of this spec as a :class:`Scenario` (what a share link carries)."""
         return Scenario.build(model=self.model, hardware=self.hardware, count=self.count, cpu=self.cpu,
-                              sockets=self.sockets, ram_gb=self.ram_gb)
+                              sockets=self.sockets, ram_gb=self.ram_gb, wired_limit_gb=self.wired_limit_gb)
 
     @property
     def full(self) -> bool:
