@@ -304,6 +304,15 @@ def _import_config(path: str) -> ModelArch:
     return parse_config_json(text, model_id, model_id)
 
 
+def _imported_catalogs(args: argparse.Namespace) -> Catalogs | None:
+    """The catalogs with the model of ``--config-json`` (whose id then replaces ``--model``), or None."""
+    if not args.config_json:
+        return None
+    model = _import_config(args.config_json)
+    args.model = model.id
+    return Catalogs(models={model.id: model})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 2 user error)."""
     args = _build_parser().parse_args(argv)
@@ -315,7 +324,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "quants":
             print(_quants_table())
         elif args.command == "finetune":
-            print(finetune.run(args))
+            print(finetune.run(args, _imported_catalogs(args)))
         elif args.command == "plan":
             print(_plan(args))
         elif args.command == "validate":
@@ -327,11 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .benchmark import run
             print(run(args.repeat))
         else:
-            catalogs = None
-            if args.config_json:
-                model = _import_config(args.config_json)
-                catalogs = Catalogs(models={model.id: model})
-                args.model = model.id
+            catalogs = _imported_catalogs(args)
             scenario = _scenario_from_args(args)
             if args.command == "sensitivity":
                 from .sensitivity import sensitivity

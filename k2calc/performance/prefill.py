@@ -17,7 +17,6 @@ from .decode import (
     HYBRID_LAYER_SYNC_S,
     _collective_s,
     _cpu_peak,
-    _layer_latency,
     _matrix_params_per_token,
     _peak,
     cpu_bandwidth_bytes_per_s,
