@@ -20,7 +20,8 @@ from .hardware import get_hardware, load_hardware
 from .memory import KV_DTYPES
 from .models import ModelArch, get_model, load_models, param_counts, parse_config_json
 from .quant import QUANT_IDS, SCHEMES, resolve_scheme
-from .scenario import Catalogs, Scenario, estimate
+from .estimate import estimate
+from .scenario import Catalogs, Scenario
 from .units import format_count, format_device_bytes, format_gb
 
 COMMANDS = ("models", "hardware", "quants", "estimate", "plan", "sensitivity", "finetune", "validate", "benchmark")

@@ -32,7 +32,8 @@ from .memory import estimate_memory, ram_needed_bytes, weights_by_group
 from .models import get_model
 from .performance import estimate_performance
 from .quant import resolve_scheme
-from .scenario import GPUS_PER_NODE, Catalogs, Scenario, resolve
+from .deployment import GPUS_PER_NODE, resolve
+from .scenario import Catalogs, Scenario
 from .units import GiB
 
 RAM_SIZES_GIB = (128, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096)

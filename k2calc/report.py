@@ -26,7 +26,8 @@ import plotly.graph_objects as go
 from . import engines as _engines
 from .cost import api_price, assumption_sources, default_assumptions
 from .errors import K2CalcError
-from .scenario import Catalogs, Estimate
+from .estimate import Estimate
+from .scenario import Catalogs
 from .units import format_device_bytes, format_gb
 
 # ------------------------------------------------------------------------------------------------

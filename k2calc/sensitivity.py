@@ -11,7 +11,9 @@ from dataclasses import asdict, dataclass
 from typing import Callable
 
 from .errors import K2CalcError
-from .scenario import Catalogs, Scenario, estimate, resolve
+from .deployment import resolve
+from .estimate import estimate
+from .scenario import Catalogs, Scenario
 
 
 @dataclass(frozen=True)

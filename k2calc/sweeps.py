@@ -1,7 +1,7 @@
 """Sweeps and comparisons: the data behind the app's charts, as pandas DataFrames.
 
-Every function here calls the core (:func:`k2calc.scenario.resolve`, :func:`~k2calc.memory.estimate_memory`,
-:func:`~k2calc.performance.estimate_performance`, :func:`~k2calc.scenario.estimate`) and only arranges
+Every function here calls the core (:func:`k2calc.deployment.resolve`, :func:`~k2calc.memory.estimate_memory`,
+:func:`~k2calc.performance.estimate_performance`, :func:`~k2calc.estimate.estimate`) and only arranges
 what it returns; no physics is computed here. Units are in the column names (``_tok_s`` tokens per
 second, ``_s`` seconds, ``_gb`` decimal gigabytes, ``_usd`` US dollars, ``_w`` watts,
 ``usd_per_mtok`` US dollars per million tokens); a missing figure is ``None``/NaN, never 0.
@@ -22,15 +22,9 @@ import pandas as pd
 from .errors import K2CalcError
 from .memory import estimate_memory
 from .performance import calibration_class, estimate_performance
-from .scenario import (
-    GPUS_PER_NODE,
-    Catalogs,
-    Estimate,
-    Scenario,
-    estimate,
-    resolve,
-    smallest_fitting,
-)
+from .deployment import GPUS_PER_NODE, resolve, smallest_fitting
+from .estimate import Estimate, estimate
+from .scenario import Catalogs, Scenario
 from .sensitivity import Swing
 from .units import GB
 

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from k2calc.scenario import Scenario, from_query, to_query
+from k2calc.links import from_query, to_query
+from k2calc.scenario import Scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ["calculator", "compare_models", "compare_hardware", "plan", "finetune", "report", "catalog", "method"]

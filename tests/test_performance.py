@@ -30,7 +30,9 @@ from k2calc.performance import (
     experts_touched,
     prefill_time,
 )
-from k2calc.scenario import Scenario, estimate, resolve
+from k2calc.deployment import resolve
+from k2calc.estimate import estimate
+from k2calc.scenario import Scenario
 
 M3_ULTRA_BW = 819e9  # facts.md C: Mac Studio M3 Ultra, 819 GB/s
 
