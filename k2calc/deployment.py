@@ -16,7 +16,7 @@ from typing import Any
 from .engines import ENGINES, default_engine, get_engine
 from .errors import K2CalcError
 from .hardware import Hardware, get_hardware
-from .memory import KV_DTYPES, Deployment, estimate_memory, ram_needed_bytes
+from .memory import KV_DTYPES, Deployment, MemoryEstimate, estimate_memory, ram_needed_bytes
 from .models import ModelArch, get_model
 from .quant import Scheme, resolve_scheme
 from .scenario import Catalogs, Scenario
@@ -26,6 +26,7 @@ from .units import GiB
 # (llama.cpp --split-mode layer, mlx-lm / exo pipeline).
 TP_ENGINES = frozenset({"vllm", "sglang", "ktransformers"})
 GPUS_PER_NODE = 8  # HGX/DGX-style servers; the smallest-count search fills nodes of 8
+RAM_SIZES_GIB = (128, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096)  # standard server RAM builds
 
 
 def _topology(s: Scenario, catalogs: Catalogs) -> tuple[str, Hardware | None, Hardware | None]:
@@ -163,6 +164,25 @@ def candidate_counts(topology: str) -> list[int]:
     return []
 
 
+def ram_needed(mem: MemoryEstimate) -> int:
+    """System RAM [B] a hybrid or CPU-only deployment needs for its RAM-side load, the OS's share
+    included (the RAM-side placement does not depend on the RAM size)."""
+    ram = mem.devices[-1]
+    return ram_needed_bytes(ram.weights_bytes + ram.kv_bytes + ram.activation_bytes + ram.overhead_bytes)
+
+
+def standard_ram_gib(need_bytes: int) -> int | None:
+    """Smallest standard RAM build [GiB] of at least `need_bytes` [B], or None beyond the largest."""
+    return next((size for size in RAM_SIZES_GIB if size * GiB >= need_bytes), None)
+
+
+def with_count(s: Scenario, count: int, nodes: int = 1) -> Scenario:
+    """`s` on `count` devices in `nodes` nodes with the engine's default parallelism (the user's TP,
+    PP and EP belong to the old count; decode context parallelism stays where it still divides)."""
+    return s.model_copy(update={"count": count, "nodes": nodes, "tp": None, "pp": None, "ep": None,
+                                "dcp": 1 if count % max(s.dcp, 1) else s.dcp})
+
+
 def smallest_fitting(s: Scenario, catalogs: Catalogs | None = None) -> dict[str, Any]:
     """The smallest count of the chosen hardware that fits the scenario, with the engine's default
     parallelism (nodes of 8 GPUs, pipeline across nodes); or the reason none does.
@@ -172,18 +192,13 @@ def smallest_fitting(s: Scenario, catalogs: Catalogs | None = None) -> dict[str,
     """
     d = resolve(s, catalogs)
     if d.topology == "cpu":
-        mem = estimate_memory(d)
-        ram = mem.devices[0]
-        need = ram.weights_bytes + ram.kv_bytes + ram.activation_bytes + ram.overhead_bytes
-        return {"count": None, "ram_gb": math.ceil(ram_needed_bytes(need) / GiB),
+        return {"count": None, "ram_gb": math.ceil(ram_needed(estimate_memory(d)) / GiB),
                 "reason": "CPU-only: the RAM is what scales; this is the system RAM needed"}
     last_reason = ""
     for count in candidate_counts(d.topology):
         nodes = max(1, math.ceil(count / GPUS_PER_NODE)) if d.topology == "gpu" else 1
-        trial = s.model_copy(update={"count": count, "nodes": nodes, "tp": None, "pp": None, "ep": None,
-                                     "dcp": 1 if count % max(s.dcp, 1) else s.dcp})
         try:
-            mem = estimate_memory(resolve(trial, catalogs))
+            mem = estimate_memory(resolve(with_count(s, count, nodes), catalogs))
         except K2CalcError as exc:
             last_reason = str(exc)
             continue
@@ -195,6 +210,5 @@ def smallest_fitting(s: Scenario, catalogs: Catalogs | None = None) -> dict[str,
             "reason": f"does not fit even with {largest} x {d.device.name}: {last_reason}"}
 
 
-
-
-__all__ = ["Deployment", "resolve", "smallest_fitting", "candidate_counts", "GPUS_PER_NODE", "TP_ENGINES"]
+__all__ = ["Deployment", "resolve", "smallest_fitting", "with_count", "ram_needed",
+           "standard_ram_gib", "RAM_SIZES_GIB", "candidate_counts", "GPUS_PER_NODE", "TP_ENGINES"]

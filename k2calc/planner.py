@@ -27,24 +27,20 @@ from .cost import (
     default_assumptions,
     estimate_cost,
 )
+from .engines import engine_quants
 from .errors import K2CalcError, validation_message
-from .memory import estimate_memory, ram_needed_bytes, weights_by_group
+from .memory import estimate_memory, weights_by_group
 from .models import get_model
 from .performance import estimate_performance
 from .quant import resolve_scheme
-from .deployment import GPUS_PER_NODE, resolve
+from .deployment import GPUS_PER_NODE, RAM_SIZES_GIB, ram_needed, resolve, standard_ram_gib
 from .scenario import Catalogs, Scenario
 from .units import GiB
 
-RAM_SIZES_GIB = (128, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096)
 GPU_COUNTS = (1, 2, 4, 8, 16, 24, 32)
 SYSTEM_COUNTS = (1, 2, 3, 4)
 HYBRID_GPU_COUNTS = (1, 2, 4, 8)
 MAX_REPLICAS = 256
-# Quantizations the planner tries besides the native one, per engine family (what each runs well).
-SERVER_QUANTS = ("native", "fp8")
-GGUF_QUANTS = ("q8_0", "q4_k_m", "q3_k_m", "q2_k")
-MLX_QUANTS = ("mlx-8bit", "mlx-4bit", "mlx-3bit")
 
 
 class Workload(BaseModel):
@@ -128,16 +124,6 @@ class PlanResult:
                 "api_usd_per_million_output_tokens": self.api_usd_per_million_output_tokens}
 
 
-def _engine_quants(engine: str, native: str, apple: bool) -> tuple[str, ...]:
-    if engine in ("vllm", "sglang"):
-        return tuple(dict.fromkeys(SERVER_QUANTS))
-    if engine == "ktransformers":
-        return ("native", "q4_k_m")
-    if engine in ("mlx-lm", "exo"):
-        return MLX_QUANTS
-    return GGUF_QUANTS
-
-
 def _candidates(w: Workload, c: Constraints, catalogs: Catalogs) -> list[dict]:
     """Scenario values to try, cheapest-looking first within each hardware class."""
     out = []
@@ -175,9 +161,7 @@ def _candidates(w: Workload, c: Constraints, catalogs: Catalogs) -> list[dict]:
 def _ram_for(values: dict, catalogs: Catalogs) -> int | None:
     """Smallest standard RAM size [GiB] with which a hybrid/CPU candidate's RAM-side load fits."""
     mem = estimate_memory(resolve(Scenario.build(**{**values, "ram_gb": RAM_SIZES_GIB[-1]}), catalogs))
-    ram = mem.devices[-1]
-    need = ram_needed_bytes(ram.weights_bytes + ram.kv_bytes + ram.activation_bytes + ram.overhead_bytes)
-    return next((size for size in RAM_SIZES_GIB if size * GiB >= need), None)
+    return standard_ram_gib(ram_needed(mem))
 
 
 def _weights_can_fit(values: dict, quant: str, catalogs: Catalogs) -> bool:
@@ -237,8 +221,7 @@ def plan(w: Workload, c: Constraints, a: CostAssumptions | None = None, top: int
     for values in _candidates(w, c, catalogs):
         hw_key = values["hardware"] + (" + CPU (hybrid)" if values.get("cpu") else "")
         m = get_model(values["model"], catalogs.models)
-        apple = values["hardware"].startswith("mac-")
-        quants = c.quants or _engine_quants(values["engine"], m.native_quant, apple)
+        quants = c.quants or engine_quants(values["engine"])
         native_bytes = sum(weights_by_group(m, resolve_scheme("native", m)).values())
         for quant in quants:
             try:

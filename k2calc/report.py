@@ -26,7 +26,9 @@ import plotly.graph_objects as go
 from . import engines as _engines
 from .cost import api_price, assumption_sources, default_assumptions
 from .errors import K2CalcError
-from .estimate import Estimate
+from .estimate import Estimate, PricedFix, finite_json
+from .links import to_query
+from .performance import PerformanceEstimate
 from .scenario import Catalogs
 from .units import format_device_bytes, format_gb
 
@@ -128,6 +130,9 @@ def _blocks(e: Estimate, share_url: str | None) -> list[_Block]:
             out.append(_Block("p", f"Needs about {small['ram_gb']:,} GiB of system RAM."))
         elif small.get("reason"):
             out.append(_Block("p", small["reason"]))
+    if e.fixes:
+        out.append(_Block("p", "Ways to make it fit (cheapest first; each a complete scenario):"))
+        out.append(_Block("list", items=[_fix_line(f) for f in e.fixes]))
     if mem.warnings:
         out.append(_Block("list", items=[f"Warning: {w}" for w in mem.warnings]))
 
@@ -147,39 +152,16 @@ def _blocks(e: Estimate, share_url: str | None) -> list[_Block]:
         [name, *(format_device_bytes(v) for v in values)] for name, values in _device_rows(e)]))
 
     # Speed ---------------------------------------------------------------------------------------
-    b = perf.bands()
     out.append(_Block("h2", "Speed", anchor="speed"))
-    def row(label: str, key: str, roof: float | None, unit: str = "tok/s", fmt=_speed) -> list[str]:
-        high = b[key].high if roof is None else min(b[key].high, roof)  # never above the roofline
-        return [label, fmt(b[key].value), f"{fmt(b[key].low)} - {fmt(high)}", "" if roof is None else fmt(roof), unit]
-
-    speed_rows = [
-        row("decode, per user", "decode_tokens_per_s_per_user", perf.roofline_decode_tokens_per_s_per_user),
-        row(f"decode, all {s.concurrency:,} user(s)", "decode_tokens_per_s_total",
-            perf.roofline_decode_tokens_per_s_total),
-        row("output throughput incl. time to first token", "output_tokens_per_s_total", None),
-        row(f"prefill of a {s.input_tokens:,}-token prompt", "prefill_tokens_per_s",
-            perf.roofline_prefill_tokens_per_s),
-        row("time to first token", "ttft_s", None, "s", lambda x: _num(x, 2)),
-    ]
-    if not mem.fits:
-        out.append(_Block("p", "This deployment does not fit: the speeds and costs below are what it would reach "
-                               "if memory allowed, for comparison only."))
-    out.append(_Block("table", header=["figure", "estimate", "band (low - high)", "roofline", "unit"], rows=speed_rows))
-    out.append(_Block("list", items=[
-        f"Decode is limited by: {perf.bottleneck}",
-        f"Band: the calibration class {perf.calibration_class} spreads x{perf.decode_band_factor:.2f} (decode) and "
-        f"x{perf.prefill_band_factor:.2f} (prefill/TTFT) around published measurements; "
-        f"{perf.supporting_rows} measurement(s) support it",
-        "Roofline: the same bytes and FLOPs at 100% of peak bandwidth and compute; no estimate exceeds it",
-        *perf.notes,
-    ]))
+    if perf is None:
+        out.append(_Block("p", "Not computed: the deployment does not fit, so nothing runs."))
+    else:
+        out += _speed_blocks(e)
 
     # Cost ----------------------------------------------------------------------------------------
     out.append(_Block("h2", "Cost", anchor="cost"))
     if cost is None:
-        why = "; ".join(w for w in mem.warnings if w.startswith("cost")) or "no price for this hardware"
-        out.append(_Block("p", f"Not computed: {why}."))
+        out.append(_Block("p", f"Not computed: {e.no_cost_reason}."))
     else:
         a = cost.assumptions
         rows = [["purchase (capex)", _usd(cost.capex_usd), "USD"]]
@@ -240,6 +222,43 @@ def _blocks(e: Estimate, share_url: str | None) -> list[_Block]:
     out.append(_Block("h3", "Speed calibration (data/measurements.csv, data/uncertainty.csv)"))
     out.append(_Block("table", header=["item", "value"], rows=_calibration_rows(e)))
     return out
+
+
+def _speed_blocks(e: Estimate) -> list[_Block]:
+    """The speed table (estimate, band, roofline) and what limits decode."""
+    s, perf = e.scenario, e.performance
+    b = perf.bands()
+    out: list[_Block] = []
+
+    def row(label: str, key: str, roof: float | None, unit: str = "tok/s", fmt=_speed) -> list[str]:
+        high = b[key].high if roof is None else min(b[key].high, roof)  # never above the roofline
+        return [label, fmt(b[key].value), f"{fmt(b[key].low)} - {fmt(high)}", "" if roof is None else fmt(roof), unit]
+
+    speed_rows = [
+        row("decode, per user", "decode_tokens_per_s_per_user", perf.roofline_decode_tokens_per_s_per_user),
+        row(f"decode, all {s.concurrency:,} user(s)", "decode_tokens_per_s_total",
+            perf.roofline_decode_tokens_per_s_total),
+        row("output throughput incl. time to first token", "output_tokens_per_s_total", None),
+        row(f"prefill of a {s.input_tokens:,}-token prompt", "prefill_tokens_per_s",
+            perf.roofline_prefill_tokens_per_s),
+        row("time to first token", "ttft_s", None, "s", lambda x: _num(x, 2)),
+    ]
+    out.append(_Block("table", header=["figure", "estimate", "band (low - high)", "roofline", "unit"], rows=speed_rows))
+    out.append(_Block("list", items=[
+        f"Decode is limited by: {perf.bottleneck}",
+        f"Band: the calibration class {perf.calibration_class} spreads x{perf.decode_band_factor:.2f} (decode) and "
+        f"x{perf.prefill_band_factor:.2f} (prefill/TTFT) around published measurements; "
+        f"{perf.supporting_rows} measurement(s) support it",
+        "Roofline: the same bytes and FLOPs at 100% of peak bandwidth and compute; no estimate exceeds it",
+        *perf.notes,
+    ]))
+    return out
+
+
+def _fix_line(f: PricedFix) -> str:
+    """'2 x NVIDIA DGX Spark (2 machines): capex $8,198, $25.94 per 1M output tokens'."""
+    return (f"{f.fix.label}: capex {_usd(f.capex_usd)}, {_usd(f.usd_per_million_output_tokens)} per 1M output "
+            f"tokens ({', '.join(f'{k}={v}' for k, v in to_query(f.fix.scenario).items()) or 'defaults'})")
 
 
 def _device_rows(e: Estimate) -> list[tuple[str, list[int]]]:
@@ -355,6 +374,8 @@ def _calibration_rows(e: Estimate) -> list[list[str]]:
     )
 
     p = e.performance
+    if p is None:
+        return [["speed calibration", "not applicable: the deployment does not fit, so no speed is estimated"]]
     ids = sorted({r.measurement.id for r in validation_rows() if r.klass == p.calibration_class})
     return [
         ["calibration class (engine family / platform)", p.calibration_class],
@@ -489,6 +510,8 @@ def _default_figures(e: Estimate) -> dict[str, go.Figure]:
 
     figs: dict[str, go.Figure] = {"memory_per_device": memory_per_device(e.memory)}
     catalogs = _catalogs_of(e)
+    if e.performance is None:  # does not fit: no speed chart as if it ran
+        return figs
     try:
         figs["speed_vs_concurrency"] = speed_vs_concurrency(speed_curve(e.scenario, catalogs=catalogs),
                                                             published_points(e.scenario, catalogs))
@@ -531,17 +554,6 @@ def report_html(e: Estimate, figures: dict[str, go.Figure] | None = None, share_
 # ------------------------------------------------------------------------------------------------
 
 
-def _finite_json(x: Any) -> Any:
-    """Non-finite floats (an infinite $/1M when nothing is served) become null: strict JSON."""
-    if isinstance(x, float):
-        return x if math.isfinite(x) else None
-    if isinstance(x, dict):
-        return {str(k): _finite_json(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_finite_json(v) for v in x]
-    return x
-
-
 def report_json(e: Estimate, share_url: str | None = None) -> str:
     """``e.as_dict()`` plus ``assumptions_sources`` (data/cost_assumptions.csv rows by key),
     ``other_sources`` (prices, engine policy, calibration) and ``share_url``."""
@@ -559,7 +571,7 @@ def report_json(e: Estimate, share_url: str | None = None) -> str:
     }
     body = {**e.as_dict(), "assumptions_sources": {k: asdict(a) for k, a in assumption_sources().items()},
             "other_sources": other, "share_url": share_url}
-    return json.dumps(_finite_json(body), indent=2, allow_nan=False, default=str)
+    return json.dumps(finite_json(body), indent=2, allow_nan=False, default=str)
 
 
 def _csv(header: list[str], rows: list[list[Any]]) -> str:
@@ -568,6 +580,16 @@ def _csv(header: list[str], rows: list[list[Any]]) -> str:
     w.writerow(header)
     w.writerows(rows)
     return buf.getvalue()
+
+
+def _speeds_csv(p: PerformanceEstimate) -> str:
+    """speeds.csv: every speed with its band and roofline."""
+    roof = {"decode_tokens_per_s_per_user": p.roofline_decode_tokens_per_s_per_user,
+            "decode_tokens_per_s_total": p.roofline_decode_tokens_per_s_total,
+            "prefill_tokens_per_s": p.roofline_prefill_tokens_per_s}
+    speed_rows = [[name, b.value, b.low, b.high, roof.get(name, ""), "s" if name == "ttft_s" else "tok/s"]
+                  for name, b in p.bands().items()]
+    return _csv(["metric", "value", "low", "high", "roofline", "unit"], speed_rows)
 
 
 def tables_csv(e: Estimate) -> dict[str, str]:
@@ -583,13 +605,10 @@ def tables_csv(e: Estimate) -> dict[str, str]:
     memory = _csv(["device", "kind", *(f"{n}_bytes" for n in names), *(f"{n}_gib" for n in names)], mem_rows)
 
     p = e.performance
-    roof = {"decode_tokens_per_s_per_user": p.roofline_decode_tokens_per_s_per_user,
-            "decode_tokens_per_s_total": p.roofline_decode_tokens_per_s_total,
-            "prefill_tokens_per_s": p.roofline_prefill_tokens_per_s}
-    speed_rows = [[name, b.value, b.low, b.high, roof.get(name, ""), "s" if name == "ttft_s" else "tok/s"]
-                  for name, b in p.bands().items()]
-    speeds = _csv(["metric", "value", "low", "high", "roofline", "unit"], speed_rows)
-
+    if p is None:  # does not fit: no speeds as if it ran
+        speeds = _csv(["metric", "value", "low", "high", "roofline", "unit"], [])
+    else:
+        speeds = _speeds_csv(p)
     cost_rows: list[list[Any]] = []
     c = e.cost
     if c is not None:

@@ -370,15 +370,15 @@ def compare_hardware(s: Scenario, configs: Sequence[dict[str, Any]] | None = Non
                        reason="; ".join(e.memory.reasons))
             if not e.fits and e.smallest.get("count"):
                 row["reason"] += f" (smallest that fits: {e.smallest['count']}x)"
-            p = e.performance
-            row.update(per_user_tok_s=p.decode_tokens_per_s_per_user, total_tok_s=p.decode_tokens_per_s_total,
-                       ttft_s=p.ttft_s)
+            p = e.performance  # None when it does not fit: no speed or cost as if it ran
+            if p is not None:
+                row.update(per_user_tok_s=p.decode_tokens_per_s_per_user,
+                           total_tok_s=p.decode_tokens_per_s_total, ttft_s=p.ttft_s)
             if e.cost is not None:
                 row.update(capex_usd=e.cost.capex_usd, usd_per_mtok_output=e.cost.usd_per_million_output_tokens,
                            power_w=e.cost.power_watts)
-            else:
-                cost_why = [w for w in e.memory.warnings if w.startswith("cost not computed")]
-                row["reason"] = "; ".join(x for x in (row["reason"], *cost_why) if x)
+            elif e.cost_error:
+                row["reason"] = "; ".join(x for x in (row["reason"], f"cost not computed: {e.cost_error}") if x)
         except K2CalcError as exc:
             row["reason"] = str(exc)
         out.append(row)
