@@ -13,10 +13,10 @@ import streamlit as st
 from k2calc.engines import ENGINES
 from k2calc.errors import K2CalcError
 from k2calc.hardware import load_hardware
+from k2calc.links import CUSTOM_PARAM, catalogs_from_param, from_query, share_query
 from k2calc.memory import KV_DTYPES
 from k2calc.models import load_models
 from k2calc.quant import QUANT_IDS, SCHEMES
-from k2calc.links import CUSTOM_PARAM, catalogs_from_param, from_query, share_query
 from k2calc.scenario import Catalogs, Scenario
 from ui import leave_legacy_pages_mode, session_catalogs
 

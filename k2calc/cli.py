@@ -16,11 +16,11 @@ from pathlib import Path
 from . import finetune
 from .engines import ENGINES
 from .errors import K2CalcError
+from .estimate import estimate
 from .hardware import get_hardware, load_hardware
 from .memory import KV_DTYPES
 from .models import ModelArch, get_model, load_models, param_counts, parse_config_json
 from .quant import QUANT_IDS, SCHEMES, resolve_scheme
-from .estimate import estimate
 from .scenario import Catalogs, Scenario
 from .units import format_count, format_device_bytes, format_gb
 

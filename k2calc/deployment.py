@@ -16,7 +16,13 @@ from typing import Any
 from .engines import ENGINES, default_engine, get_engine
 from .errors import K2CalcError
 from .hardware import Hardware, get_hardware
-from .memory import KV_DTYPES, Deployment, MemoryEstimate, estimate_memory, ram_needed_bytes
+from .memory import (
+    KV_DTYPES,
+    Deployment,
+    MemoryEstimate,
+    estimate_memory,
+    ram_needed_bytes,
+)
 from .models import ModelArch, get_model
 from .quant import Scheme, resolve_scheme
 from .scenario import Catalogs, Scenario

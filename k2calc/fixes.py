@@ -16,7 +16,13 @@ from typing import Any
 from .deployment import ram_needed, resolve, standard_ram_gib, with_count
 from .engines import engine_quants
 from .errors import K2CalcError
-from .memory import KV_DTYPES, Deployment, MemoryEstimate, estimate_memory, weights_by_group
+from .memory import (
+    KV_DTYPES,
+    Deployment,
+    MemoryEstimate,
+    estimate_memory,
+    weights_by_group,
+)
 from .quant import resolve_scheme
 from .scenario import Catalogs, Scenario
 from .units import GiB

@@ -27,37 +27,25 @@ from .cost import (
     default_assumptions,
     estimate_cost,
 )
+from .deployment import (
+    GPUS_PER_NODE,
+    RAM_SIZES_GIB,
+    ram_needed,
+    resolve,
+    standard_ram_gib,
+)
 from .engines import engine_quants
 from .errors import K2CalcError, validation_message
 from .memory import estimate_memory, weights_by_group
 from .models import get_model
 from .performance import estimate_performance
 from .quant import resolve_scheme
-from .deployment import GPUS_PER_NODE, RAM_SIZES_GIB, ram_needed, resolve, standard_ram_gib
-from .scenario import Catalogs, Scenario
-from .units import GiB
+from .scenario import Catalogs, Scenario, Workload
 
 GPU_COUNTS = (1, 2, 4, 8, 16, 24, 32)
 SYSTEM_COUNTS = (1, 2, 3, 4)
 HYBRID_GPU_COUNTS = (1, 2, 4, 8)
 MAX_REPLICAS = 256
-
-
-class Workload(BaseModel):
-    """What must be served. Tokens per request, users at once, speed per user [tok/s]."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-    users: int = Field(50, ge=1, le=1_000_000)
-    tokens_per_s_per_user: float = Field(20.0, gt=0, le=10_000)
-    input_tokens: int = Field(8192, ge=1, le=10_000_000)
-    output_tokens: int = Field(1024, ge=1, le=10_000_000)
-    context: int | None = Field(None, ge=1, le=10_000_000)
-    monthly_output_tokens: float | None = Field(None, gt=0, le=1e15)
-
-    @property
-    def context_tokens(self) -> int:
-        return self.context or self.input_tokens + self.output_tokens
 
 
 class Constraints(BaseModel):
@@ -244,7 +232,7 @@ def plan(w: Workload, c: Constraints, a: CostAssumptions | None = None, top: int
                             continue
                         v["ram_gb"] = ram
                     s = Scenario.build(**v)
-                    found = _best_batch(s, w.tokens_per_s_per_user, w.users, catalogs)
+                    found = _best_batch(s, w.tokens_per_s_per_user or 0.0, w.users, catalogs)
                 except K2CalcError:
                     continue
                 if found is None:
@@ -371,11 +359,15 @@ def _mark_pareto(options: list[Option]) -> None:
             for p in options)
 
 
+# What the planner serves when not told: 50 users at 20 tok/s each (the CLI's and the Plan page's defaults).
+PLAN_DEFAULTS = {"users": 50, "tokens_per_s_per_user": 20.0}
+
+
 def build_workload(**values) -> Workload:
-    try:
-        return Workload(**{k: v for k, v in values.items() if v is not None})
-    except ValidationError as exc:
-        raise K2CalcError(validation_message(exc)) from None
+    """The workload to plan for (:class:`k2calc.scenario.Workload`, the calculator's type), with
+    :data:`PLAN_DEFAULTS` for what is not given; raises K2CalcError in one line."""
+    given = {k: v for k, v in values.items() if v is not None}
+    return Workload.build(**{**PLAN_DEFAULTS, **given})
 
 
 def build_constraints(**values) -> Constraints:

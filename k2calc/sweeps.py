@@ -19,11 +19,11 @@ from typing import Any
 
 import pandas as pd
 
+from .deployment import GPUS_PER_NODE, resolve, smallest_fitting
 from .errors import K2CalcError
+from .estimate import Estimate, estimate
 from .memory import estimate_memory
 from .performance import calibration_class, estimate_performance
-from .deployment import GPUS_PER_NODE, resolve, smallest_fitting
-from .estimate import Estimate, estimate
 from .scenario import Catalogs, Scenario
 from .sensitivity import Swing
 from .units import GB

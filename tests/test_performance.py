@@ -17,7 +17,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from k2calc import validate
+from k2calc.deployment import resolve
 from k2calc.errors import K2CalcError
+from k2calc.estimate import estimate
 from k2calc.memory import estimate_memory
 from k2calc.performance import (
     FAR_BAND,
@@ -30,8 +32,6 @@ from k2calc.performance import (
     experts_touched,
     prefill_time,
 )
-from k2calc.deployment import resolve
-from k2calc.estimate import estimate
 from k2calc.scenario import Scenario
 
 M3_ULTRA_BW = 819e9  # facts.md C: Mac Studio M3 Ultra, 819 GB/s
