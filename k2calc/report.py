@@ -29,7 +29,6 @@ from .errors import K2CalcError
 from .estimate import Estimate, PricedFix, finite_json
 from .links import to_query
 from .performance import PerformanceEstimate
-from .scenario import Catalogs
 from .units import format_device_bytes, format_gb
 
 # ------------------------------------------------------------------------------------------------
@@ -509,24 +508,13 @@ def _default_figures(e: Estimate) -> dict[str, go.Figure]:
     from .sweeps import published_points, speed_curve
 
     figs: dict[str, go.Figure] = {"memory_per_device": memory_per_device(e.memory)}
-    catalogs = _catalogs_of(e)
     if e.performance is None:  # does not fit: no speed chart as if it ran
         return figs
-    try:
-        figs["speed_vs_concurrency"] = speed_vs_concurrency(speed_curve(e.scenario, catalogs=catalogs),
-                                                            published_points(e.scenario, catalogs))
-    except K2CalcError:
-        pass
+    # the sweeps reuse the estimate's deployment (imported models and custom devices need no catalog)
+    figs["speed_vs_concurrency"] = speed_vs_concurrency(speed_curve(e), published_points(e))
     if e.cost is not None:
         figs["cost_breakdown"] = cost_breakdown(e)
     return figs
-
-
-def _catalogs_of(e: Estimate) -> Catalogs:
-    """Catalogs holding the estimate's own model and devices, so imported or custom ones resolve again."""
-    d = e.deployment
-    hw = {h.id: h for h in (d.device, d.cpu) if h is not None}
-    return Catalogs(models={d.model.id: d.model}, hardware=hw)
 
 
 def report_html(e: Estimate, figures: dict[str, go.Figure] | None = None, share_url: str | None = None) -> str:

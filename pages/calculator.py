@@ -111,10 +111,10 @@ with tab_speed:
         st.info("No speed: this setup does not fit, so nothing runs. Pick one of the ways to make it fit above; "
                 "the chart below shows how many sequences fit at each context length.")
     else:
-        curve = speed_curve(scenario, catalogs=catalogs)
-        st.plotly_chart(speed_vs_concurrency(curve, published_points(scenario)), key="speed_chart",
+        # The sweeps reuse the estimate's deployment and memory: one resolve per rerun.
+        st.plotly_chart(speed_vs_concurrency(speed_curve(result), published_points(result)), key="speed_chart",
                         width="stretch")
-    st.plotly_chart(concurrency_vs_context(context_curve(scenario, catalogs=catalogs)), key="context_chart",
+    st.plotly_chart(concurrency_vs_context(context_curve(result)), key="context_chart",
                     width="stretch")
 with tab_memory:
     st.plotly_chart(memory_per_device(mem), key="memory_chart", width="stretch")
