@@ -11,7 +11,6 @@ tiny prompts, and CPU-side prefill against its roofline.
 from __future__ import annotations
 
 import csv
-
 from pathlib import Path
 
 import pytest
@@ -19,20 +18,22 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from k2calc import validate
+from k2calc.deployment import resolve
 from k2calc.errors import K2CalcError
+from k2calc.estimate import estimate
 from k2calc.memory import estimate_memory
 from k2calc.performance import (
     CORRECTIONS_PATH,
     FAR_BAND,
     PerformanceEstimate,
-    class_calibration,
     calibration_class,
+    class_calibration,
     decode_step,
     estimate_performance,
     experts_touched,
     prefill_time,
 )
-from k2calc.scenario import Scenario, estimate, resolve
+from k2calc.scenario import Scenario
 
 M3_ULTRA_BW = 819e9  # facts.md C: Mac Studio M3 Ultra, 819 GB/s
 
@@ -65,7 +66,12 @@ outputs = st.integers(1, 8192)
 def perf(deployment: str, model: str, **kw) -> PerformanceEstimate:
     """The performance estimate of `model` on a named deployment (as :func:`estimate` computes it,
     without the smallest-fit search); raises K2CalcError when the combination does not resolve."""
-    s = Scenario.build(model=model, **DEPLOYMENTS[deployment], **kw)
+    return _perf_of(Scenario.build(model=model, **DEPLOYMENTS[deployment], **kw))
+
+
+def _perf_of(s: Scenario) -> PerformanceEstimate:
+    """The performance of a scenario whether or not it fits (estimate() computes none when it does not:
+    these tests look at the physics of setups beyond their memory too)."""
     d = resolve(s)
     return estimate_performance(d, estimate_memory(d), s.input_tokens, s.output_tokens, s.concurrency)
 
@@ -132,7 +138,7 @@ def test_kimi_k2_thinking_roofline_on_one_m3_ultra_is_25_tok_s():
     """One M3 Ultra streams 819 GB/s; 819e9 / 32.7e9 = 25.0 tok/s bounds batch-1 decode (facts.md F).
     The prediction (62% of the bandwidth plus per-layer latency) must lie below it, and at batch 1
     decode is bandwidth-bound, so the roofline is the bytes over the peak bandwidth exactly."""
-    p = estimate(_single_mac_kimi()).performance
+    p = _perf_of(_single_mac_kimi())
     assert p.roofline_decode_tokens_per_s_per_user == pytest.approx(M3_ULTRA_BW / 32.7e9, rel=0.03)
     assert p.roofline_decode_tokens_per_s_per_user == pytest.approx(M3_ULTRA_BW / p.step.bytes_read, rel=1e-6)
     assert p.step.roofline_s == pytest.approx(p.step.bytes_read / M3_ULTRA_BW, rel=1e-6)
@@ -285,7 +291,7 @@ def test_class_with_published_rows_has_no_far_band_note():
           input_tokens=8192, output_tokens=1024), "attention-kernel"),
 ])
 def test_bottleneck(kw, expected):
-    p = estimate(Scenario.build(**kw)).performance
+    p = _perf_of(Scenario.build(**kw))
     assert p.bottleneck == expected
     assert p.step.bottleneck() == expected
 
@@ -295,8 +301,8 @@ def test_bottleneck(kw, expected):
 # ------------------------------------------------------------------------------------------------
 
 def _totals(**kw) -> dict[int, float]:
-    return {c: estimate(Scenario.build(input_tokens=1000, output_tokens=1000, concurrency=c, **kw))
-            .performance.decode_tokens_per_s_total for c in (16, 32, 64, 100)}
+    return {c: _perf_of(Scenario.build(input_tokens=1000, output_tokens=1000, concurrency=c, **kw))
+            .decode_tokens_per_s_total for c in (16, 32, 64, 100)}
 
 
 def test_int4_w4a16_on_hopper_saturates():
