@@ -213,8 +213,9 @@ def _estimate_text(result: dict) -> str:
             f"limited by {perf['bottleneck']}",
             f"  prefill: {perf['prefill_tokens_per_s']:,.0f} tok/s for a {s['input_tokens']:,}-token prompt; "
             f"time to first token {perf['ttft_s']:,.2f} s ({perf['ttft_s_low']:,.2f}-{perf['ttft_s_high']:,.2f})",
-            f"  band: x{perf['decode_band_factor']:.2f} from {perf['supporting_rows']} published measurement(s) "
-            f"of {perf['calibration_class']} (python -m k2calc validate)",
+            f"  band: x{perf['decode_band_factor']:.2f} (covers two thirds of {perf['calibration_class']}'s runs "
+            f"predicted without their own source; {perf['supporting_rows']} published measurement(s) from "
+            f"{perf['supporting_sources']} source(s); python -m k2calc validate)",
             *(f"  note: {n}" for n in perf["notes"]),
         ]
     cost = result.get("cost")

@@ -234,7 +234,8 @@ def _speed_blocks(e: Estimate) -> list[Block]:
         f"Decode is limited by: {perf.bottleneck}",
         f"Band: the calibration class {perf.calibration_class} spreads x{perf.decode_band_factor:.2f} (decode) and "
         f"x{perf.prefill_band_factor:.2f} (prefill/TTFT) around published measurements; "
-        f"{perf.supporting_rows} measurement(s) support it",
+        f"{perf.supporting_rows} measurement(s) from {perf.supporting_sources} source(s) support it; the band "
+        f"covers two thirds of them when each source is predicted without its own rows",
         "Roofline: the same bytes and FLOPs at 100% of peak bandwidth and compute; no estimate exceeds it",
         *perf.notes,
     ]))
@@ -367,7 +368,7 @@ def calibration_rows(e: Estimate) -> list[list[str]]:
         ["calibration class (engine family / platform)", p.calibration_class],
         ["decode band", f"x{p.decode_band_factor:.2f}"],
         ["prefill / TTFT band", f"x{p.prefill_band_factor:.2f}"],
-        ["supporting measurements", f"{p.supporting_rows}"],
+        ["supporting measurements", f"{p.supporting_rows} from {p.supporting_sources} source(s)"],
         ["measurement ids", ", ".join(ids) if ids else "none: the band is widened"],
         ["sources", "the 'source' column of data/measurements.csv for each id; python -m k2calc validate"],
     ]

@@ -100,8 +100,9 @@ if perf is not None:  # None when it does not fit: no speed or cost as if it ran
                      help=f"{cost.api_provider or ''} prices, data/api_prices.csv. Break-even: "
                           + (f"{cost.breakeven_months:,.1f} months" if cost.breakeven_months else "never") + ".")
     st.caption(
-        f"Speeds are estimates with a x{perf.decode_band_factor:.2f} band from {perf.supporting_rows} published "
-        f"measurement(s) of {perf.calibration_class} (see Method and accuracy)."
+        f"Speeds are estimates with a x{perf.decode_band_factor:.2f} band: it covers two thirds of the published "
+        f"runs of {perf.calibration_class} when each is predicted without its own source "
+        f"({perf.supporting_rows} measurement(s) from {perf.supporting_sources} source(s); see Method and accuracy)."
         + "".join(f" {n}." for n in perf.notes)
     )
 
