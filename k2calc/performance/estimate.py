@@ -14,6 +14,7 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from ..memory import Deployment, MemoryEstimate
+from ..units import GiB
 from .bands import FAR_BAND, Band, Corrections, calibration_class, class_calibration
 from .calibration import ENGINE_FAMILY, decode_kernel_evidence, platform_of
 from .decode import StepCost, decode_step
@@ -67,6 +68,20 @@ class PerformanceEstimate:
 
 
 
+def decode_batch_cap(d: Deployment) -> int:
+    """Requests an engine decodes at once per replica by default [count]: vLLM's max_num_seqs (1,024 on
+    GPUs of 70 GiB or more other than A100, else 256: vllm/engine/arg_utils.py @99d7eb5d), SGLang's
+    request pool (at most 4,096: server_args.py / model_runner), KTransformers' SGLang front end as
+    SGLang's; the others are not capped here (llama.cpp's -np and mlx-lm's batching are user settings)."""
+    dev_bytes = d.device.memory_bytes if d.device else 0
+    if d.engine.id == "vllm":
+        a100 = d.device is not None and d.device.id.startswith("a100")
+        return 1024 if dev_bytes >= 70 * GiB and not a100 else 256
+    if d.engine.id in ("sglang", "ktransformers"):
+        return 4096
+    return 10**9
+
+
 # Utilisation of the prefill path beyond which the steady-state queue is taken as saturated; an
 # assumption (an M/D/1 queue's wait grows without bound as it approaches 1).
 MAX_PREFILL_UTILISATION = 0.95
@@ -100,7 +115,8 @@ def estimate_performance(d: Deployment, mem: MemoryEstimate, input_tokens: int, 
     klass = calibration_class(d)
     dec = class_calibration(klass, "decode", corrections)
     pre = class_calibration(klass, "prefill/ttft", corrections)
-    batch = max(1, math.ceil(concurrency / d.replicas))
+    cap = decode_batch_cap(d)
+    batch = min(max(1, math.ceil(concurrency / d.replicas)), cap)
     seq_len = input_tokens + output_tokens / 2
     step = decode_step(d, mem, batch, seq_len)
     step_s = max(step.total_s / dec.correction, step.roofline_s)
@@ -125,8 +141,15 @@ def estimate_performance(d: Deployment, mem: MemoryEstimate, input_tokens: int, 
     t_queue = prefill_s(input_tokens * queue, queue)[0] if queue > 1 else t_prefill
     ttft_burst = overhead + t_queue + step_s
     ttft += prefill_queue_s(batch, t_prefill, ttft + (output_tokens - 1) * step_s, t_queue - t_prefill)
+    # Users beyond the engine's running-request cap wait for a slot: each slot serves one request per
+    # request time, so a closed loop of C users around `served` slots waits (C / served - 1) requests.
+    served = batch * d.replicas
+    ttft += max(0.0, concurrency / served - 1) * (ttft + (output_tokens - 1) * step_s)
     duration = ttft + (output_tokens - 1) * step_s
     notes = []
+    if concurrency > served:
+        notes.append(f"{d.engine.name} runs at most {cap:,} requests at once per replica: {concurrency - served:,} "
+                     f"user(s) wait for a slot, which lengthens their time to first token")
     if d.topology == "hybrid":
         notes.append("hybrid: routed experts decoded on the CPU; long prompts prefilled on the GPU "
                      "with the CPU-resident experts streamed over PCIe")
