@@ -279,13 +279,18 @@ MLA_WORK_EXPONENT = 0.4
 MLA_SPLIT_TOKENS = 4096
 MLA_SLOW_PLATFORMS = frozenset({"nvidia-hopper"})
 MLA_SLOW_ENGINES = frozenset({"sglang"})  # vLLM's FlashMLA pads the heads to a full tile: no such loss
+# Only with fewer than 16 query heads per GPU (Kimi K2's 64 heads at TP8): DeepSeek R1 (128 heads, 16
+# per GPU) on 8x H200 under SGLang decodes 58 tok/s per user at 16 users (InferenceX issue 870), at the
+# bandwidth, with no such loss.
+MLA_SLOW_BELOW_HEADS = 16
 
 
 def _kv_read_rate(d: Deployment, p: Platform, bandwidth: float, seqs: int, heads: int, seq_len: float) -> float:
     """Bytes/s at which one GPU reads its sequences' KV cache in a decode step, given the device's
     achievable `bandwidth` [B/s]."""
     rate = bandwidth
-    if d.model.attention == "mla" and p.name in MLA_SLOW_PLATFORMS and d.engine.id in MLA_SLOW_ENGINES:
+    if (d.model.attention == "mla" and p.name in MLA_SLOW_PLATFORMS and d.engine.id in MLA_SLOW_ENGINES
+            and heads < MLA_SLOW_BELOW_HEADS):
         work = max(1, seqs * heads) * max(1.0, seq_len / MLA_SPLIT_TOKENS)
         rate = min(rate, MLA_SMALL_WORK_BYTES_PER_S * work ** MLA_WORK_EXPONENT)
     return rate
