@@ -112,6 +112,8 @@ def scenario_of(m: Measurement) -> Scenario:
         gpu_experts=m.gpu_experts or 0, kt_prefill=m.kt_prefill or "auto", input_tokens=inp, output_tokens=out,
         concurrency=m.concurrency or 1, context=max(inp + out, 2048),
     )
+    if not m.quant:
+        raise K2CalcError(f"{m.id}: quantization not stated by the source")
     if m.quant.startswith("bpw:"):
         values["bits_per_weight"] = float(m.quant[4:])
     else:

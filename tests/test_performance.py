@@ -341,10 +341,10 @@ def test_fp8_on_blackwell_keeps_scaling():
 
 def test_cross_validated_summary_does_not_regress():
     """Leave-one-source-out figures on the published rows, floored at what `validate` gave on
-    2026-12-02 (80% / 80% / 0.28 on 405 rows from 43 sources); issue 10's targets (85% / 80% / 0.30)
+    2026-12-02 (79% / 79% / 0.29 on 442 rows from 47 sources); issue 10's targets (85% / 80% / 0.30)
     are not met yet. A change to the physics that loses accuracy on runs it has not seen fails here."""
     s = validate.summary(validate.cross_validated_rows())
-    assert s["decode_rows"] >= 250 and s["prefill_ttft_rows"] >= 140, s
+    assert s["decode_rows"] >= 280 and s["prefill_ttft_rows"] >= 150, s
     assert s["decode_within_1_5x"] >= 0.77, s
     assert s["prefill_ttft_within_2x"] >= 0.78, s
     assert s["median_abs_log2_ratio"] <= 0.30, s
@@ -352,10 +352,11 @@ def test_cross_validated_summary_does_not_regress():
 
 def test_cross_validation_holds_each_source_out():
     """A source's rows are predicted with corrections fitted without it: a class resting on one source
-    has no correction in its own fold, so its cross-validated prediction is the physics alone."""
+    has no correction in its own fold, so its cross-validated decode speed is the physics alone (TTFT
+    and output throughput mix in the other kind's correction)."""
     by_id = {r.measurement.id: r for r in validate.cross_validated_rows()}
-    single = [r for r in validate.physics_rows()
-              if len({x.source for x in validate.physics_rows() if (x.klass, x.kind) == (r.klass, r.kind)}) == 1]
+    single = [r for r in validate.physics_rows() if r.measurement.metric == "decode_tokens_per_s_per_user"
+              and len({x.source for x in validate.physics_rows() if (x.klass, x.kind) == (r.klass, r.kind)}) == 1]
     assert single
     for r in single:
         assert by_id[r.measurement.id].predicted == pytest.approx(r.physics, rel=1e-9), r.measurement.id

@@ -15,7 +15,7 @@ the sockets' achievable bandwidth) run side by side; the slower side sets the pa
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 
 from ..hardware import Hardware
@@ -258,7 +258,7 @@ def _step_communication_s(d: Deployment, p: Platform, layers: range, batch: int)
     message = batch * m.hidden_size * 2
     spans_nodes = d.topology == "gpu" and d.nodes > 1 and d.tp > d.count // d.nodes
     if spans_nodes:
-        p = replace(p, collective_latency_s=INTERNODE_LATENCY_S)
+        p = p.model_copy(update={"collective_latency_s": INTERNODE_LATENCY_S})
     link = INTERNODE_BYTES_PER_S if spans_nodes else (dev.link_bytes_per_s or 25e9)
     allreduce = 0.0 if d.tp <= 1 else p.collective_latency_s + 2 * (d.tp - 1) / d.tp * message / link
     total = 0.0
