@@ -19,7 +19,7 @@ from .errors import K2CalcError
 from .estimate import estimate
 from .hardware import get_hardware, load_hardware
 from .memory import KV_DTYPES
-from .models import ModelArch, get_model, load_models, param_counts, parse_config_json
+from .models import MAX_CONFIG_BYTES, ModelArch, get_model, load_models, param_counts, parse_config_json
 from .quant import QUANT_IDS, SCHEMES, resolve_scheme
 from .scenario import Catalogs, Scenario
 from .units import format_count, format_device_bytes, format_gb
@@ -305,7 +305,10 @@ def _import_config(path: str) -> ModelArch:
     """Read a config.json file into a model whose id is the file's parent folder or stem."""
     p = Path(path)
     try:
-        text = p.read_text()
+        if p.stat().st_size > MAX_CONFIG_BYTES:
+            raise K2CalcError(f"{path}: {p.stat().st_size:,} bytes is too large for a config.json "
+                              f"(at most {MAX_CONFIG_BYTES:,})")
+        text = p.read_bytes()  # parse_config_json decodes, and says so in one line when it cannot
     except OSError as exc:
         raise K2CalcError(f"cannot read {path}: {exc.strerror}") from None
     model_id = (p.parent.name if p.name == "config.json" and p.parent.name else p.stem).lower() or "custom"

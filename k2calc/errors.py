@@ -7,26 +7,42 @@ anything else escaping is a bug.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 
 class K2CalcError(ValueError):
     """A problem with the user's input or data: shown as one line, never as a traceback."""
 
 
-class UnknownIdError(K2CalcError):
-    """An id that is not in a catalog; the message names the closest known ids."""
+MAX_SHOWN_CHARS = 80  # a value quoted back in a message is cut to this many characters
 
-    def __init__(self, kind: str, given: str, known: Iterable[str]):
+
+def shorten(value: object, limit: int = MAX_SHOWN_CHARS) -> str:
+    """`value` as text of at most `limit` characters (the end replaced by '...').
+
+    >>> shorten("x" * 100, 10)
+    'xxxxxxx...'
+    """
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class UnknownIdError(K2CalcError):
+    """An id that is not in a catalog; the message names up to three close known ids."""
+
+    def __init__(self, kind: str, given: object, known: Iterable[str]):
         known = sorted(known)
-        low = given.lower()
+        given = "" if given is None else str(given)
+        low = given.lower()[:200]
         # ids that start with or contain what was typed come first ("h200" -> "h200-sxm"), then
         # spelling neighbours ("kimi-k2-thinkng" -> "kimi-k2-thinking").
         prefix = [k for k in known if k.startswith(low)] + [k for k in known if low in k and not k.startswith(low)]
         fuzzy = difflib.get_close_matches(low, known, n=3, cutoff=0.5)
         close = list(dict.fromkeys(prefix + fuzzy))[:3] if low else []
-        hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(known)}"
-        super().__init__(f"unknown {kind} '{given}'{hint}")
+        listing = ", ".join(known[:12]) + (f" and {len(known) - 12} more" if len(known) > 12 else "")
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {listing}"
+        super().__init__(f"unknown {kind} '{shorten(given)}'{hint}")
         self.kind = kind
         self.given = given
         self.close_matches = close
@@ -36,13 +52,57 @@ class CatalogError(K2CalcError):
     """A malformed data file (CSV row, config.json): names the file, line and field."""
 
 
-def validation_message(exc: Exception) -> str:
+def allowed_range(field: Any) -> str | None:
+    """The bounds of a pydantic field as words ('from 1 to 1000', 'at least 0.001'), or None."""
+    lo = hi = None
+    for m in getattr(field, "metadata", ()):
+        if getattr(m, "ge", None) is not None:
+            lo = f"{m.ge:g}" if isinstance(m.ge, float) else f"{m.ge}"
+        elif getattr(m, "gt", None) is not None:
+            lo = f"above {m.gt:g}"
+        if getattr(m, "le", None) is not None:
+            hi = f"{m.le:g}" if isinstance(m.le, float) else f"{m.le}"
+        elif getattr(m, "lt", None) is not None:
+            hi = f"below {m.lt:g}"
+    if lo and hi:
+        return f"from {lo} to {hi}" if not lo.startswith("above") else f"{lo} and at most {hi}"
+    if lo:
+        return lo if lo.startswith("above") else f"at least {lo}"
+    if hi:
+        return f"at most {hi}"
+    return None
+
+
+_BOUND_ERRORS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
+
+
+def validation_message(exc: Exception, names: Mapping[str, str] | None = None,
+                       model: Any = None, quote: bool = False) -> str:
     """One line for the first error of a pydantic ValidationError: ``count: Input should be greater
-    than or equal to 1 (got 0)``."""
+    than or equal to 1 (got 0)``.
+
+    `names` maps a field to what the user typed (``{"bits_per_weight": "--bits-per-weight"}``); with
+    the pydantic `model` class the message ends with the field's allowed range; `quote` puts the field
+    name in quotes. The value quoted back is cut to :data:`MAX_SHOWN_CHARS` characters.
+    """
     errors = exc.errors() if hasattr(exc, "errors") else []
     if not errors:
-        return str(exc)
+        return shorten(str(exc), 200)
     err = errors[0]
-    where = ".".join(str(p) for p in err["loc"]) or "input"
-    given = f" (got {err['input']!r})" if "input" in err and not isinstance(err["input"], dict) else ""
-    return f"{where}: {err['msg'].removeprefix('Value error, ')}{given}"
+    loc = [str(p) for p in err["loc"]]
+    if loc and names and loc[0] in names:
+        loc[0] = names[loc[0]]
+    where = ".".join(loc) or "input"
+    if quote and loc:
+        where = f"'{where}'"
+    msg = err["msg"].removeprefix("Value error, ")
+    fields = getattr(model, "model_fields", {})
+    if len(err["loc"]) == 1 and err["loc"][0] in fields:
+        span = allowed_range(fields[err["loc"][0]])
+        if span and err["type"] in _BOUND_ERRORS:
+            msg = f"must be {span}"
+        elif span:
+            msg += f" {span}"
+    value = err.get("input")
+    given = f" (got {shorten(repr(value))})" if "input" in err and not isinstance(value, dict) and err["loc"] else ""
+    return f"{where}: {msg}{given}"

@@ -24,9 +24,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, model_validator
 
-from .errors import CatalogError, UnknownIdError
+from .errors import CatalogError, UnknownIdError, validation_message
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
 
@@ -48,50 +48,78 @@ ARCHITECTURES: dict[str, Family] = {
 }
 
 
+# Physical limits of an architecture k2calc will compute (10x or more above any model published by 2026):
+# beyond them a config.json or a link is rejected with the range, so every estimate stays finite and fast.
+MAX_LAYERS = 1000
+MAX_HIDDEN = 65536
+MAX_HEADS = 4096
+MAX_HEAD_DIM = 4096
+MAX_EXPERTS = 4096
+MAX_SHARED_EXPERTS = 64
+MAX_INTERMEDIATE = 1_048_576
+MAX_VOCAB = 10_000_000
+MAX_CONTEXT = 100_000_000
+MAX_MTP_LAYERS = 16
+MAX_CONFIG_BYTES = 1_000_000  # a config.json is a few KB
+
+
 class ModelArch(BaseModel):
     """One model's architecture, in config.json terms. Sizes in elements, context in tokens."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    id: str
-    name: str
-    architecture: str
+    id: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=200)
+    architecture: str = Field(max_length=100)
     family: Family
-    num_layers: int = Field(gt=0)
-    hidden_size: int = Field(gt=0)
-    num_heads: int = Field(gt=0)
-    num_kv_heads: int = Field(gt=0)
-    head_dim: int = Field(gt=0, description="per-head dim of Q/K/V for GQA; qk dim (nope+rope) for MLA")
+    num_layers: int = Field(gt=0, le=MAX_LAYERS)
+    hidden_size: int = Field(gt=0, le=MAX_HIDDEN)
+    num_heads: int = Field(gt=0, le=MAX_HEADS)
+    num_kv_heads: int = Field(gt=0, le=MAX_HEADS)
+    head_dim: int = Field(gt=0, le=MAX_HEAD_DIM, description="per-head dim of Q/K/V for GQA; qk dim (nope+rope) for MLA")
     attention: Literal["mla", "gqa"]
     # MLA (DeepSeek V3 / Kimi K2)
-    q_lora_rank: int | None = None
-    kv_lora_rank: int = 0
-    qk_rope_head_dim: int = 0
-    qk_nope_head_dim: int = 0
-    v_head_dim: int = 0
+    q_lora_rank: int | None = Field(None, ge=0, le=MAX_HIDDEN)
+    kv_lora_rank: int = Field(0, ge=0, le=MAX_HIDDEN)
+    qk_rope_head_dim: int = Field(0, ge=0, le=MAX_HEAD_DIM)
+    qk_nope_head_dim: int = Field(0, ge=0, le=MAX_HEAD_DIM)
+    v_head_dim: int = Field(0, ge=0, le=MAX_HEAD_DIM)
     # sliding-window attention (gpt-oss): number of layers that only keep `sliding_window` tokens
-    sliding_window: int | None = None
-    sliding_layers: int = 0
+    sliding_window: int | None = Field(None, gt=0, le=MAX_CONTEXT)
+    sliding_layers: int = Field(0, ge=0, le=MAX_LAYERS)
     attention_bias: bool = False
     qk_norm: bool = False
     # MoE
-    n_routed_experts: int = 0
-    experts_per_tok: int = 0
-    n_shared_experts: int = 0
-    moe_intermediate_size: int = 0
-    dense_intermediate_size: int = 0
-    first_k_dense: int = Field(0, description="leading layers with a dense MLP instead of MoE")
+    n_routed_experts: int = Field(0, ge=0, le=MAX_EXPERTS)
+    experts_per_tok: int = Field(0, ge=0, le=MAX_EXPERTS)
+    n_shared_experts: int = Field(0, ge=0, le=MAX_SHARED_EXPERTS)
+    moe_intermediate_size: int = Field(0, ge=0, le=MAX_INTERMEDIATE)
+    dense_intermediate_size: int = Field(0, ge=0, le=MAX_INTERMEDIATE)
+    first_k_dense: int = Field(0, ge=0, le=MAX_LAYERS, description="leading layers with a dense MLP instead of MoE")
     expert_bias: bool = False
-    vocab_size: int = Field(gt=0)
-    max_context_tokens: int = Field(gt=0)
+    vocab_size: int = Field(gt=0, le=MAX_VOCAB)
+    max_context_tokens: int = Field(gt=0, le=MAX_CONTEXT)
     tie_embeddings: bool = False
-    mtp_layers: int = Field(0, description="multi-token-prediction layers, not loaded for plain serving")
-    native_quant: str = "bf16"
-    published_total_params: float | None = None
-    published_active_params: float | None = None
-    checkpoint_bytes: float | None = None
+    mtp_layers: int = Field(0, ge=0, le=MAX_MTP_LAYERS, description="multi-token-prediction layers, not loaded for plain serving")
+    native_quant: str = Field("bf16", max_length=50)
+    published_total_params: float | None = Field(None, ge=0)
+    published_active_params: float | None = Field(None, ge=0)
+    checkpoint_bytes: float | None = Field(None, ge=0)
     sources: tuple[str, ...] = ()
     notes: str = ""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ModelArch":
+        """Counts that must fit inside others (an expert chosen must exist, a dense layer must be a layer)."""
+        for part, whole in (("num_kv_heads", "num_heads"), ("experts_per_tok", "n_routed_experts"),
+                            ("first_k_dense", "num_layers"), ("sliding_layers", "num_layers")):
+            if getattr(self, part) > getattr(self, whole):
+                raise ValueError(f"{part} {getattr(self, part)} exceeds {whole} {getattr(self, whole)}")
+        if self.n_routed_experts and not self.experts_per_tok:
+            raise ValueError("a model with routed experts needs experts_per_tok of at least 1")
+        if self.attention == "mla" and not self.kv_lora_rank:
+            raise ValueError("MLA attention needs kv_lora_rank of at least 1")
+        return self
 
     def __hash__(self) -> int:
         # Cheap hash for the per-model caches (equality still compares every field).
@@ -110,18 +138,88 @@ class ModelArch(BaseModel):
         return self.num_layers - self.moe_layers
 
 
-def _require(config: dict[str, Any], *names: str, where: str) -> Any:
+def _int(lo: int, hi: int) -> Any:
+    """An optional config.json integer within [lo, hi] (JSON numbers only: no strings, booleans or floats)."""
+    return Field(None, ge=lo, le=hi)
+
+
+class QuantWeights(BaseModel):
+    """``quantization_config.config_groups.<group>.weights`` (compressed-tensors): the bits read."""
+
+    model_config = ConfigDict(frozen=True, extra="allow", allow_inf_nan=False)
+    num_bits: StrictInt | None = _int(1, 64)
+
+
+class QuantGroup(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="allow", allow_inf_nan=False)
+    weights: QuantWeights | None = None
+
+
+class QuantizationConfig(BaseModel):
+    """The part of ``quantization_config`` k2calc reads to name the shipped weight format."""
+
+    model_config = ConfigDict(frozen=True, extra="allow", allow_inf_nan=False)
+    quant_method: StrictStr | None = Field(None, max_length=100)
+    config_groups: dict[str, QuantGroup | None] | None = Field(None, max_length=64)
+    ignore: list[StrictStr] | None = Field(None, max_length=100_000)
+
+
+class HFConfig(BaseModel):
+    """The ``config.json`` fields k2calc reads, typed and bounded (names exactly as in the file).
+
+    Every field is optional here; which ones a family needs is checked by :func:`from_hf_config`.
+    Other fields are allowed and ignored. Integers must be JSON integers (``7168``, not ``"7168"``,
+    ``7168.5`` or ``true``) within physically sensible limits, so an estimate stays finite and fast.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="allow", allow_inf_nan=False)
+
+    architectures: list[StrictStr] | None = Field(None, max_length=16)
+    num_hidden_layers: StrictInt | None = _int(1, MAX_LAYERS)
+    hidden_size: StrictInt | None = _int(1, MAX_HIDDEN)
+    num_attention_heads: StrictInt | None = _int(1, MAX_HEADS)
+    num_key_value_heads: StrictInt | None = _int(1, MAX_HEADS)
+    head_dim: StrictInt | None = _int(1, MAX_HEAD_DIM)
+    vocab_size: StrictInt | None = _int(1, MAX_VOCAB)
+    max_position_embeddings: StrictInt | None = _int(1, MAX_CONTEXT)
+    tie_word_embeddings: StrictBool | None = None
+    num_nextn_predict_layers: StrictInt | None = _int(0, MAX_MTP_LAYERS)
+    attention_bias: StrictBool | None = None
+    use_qk_norm: StrictBool | None = None
+    # MLA
+    q_lora_rank: StrictInt | None = _int(1, MAX_HIDDEN)
+    kv_lora_rank: StrictInt | None = _int(1, MAX_HIDDEN)
+    qk_rope_head_dim: StrictInt | None = _int(0, MAX_HEAD_DIM)
+    qk_nope_head_dim: StrictInt | None = _int(0, MAX_HEAD_DIM)
+    v_head_dim: StrictInt | None = _int(1, MAX_HEAD_DIM)
+    # MLPs and experts
+    intermediate_size: StrictInt | None = _int(0, MAX_INTERMEDIATE)
+    moe_intermediate_size: StrictInt | None = _int(1, MAX_INTERMEDIATE)
+    n_routed_experts: StrictInt | None = _int(1, MAX_EXPERTS)
+    num_experts: StrictInt | None = _int(1, MAX_EXPERTS)
+    num_local_experts: StrictInt | None = _int(1, MAX_EXPERTS)
+    num_experts_per_tok: StrictInt | None = _int(1, MAX_EXPERTS)
+    n_shared_experts: StrictInt | None = _int(0, MAX_SHARED_EXPERTS)
+    first_k_dense_replace: StrictInt | None = _int(0, MAX_LAYERS)
+    mlp_only_layers: list[StrictInt] | None = Field(None, max_length=MAX_LAYERS)
+    # sliding-window attention
+    layer_types: list[StrictStr] | None = Field(None, max_length=MAX_LAYERS)
+    sliding_window: StrictInt | None = _int(1, MAX_CONTEXT)
+    quantization_config: QuantizationConfig | None = None
+
+
+def _require(config: HFConfig, *names: str) -> Any:
     """First present field among `names` (aliases), else a CatalogError naming the field."""
     for name in names:
-        if name in config and config[name] is not None:
-            return config[name]
-    raise CatalogError(f"{where}: config.json field '{names[0]}' is missing")
+        if getattr(config, name) is not None:
+            return getattr(config, name)
+    raise CatalogError(f"config.json field '{names[0]}' is missing")
 
 
-def _native_quant_of(config: dict[str, Any], family: Family) -> str:
+def _native_quant_of(config: HFConfig, family: Family) -> str:
     """The shipped weight format, read from ``quantization_config`` (None: the torch_dtype, BF16)."""
-    q = config.get("quantization_config") or {}
-    method = str(q.get("quant_method", "")).lower()
+    q = config.quantization_config or QuantizationConfig()
+    method = (q.quant_method or "").lower()
     if not method:
         return "bf16"
     if method == "fp8":
@@ -129,107 +227,123 @@ def _native_quant_of(config: dict[str, Any], family: Family) -> str:
     if method == "mxfp4":
         return "mxfp4-experts" if family == "gpt_oss" else "mxfp4"
     if method == "compressed-tensors":
-        groups = q.get("config_groups") or {}
-        for group in groups.values():
-            weights = (group or {}).get("weights") or {}
-            if weights.get("num_bits") == 4:
-                ignored = " ".join(map(str, q.get("ignore", [])))
+        for group in (q.config_groups or {}).values():
+            bits = group.weights.num_bits if group and group.weights else None
+            if bits == 4:
+                ignored = " ".join(q.ignore or ())
                 experts_only = "self_attn" in ignored or "shared_experts" in ignored
                 return "int4-experts" if experts_only else "int4"
-            if weights.get("num_bits") == 8:
+            if bits == 8:
                 return "fp8"
     if method in ("gptq", "awq"):
         return "gptq-int4"
-    raise CatalogError(f"quantization_config.quant_method '{method}' is not supported; "
+    raise CatalogError(f"quantization_config.quant_method '{method[:80]}' is not supported; "
                        "choose a quantization explicitly (e.g. --quant bf16 or --bits-per-weight)")
 
 
-def from_hf_config(config: dict[str, Any], model_id: str, name: str | None = None,
-                   **metadata: Any) -> ModelArch:
+def _config_error(exc: ValidationError, model: type[BaseModel]) -> CatalogError:
+    return CatalogError(f"config.json field {validation_message(exc, model=model, quote=True)}")
+
+
+def from_hf_config(config: Any, model_id: str, name: str | None = None, **metadata: Any) -> ModelArch:
     """Build a :class:`ModelArch` from a Hugging Face ``config.json`` dict.
 
     Supported families: DeepseekV3/Kimi K2 (MLA + MoE), MiniMaxM2, Qwen3Moe, GptOss, Glm4Moe and dense
-    Llama/Mistral/Qwen. An unsupported architecture or a missing field raises :class:`CatalogError`
-    naming it. Extra keyword arguments (published figures, sources, notes) are stored as given.
+    Llama/Mistral/Qwen. The fields read are validated by :class:`HFConfig` (types and physical limits);
+    an unsupported architecture, a missing field or a value out of range raises one :class:`CatalogError`
+    naming the field and the allowed range. Extra keyword arguments (published figures, sources, notes)
+    are stored as given.
     """
     if not isinstance(config, dict):
-        raise CatalogError("config.json must be a JSON object")
-    archs = config.get("architectures") or []
-    arch = archs[0] if archs else ""
+        kind = {type(None): "null", str: "a string", list: "an array", bool: "a boolean"}.get(type(config), "a number")
+        raise CatalogError(f"config.json must be a JSON object ({{...}}), not {kind}")
+    try:
+        c = HFConfig.model_validate(config)
+    except ValidationError as exc:
+        raise _config_error(exc, HFConfig) from None
+    arch = c.architectures[0] if c.architectures else ""
     if arch not in ARCHITECTURES:
         supported = ", ".join(sorted(ARCHITECTURES))
-        raise CatalogError(f"architecture '{arch or 'missing'}' is not supported (supported: {supported})")
+        raise CatalogError(f"architecture '{arch[:80] or 'missing'}' is not supported (supported: {supported})")
     family = ARCHITECTURES[arch]
-    where = f"model '{model_id}'"
-    req = lambda *n: _require(config, *n, where=where)  # noqa: E731
+    req = lambda *n: _require(c, *n)  # noqa: E731
 
-    layers = int(req("num_hidden_layers"))
-    hidden = int(req("hidden_size"))
-    heads = int(req("num_attention_heads"))
-    kv_heads = int(config.get("num_key_value_heads") or heads)
+    layers = req("num_hidden_layers")
+    hidden = req("hidden_size")
+    heads = req("num_attention_heads")
+    kv_heads = c.num_key_value_heads or heads
     fields: dict[str, Any] = dict(
         id=model_id, name=name or model_id, architecture=arch, family=family,
         num_layers=layers, hidden_size=hidden, num_heads=heads, num_kv_heads=kv_heads,
-        vocab_size=int(req("vocab_size")),
-        max_context_tokens=int(req("max_position_embeddings")),
-        tie_embeddings=bool(config.get("tie_word_embeddings", False)),
-        mtp_layers=int(config.get("num_nextn_predict_layers") or 0),
-        attention_bias=bool(config.get("attention_bias", family == "gpt_oss")),
-        qk_norm=bool(config.get("use_qk_norm", family in ("qwen3_moe",))),
+        vocab_size=req("vocab_size"),
+        max_context_tokens=req("max_position_embeddings"),
+        tie_embeddings=bool(c.tie_word_embeddings),
+        mtp_layers=c.num_nextn_predict_layers or 0,
+        attention_bias=c.attention_bias if c.attention_bias is not None else family == "gpt_oss",
+        qk_norm=c.use_qk_norm if c.use_qk_norm is not None else family in ("qwen3_moe",),
     )
     if family == "deepseek_v3":
-        rope, nope = int(req("qk_rope_head_dim")), int(req("qk_nope_head_dim"))
+        rope, nope = req("qk_rope_head_dim"), req("qk_nope_head_dim")
+        if rope + nope < 1:
+            raise CatalogError("config.json fields 'qk_rope_head_dim' + 'qk_nope_head_dim' must be at least 1")
         fields.update(
-            attention="mla", head_dim=rope + nope, q_lora_rank=config.get("q_lora_rank"),
-            kv_lora_rank=int(req("kv_lora_rank")), qk_rope_head_dim=rope, qk_nope_head_dim=nope,
-            v_head_dim=int(req("v_head_dim")), attention_bias=False,
+            attention="mla", head_dim=rope + nope, q_lora_rank=c.q_lora_rank,
+            kv_lora_rank=req("kv_lora_rank"), qk_rope_head_dim=rope, qk_nope_head_dim=nope,
+            v_head_dim=req("v_head_dim"), attention_bias=False,
         )
     else:
-        fields.update(attention="gqa", head_dim=int(config.get("head_dim") or hidden // heads))
+        head_dim = c.head_dim or hidden // heads
+        if head_dim < 1:
+            raise CatalogError(f"config.json field 'num_attention_heads' ({heads}) exceeds 'hidden_size' "
+                               f"({hidden}); give 'head_dim'")
+        fields.update(attention="gqa", head_dim=head_dim)
 
     if family == "dense":
-        fields.update(dense_intermediate_size=int(req("intermediate_size")), first_k_dense=layers)
+        fields.update(dense_intermediate_size=req("intermediate_size"), first_k_dense=layers)
     elif family in ("deepseek_v3", "glm4_moe"):
         fields.update(
-            n_routed_experts=int(req("n_routed_experts")), experts_per_tok=int(req("num_experts_per_tok")),
-            n_shared_experts=int(config.get("n_shared_experts") or 0),
-            moe_intermediate_size=int(req("moe_intermediate_size")),
-            dense_intermediate_size=int(req("intermediate_size")),
-            first_k_dense=int(config.get("first_k_dense_replace") or 0),
+            n_routed_experts=req("n_routed_experts"), experts_per_tok=req("num_experts_per_tok"),
+            n_shared_experts=c.n_shared_experts or 0,
+            moe_intermediate_size=req("moe_intermediate_size"),
+            dense_intermediate_size=req("intermediate_size"),
+            first_k_dense=c.first_k_dense_replace or 0,
         )
     elif family == "qwen3_moe":
         fields.update(
-            n_routed_experts=int(req("num_experts")), experts_per_tok=int(req("num_experts_per_tok")),
-            moe_intermediate_size=int(req("moe_intermediate_size")),
-            dense_intermediate_size=int(config.get("intermediate_size") or 0),
-            first_k_dense=len(config.get("mlp_only_layers") or []),
+            n_routed_experts=req("num_experts"), experts_per_tok=req("num_experts_per_tok"),
+            moe_intermediate_size=req("moe_intermediate_size"),
+            dense_intermediate_size=c.intermediate_size or 0,
+            first_k_dense=len(c.mlp_only_layers or []),
         )
     else:  # minimax_m2, gpt_oss: experts in num_local_experts, expert width in intermediate_size
         fields.update(
-            n_routed_experts=int(req("num_local_experts", "num_experts")),
-            experts_per_tok=int(req("num_experts_per_tok")),
-            moe_intermediate_size=int(req("intermediate_size")),
+            n_routed_experts=req("num_local_experts", "num_experts"),
+            experts_per_tok=req("num_experts_per_tok"),
+            moe_intermediate_size=req("intermediate_size"),
             expert_bias=family == "gpt_oss",
         )
-    layer_types = config.get("layer_types") or []
-    sliding = sum(1 for t in layer_types if t == "sliding_attention")
-    if sliding and config.get("sliding_window"):
-        fields.update(sliding_window=int(config["sliding_window"]), sliding_layers=sliding)
-    fields["native_quant"] = _native_quant_of(config, family)
+    sliding = sum(1 for t in c.layer_types or () if t == "sliding_attention")
+    if sliding and c.sliding_window:
+        fields.update(sliding_window=c.sliding_window, sliding_layers=sliding)
+    fields["native_quant"] = _native_quant_of(c, family)
     fields.update(metadata)
     try:
         return ModelArch(**fields)
-    except ValueError as exc:  # pydantic ValidationError is a ValueError
-        first = exc.errors()[0] if hasattr(exc, "errors") else {"loc": ("?",), "msg": str(exc)}
-        raise CatalogError(f"{where}: field '{first['loc'][0]}': {first['msg']}") from None
+    except ValidationError as exc:
+        raise CatalogError(f"model '{model_id[:80]}': {validation_message(exc, model=ModelArch, quote=True)}") from None
 
 
 def parse_config_json(text: str | bytes, model_id: str = "custom", name: str | None = None) -> ModelArch:
     """Parse an uploaded ``config.json`` (text) into a :class:`ModelArch`; one clear error if malformed."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise CatalogError(f"config.json is {len(text):,} bytes; a config.json is a few KB (at most "
+                           f"{MAX_CONFIG_BYTES:,} bytes accepted)")
     try:
-        config = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CatalogError(f"config.json is not valid JSON: {exc}") from None
+        config = json.loads(text)  # NaN/Infinity parse; the schema rejects them in the field they are in
+    except RecursionError:
+        raise CatalogError("config.json is nested too deeply to be a config.json") from None
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        raise CatalogError(f"config.json is not valid JSON: {str(exc)[:120]}") from None
     return from_hf_config(config, model_id, name or model_id)
 
 
