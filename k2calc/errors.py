@@ -102,7 +102,7 @@ def validation_message(exc: Exception, names: Mapping[str, str] | None = None,
         if span and err["type"] in _BOUND_ERRORS:
             msg = f"must be {span}"
         elif span:
-            msg += f" {span}"
+            msg += f"; allowed: {span}"
     value = err.get("input")
     given = f" (got {shorten(repr(value))})" if "input" in err and not isinstance(value, dict) and err["loc"] else ""
     return f"{where}: {msg}{given}"

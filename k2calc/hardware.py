@@ -45,9 +45,19 @@ _DATE = r"^\d{4}-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?$"
 _CPU_ONLY = "required for kind 'cpu'"
 
 
-def _pos(description: str):
-    """An optional positive number column."""
-    return Field(None, gt=0, description=description)
+# Physical limits of one device (well above anything sold by 2026): a custom device or a link beyond
+# them is rejected with the range, so memory and speed stay finite.
+MAX_MEMORY_BYTES = 2**45          # 32 TiB
+MAX_BANDWIDTH_GB_PER_S = 1e6      # 1 PB/s
+MAX_TFLOPS = 1e6                  # 1 EFLOP/s
+MAX_WATTS = 1e6
+MAX_LINK_GB_PER_S = 1e5
+MAX_PRICE_USD = 1e8
+
+
+def _pos(description: str, le: float | None = None):
+    """An optional positive number column, at most `le`."""
+    return Field(None, gt=0, le=le, description=description)
 
 
 class Hardware(BaseModel):
@@ -55,33 +65,33 @@ class Hardware(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, validate_default=True)
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]*$", description="lowercase-dash id, e.g. 'h200-sxm'")
-    name: str = Field(min_length=1)
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]*$", max_length=100, description="lowercase-dash id, e.g. 'h200-sxm'")
+    name: str = Field(min_length=1, max_length=200)
     kind: Literal["gpu", "system", "cpu"] = Field(description="gpu card, unified-memory system, or cpu socket")
     vendor: str = Field(min_length=1)
-    memory_bytes: int | None = _pos("real capacity as the driver reports it [B]; None for cpu")
-    memory_marketing_gb: float | None = _pos("datasheet label [GB], e.g. 141 for H200")
+    memory_bytes: int | None = _pos("real capacity as the driver reports it [B]; None for cpu", MAX_MEMORY_BYTES)
+    memory_marketing_gb: float | None = _pos("datasheet label [GB], e.g. 141 for H200", MAX_MEMORY_BYTES / 1e9)
     memory_type: str | None = None
-    memory_bandwidth_gb_per_s: float = Field(gt=0, description="theoretical peak [GB/s]; per socket for cpu")
-    bf16_dense_tflops: float | None = _pos("dense BF16 peak [TFLOPS]; FP16 assumed equal")
-    fp8_dense_tflops: float | None = _pos("dense FP8 peak [TFLOPS]")
-    int8_dense_tops: float | None = _pos("dense INT8 peak [TOPS]")
-    int4_dense_tops: float | None = _pos("dense INT4 peak [TOPS]")
-    fp4_dense_tflops: float | None = _pos("dense FP4 peak [TFLOPS]")
-    fp32_vector_tflops: float | None = _pos("CPU only: FP32 FMA vector peak per socket (AVX-512) [TFLOPS]")
-    tdp_watts: float | None = _pos("TDP, board power or system maximum [W]")
-    typical_watts: float | None = _pos("typical draw under LLM load where measured [W]")
+    memory_bandwidth_gb_per_s: float = Field(gt=0, le=MAX_BANDWIDTH_GB_PER_S, description="theoretical peak [GB/s]; per socket for cpu")
+    bf16_dense_tflops: float | None = _pos("dense BF16 peak [TFLOPS]; FP16 assumed equal", MAX_TFLOPS)
+    fp8_dense_tflops: float | None = _pos("dense FP8 peak [TFLOPS]", MAX_TFLOPS)
+    int8_dense_tops: float | None = _pos("dense INT8 peak [TOPS]", MAX_TFLOPS)
+    int4_dense_tops: float | None = _pos("dense INT4 peak [TOPS]", MAX_TFLOPS)
+    fp4_dense_tflops: float | None = _pos("dense FP4 peak [TFLOPS]", MAX_TFLOPS)
+    fp32_vector_tflops: float | None = _pos("CPU only: FP32 FMA vector peak per socket (AVX-512) [TFLOPS]", MAX_TFLOPS)
+    tdp_watts: float | None = _pos("TDP, board power or system maximum [W]", MAX_WATTS)
+    typical_watts: float | None = _pos("typical draw under LLM load where measured [W]", MAX_WATTS)
     link: str | None = Field(None, description="scale-up link name, e.g. 'NVLink4', 'PCIe 5.0 x16'")
-    link_gb_per_s: float | None = _pos("link bandwidth per direction per device [GB/s]")
-    cores: int | None = _pos("CPU cores per socket")
-    memory_channels: int | None = _pos("DRAM channels per socket")
-    memory_mt_per_s: int | None = _pos("DRAM transfer rate [MT/s]")
-    max_sockets: int | None = _pos("sockets per server")
+    link_gb_per_s: float | None = _pos("link bandwidth per direction per device [GB/s]", MAX_LINK_GB_PER_S)
+    cores: int | None = _pos("CPU cores per socket", 4096)
+    memory_channels: int | None = _pos("DRAM channels per socket", 64)
+    memory_mt_per_s: int | None = _pos("DRAM transfer rate [MT/s]", 100_000)
+    max_sockets: int | None = _pos("sockets per server", 16)
     matrix_isa: str | None = Field(None, description="'tensor-core', 'matrix-core', 'amx', 'avx512-bf16', 'apple-gpu'")
-    price_usd: float | None = _pos("purchase price per device [USD]")
+    price_usd: float | None = _pos("purchase price per device [USD]", MAX_PRICE_USD)
     price_date: str | None = Field(None, pattern=_DATE, description="YYYY-MM or YYYY-MM-DD")
     price_source: str | None = None
-    cloud_usd_per_hour: float | None = _pos("rental per device-hour [USD/h]")
+    cloud_usd_per_hour: float | None = _pos("rental per device-hour [USD/h]", 10_000)
     cloud_date: str | None = Field(None, pattern=_DATE)
     cloud_source: str | None = None
     status: Literal["verified", "corroborated", "derived", "unverified"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import typing
 import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -17,12 +18,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from .engines import get_engine
-from .errors import K2CalcError
-from .hardware import Hardware, get_hardware
-from .models import ModelArch, get_model
+from .errors import K2CalcError, shorten, validation_message
+from .hardware import Hardware, get_hardware, load_hardware
+from .models import ModelArch, get_model, load_models
 from .scenario import Catalogs, Scenario
 
 NONE_TOKEN = "none"
+MAX_CUSTOM_CHARS = 200_000  # a link's custom models and devices, compressed: a few KB each
+MAX_CUSTOM_ITEMS = 50
 CUSTOM_PARAM = "custom"  # query parameter carrying imported models and custom devices (catalogs_param)
 
 
@@ -57,6 +60,9 @@ def from_query(params: Mapping[str, str | Sequence[str]], catalogs: Catalogs | N
         if name not in Scenario.model_fields:
             ignored.append(f"'{name}' (not a scenario setting)")
             continue
+        if text == NONE_TOKEN and not _nullable(name):
+            ignored.append(f"{name}='none' ({name} cannot be none; the default stands)")
+            continue
         values[name] = None if text == NONE_TOKEN else text
     id_checks = {"model": lambda v: get_model(v, catalogs.models),
                  "hardware": lambda v: v is None or get_hardware(v, catalogs.hardware_catalog()),
@@ -67,7 +73,7 @@ def from_query(params: Mapping[str, str | Sequence[str]], catalogs: Catalogs | N
             try:
                 check(values[name])
             except K2CalcError as exc:
-                ignored.append(f"{name}={values.pop(name)!r} ({exc})")
+                ignored.append(f"{name}={shorten(repr(values.pop(name)))} ({exc})")
     while True:
         try:
             return Scenario(**values), ignored
@@ -75,9 +81,15 @@ def from_query(params: Mapping[str, str | Sequence[str]], catalogs: Catalogs | N
             err = exc.errors()[0]
             name = err["loc"][0] if err["loc"] else None
             if name not in values:  # not attributable to one parameter: drop them all
-                ignored.extend(f"{k}={v!r}" for k, v in values.items())
+                ignored.extend(f"{k}={shorten(repr(v))}" for k, v in values.items())
                 return Scenario(), ignored
-            ignored.append(f"{name}={values.pop(name)!r} ({err['msg']})")
+            msg = validation_message(exc, model=Scenario).split(": ", 1)[-1].split(" (got ")[0]
+            ignored.append(f"{name}={shorten(repr(values.pop(name)))} ({msg})")
+
+
+def _nullable(name: str) -> bool:
+    """True when the scenario field `name` may be None (written as 'none' in a link)."""
+    return type(None) in typing.get_args(Scenario.model_fields[name].annotation)
 
 
 def share_query(s: Scenario, catalogs: Catalogs | None = None) -> dict[str, str]:
@@ -101,17 +113,51 @@ def catalogs_param(catalogs: Catalogs) -> str | None:
 
 
 def catalogs_from_param(text: str | None) -> Catalogs:
-    """Inverse of :func:`catalogs_param`; a damaged text raises K2CalcError (one line)."""
+    """Inverse of :func:`catalogs_param`; a damaged text raises K2CalcError (one line naming what failed).
+
+    A custom model or device must have an id of its own: one that names a catalog entry would silently
+    replace it while the page still shows the catalog's name, so it is rejected.
+    """
     if not text:
         return Catalogs()
+    if len(text) > MAX_CUSTOM_CHARS:
+        raise K2CalcError(f"the link's custom models/devices are {len(text):,} characters (at most "
+                          f"{MAX_CUSTOM_CHARS:,}); add them again on the Catalog page")
     try:
-        raw = zlib.decompress(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        raw = zlib.decompressobj().decompress(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)),
+                                              20 * MAX_CUSTOM_CHARS)
         payload = json.loads(raw)
-        models = [ModelArch.model_validate(m) for m in payload.get("models", [])]
-        hardware = [Hardware.model_validate(h) for h in payload.get("hardware", [])]
-    except (ValueError, TypeError, zlib.error, AttributeError) as exc:
-        raise K2CalcError(f"the link's custom models/devices could not be read ({type(exc).__name__})") from None
+    except (ValueError, TypeError, zlib.error, RecursionError) as exc:
+        raise K2CalcError(f"the link's custom models/devices could not be read (not a k2calc custom "
+                          f"parameter: {type(exc).__name__})") from None
+    if not isinstance(payload, dict):
+        raise K2CalcError("the link's custom models/devices could not be read (not a JSON object)")
+    models = [_custom(ModelArch, "model", i, m) for i, m in enumerate(_items(payload, "models"))]
+    hardware = [_custom(Hardware, "device", i, h) for i, h in enumerate(_items(payload, "hardware"))]
+    for kind, items, catalog in (("model", models, load_models()), ("device", hardware, load_hardware())):
+        for item in items:
+            if item.id in catalog:
+                raise K2CalcError(f"the link's custom {kind} '{item.id}' has the id of a catalog {kind}; "
+                                  "a custom one needs an id of its own (the catalog's stands)")
     return Catalogs(models={m.id: m for m in models}, hardware={h.id: h for h in hardware})
+
+
+def _items(payload: dict, key: str) -> list:
+    items = payload.get(key, [])
+    if not isinstance(items, list) or len(items) > MAX_CUSTOM_ITEMS:
+        raise K2CalcError(f"the link's custom '{key}' could not be read (a list of at most {MAX_CUSTOM_ITEMS})")
+    return items
+
+
+def _custom(cls, kind: str, index: int, data: Any):
+    """One custom model or device from a link, or one line naming the field that failed."""
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        ident = data.get("id") if isinstance(data, dict) else None
+        label = f"'{shorten(str(ident), 40)}'" if ident else f"number {index + 1}"
+        raise K2CalcError(f"the link's custom {kind} {label} could not be read: "
+                          f"{validation_message(exc, model=cls, quote=True)}") from None
 
 
 __all__ = ["to_query", "from_query", "share_query", "catalogs_param", "catalogs_from_param", "CUSTOM_PARAM",

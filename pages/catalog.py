@@ -10,8 +10,9 @@ import pandas as pd
 import streamlit as st
 from pydantic import ValidationError
 
-from k2calc.errors import K2CalcError
-from k2calc.hardware import Hardware, load_hardware
+from k2calc.errors import K2CalcError, validation_message
+from k2calc.hardware import (MAX_BANDWIDTH_GB_PER_S, MAX_LINK_GB_PER_S, MAX_MEMORY_BYTES, MAX_PRICE_USD,
+                             MAX_TFLOPS, MAX_WATTS, Hardware, load_hardware)
 from k2calc.models import load_models, param_counts, parse_config_json
 from k2calc.units import GiB
 from ui import leave_legacy_pages_mode
@@ -52,15 +53,21 @@ with tab_device:
         kind = c3.selectbox("Kind", ["gpu", "system"], key="dev_kind",
                             format_func=lambda k: "GPU card" if k == "gpu" else "unified-memory system")
         c4, c5, c6 = st.columns(3)
-        memory = c4.number_input("Memory [GiB, as the driver reports]", min_value=1.0, value=96.0, key="dev_mem")
-        bandwidth = c5.number_input("Memory bandwidth [GB/s]", min_value=1.0, value=1800.0, key="dev_bw")
-        bf16 = c6.number_input("BF16 dense [TFLOPS]", min_value=0.1, value=250.0, key="dev_bf16")
+        memory = c4.number_input("Memory [GiB, as the driver reports]", min_value=1.0, max_value=MAX_MEMORY_BYTES / GiB,
+                                 value=96.0, key="dev_mem")
+        bandwidth = c5.number_input("Memory bandwidth [GB/s]", min_value=1.0, max_value=MAX_BANDWIDTH_GB_PER_S,
+                                    value=1800.0, key="dev_bw")
+        bf16 = c6.number_input("BF16 dense [TFLOPS]", min_value=0.1, max_value=MAX_TFLOPS, value=250.0,
+                               key="dev_bf16")
         c7, c8, c9 = st.columns(3)
-        fp8 = c7.number_input("FP8 dense [TFLOPS] (0 = none)", min_value=0.0, value=500.0, key="dev_fp8")
-        tdp = c8.number_input("Power, TDP [W]", min_value=1.0, value=600.0, key="dev_tdp")
-        link = c9.number_input("Scale-up link [GB/s per direction]", min_value=0.0, value=64.0, key="dev_link")
+        fp8 = c7.number_input("FP8 dense [TFLOPS] (0 = none)", min_value=0.0, max_value=MAX_TFLOPS,
+                              value=500.0, key="dev_fp8")
+        tdp = c8.number_input("Power, TDP [W]", min_value=1.0, max_value=MAX_WATTS, value=600.0, key="dev_tdp")
+        link = c9.number_input("Scale-up link [GB/s per direction]", min_value=0.0,
+                               max_value=MAX_LINK_GB_PER_S, value=64.0, key="dev_link")
         c10, c11, c12 = st.columns(3)
-        price = c10.number_input("Price [USD]", min_value=0.0, value=8000.0, key="dev_price")
+        price = c10.number_input("Price [USD]", min_value=0.0, max_value=MAX_PRICE_USD, value=8000.0,
+                                 key="dev_price")
         vendor = c11.text_input("Vendor", value="NVIDIA", key="dev_vendor")
         memory_type = c12.selectbox("Memory type", ["GDDR7", "HBM3e", "LPDDR5x", "unified"], key="dev_memtype")
         source = st.text_input("Source of these figures", value="my own datasheet", key="dev_source")
@@ -77,8 +84,7 @@ with tab_device:
                 notes="added in the app",
             )
         except ValidationError as exc:
-            err = exc.errors()[0]
-            st.error(f"{err['loc'][0] if err['loc'] else 'device'}: {err['msg']}")
+            st.error(f"The device was not added: {validation_message(exc, model=Hardware, quote=True)}")
         else:
             if device.id in load_hardware():
                 st.error(f"'{device.id}' is already a catalog id; choose another")
@@ -94,6 +100,8 @@ with tab_import:
     if upload is not None:
         try:
             model = parse_config_json(upload.getvalue(), model_id.strip().lower() or "my-model")
+            if model.id in load_models():
+                raise K2CalcError(f"'{model.id}' is already a catalog model id; choose another id")
         except K2CalcError as exc:
             st.error(str(exc))
         else:
