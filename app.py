@@ -49,6 +49,15 @@ def _extra_models() -> dict:
     return st.session_state.get("custom_models", {})
 
 
+def _field_bounds(name: str) -> tuple[float | None, float | None]:
+    """The scenario field's inclusive bounds (ge/le) for a number input's min and max."""
+    low = high = None
+    for m in Scenario.model_fields[name].metadata:
+        low = float(m.ge) if getattr(m, "ge", None) is not None else low
+        high = float(m.le) if getattr(m, "le", None) is not None else high
+    return low, high
+
+
 def _seed_from_url() -> None:
     """On a session's first run, put the link's scenario (and custom models/devices) into the state."""
     if "seeded" in st.session_state:
@@ -166,7 +175,9 @@ def sidebar_scenario() -> Scenario | None:
             ("cache_hit_rate", "API cached-prompt share [0-1]", 0.05),
         ):
             src = sources[field]
+            low, high = _field_bounds(field)
             st.number_input(label, step=step, key=field, placeholder=f"{src.value:g} (default)",
+                            min_value=low, max_value=high,
                             help=f"Default {src.value:g} {src.unit} ({src.date}): {src.source}")
         st.number_input("Price per device [USD] (empty = catalog)", min_value=0.0, step=500.0,
                         key="hardware_price_usd")

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from . import finetune
 from .engines import ENGINES
-from .errors import K2CalcError
+from .errors import FlagNames, K2CalcError, finite_json
 from .estimate import estimate
 from .hardware import get_hardware, load_hardware
 from .memory import KV_DTYPES
@@ -24,6 +23,7 @@ from .quant import QUANT_IDS, SCHEMES, resolve_scheme
 from .scenario import Catalogs, Scenario
 from .units import format_count, format_device_bytes, format_gb
 
+FLAGS = FlagNames(concurrency="--concurrency")  # a field named in an error -> the flag the user typed
 COMMANDS = ("models", "hardware", "quants", "estimate", "plan", "sensitivity", "finetune", "validate", "benchmark")
 
 
@@ -125,7 +125,7 @@ def _build_parser() -> argparse.ArgumentParser:
 def _scenario_from_args(a: argparse.Namespace) -> Scenario:
     fields = set(Scenario.model_fields)
     values = {k: v for k, v in vars(a).items() if k in fields and v is not None}
-    return Scenario.build(**values)
+    return Scenario.build(names=FLAGS, **values)
 
 
 def _models_table() -> str:
@@ -267,9 +267,9 @@ def _sensitivity_text(rows) -> str:
 def _plan(a: argparse.Namespace) -> str:
     from .planner import build_constraints, build_workload, plan
     split = lambda v: tuple(x.strip() for x in v.split(",") if x.strip()) if v else None  # noqa: E731
-    w = build_workload(users=a.users, tokens_per_s_per_user=a.tokens_per_s_per_user, input_tokens=a.input_tokens,
+    w = build_workload(names=FLAGS, users=a.users, tokens_per_s_per_user=a.tokens_per_s_per_user, input_tokens=a.input_tokens,
                        output_tokens=a.output_tokens, context=a.context, monthly_output_tokens=a.monthly_output_tokens)
-    c = build_constraints(models=tuple(a.model) if a.model else None, budget_usd=a.budget_usd,
+    c = build_constraints(names=FlagNames(models="--model"), models=tuple(a.model) if a.model else None, budget_usd=a.budget_usd,
                           power_limit_watts=a.power_limit_watts, where=a.where, engines=split(a.engines),
                           quants=split(a.quants), hardware=split(a.hardware), rank_by=a.rank_by)
     for model in c.models:
@@ -280,7 +280,7 @@ def _plan(a: argparse.Namespace) -> str:
         raise K2CalcError("--top must be at least 1")
     result = plan(w, c, top=a.top)
     if a.json:
-        return json.dumps(result.as_dict(), indent=2)
+        return finite_json(result.as_dict(), indent=2)
     lines = [f"{w.users} users x {w.tokens_per_s_per_user:g} tok/s each, {w.input_tokens:,} in / {w.output_tokens:,} out "
              f"per request; {result.candidates} deployments evaluated in {result.seconds:.2f} s"]
     for model, api in result.api_usd_per_million_output_tokens.items():
@@ -352,10 +352,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.command == "sensitivity":
                 from .sensitivity import sensitivity
                 rows = sensitivity(scenario, catalogs)
-                print(json.dumps([r.as_dict() for r in rows], indent=2) if args.json else _sensitivity_text(rows))
+                print(finite_json([r.as_dict() for r in rows], indent=2) if args.json else _sensitivity_text(rows))
             else:
                 result = estimate(scenario, catalogs).as_dict()
-                print(json.dumps(result, indent=2) if args.json else _estimate_text(result))
+                print(finite_json(result, indent=2) if args.json else _estimate_text(result))
     except K2CalcError as exc:
         sys.stderr.write(f"k2calc: error: {exc}\n")
         return 2

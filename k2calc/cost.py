@@ -46,6 +46,12 @@ GPUS_PER_SERVER = 8
 LOAD_SHARE_OF_TDP = 0.8
 
 
+# Lower bounds that keep $ per token finite: a machine busy 0.1% of the year (9 hours) and a purchase
+# written off over five weeks are already far outside any business case.
+MIN_UTILISATION = 0.001
+MIN_AMORTISATION_YEARS = 0.1
+
+
 class CostAssumptions(BaseModel):
     """Every money and power assumption; defaults from data/cost_assumptions.csv (dated, sourced)."""
 
@@ -55,9 +61,9 @@ class CostAssumptions(BaseModel):
     pue: float = Field(ge=1, le=5)
     hosting_usd_per_kw_month: float = Field(ge=0, le=10000)
     maintenance_pct_per_year: float = Field(ge=0, le=100)
-    amortisation_years: float = Field(gt=0, le=30)
+    amortisation_years: float = Field(ge=MIN_AMORTISATION_YEARS, le=30)
     residual_value_pct: float = Field(ge=0, le=100)
-    utilisation: float = Field(gt=0, le=1)
+    utilisation: float = Field(ge=MIN_UTILISATION, le=1)
     gpu_server_chassis_usd: float = Field(ge=0)
     gpu_server_install_usd: float = Field(ge=0)
     gpu_server_base_watts: float = Field(ge=0)

@@ -7,6 +7,8 @@ anything else escaping is a bug.
 from __future__ import annotations
 
 import difflib
+import json
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -71,6 +73,46 @@ def allowed_range(field: Any) -> str | None:
     if hi:
         return f"at most {hi}"
     return None
+
+
+class FlagNames(dict):
+    """Field name -> command-line flag as typed: ``bits_per_weight`` -> ``--bits-per-weight`` (entries
+    given override the rule), for :func:`validation_message`'s `names`."""
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str)
+
+    def __getitem__(self, key: str) -> str:
+        return dict.get(self, key) or "--" + key.replace("_", "-")
+
+
+def finite_json(obj: Any, **kwargs: Any) -> str:
+    """``json.dumps(obj, allow_nan=False)``: a result holding NaN or an infinity raises K2CalcError naming
+    the first key that does, instead of printing text that is not JSON.
+
+    >>> finite_json({"a": [1, 2.5]})
+    '{"a": [1, 2.5]}'
+    >>> finite_json({"cost": {"usd": float("inf")}})
+    Traceback (most recent call last):
+    ...
+    k2calc.errors.K2CalcError: the result is not finite at cost.usd (inf); please report this scenario
+    """
+    try:
+        return json.dumps(obj, allow_nan=False, **kwargs)
+    except ValueError:
+        path, value = _first_non_finite(obj)
+        raise K2CalcError(f"the result is not finite at {path} ({value}); please report this scenario") from None
+
+
+def _first_non_finite(obj: Any, path: str = "") -> tuple[str, float] | tuple[None, None]:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return path or "top", obj
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, (list, tuple)) else ()
+    for key, value in items:
+        found = _first_non_finite(value, f"{path}.{key}" if path else str(key))
+        if found[0] is not None:
+            return found
+    return None, None
 
 
 _BOUND_ERRORS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")

@@ -363,18 +363,19 @@ def _mark_pareto(options: list[Option]) -> None:
 PLAN_DEFAULTS = {"users": 50, "tokens_per_s_per_user": 20.0}
 
 
-def build_workload(**values) -> Workload:
+def build_workload(names=None, **values) -> Workload:
     """The workload to plan for (:class:`k2calc.scenario.Workload`, the calculator's type), with
-    :data:`PLAN_DEFAULTS` for what is not given; raises K2CalcError in one line."""
+    :data:`PLAN_DEFAULTS` for what is not given; raises K2CalcError in one line (fields named as
+    `names` maps them, e.g. to command-line flags)."""
     given = {k: v for k, v in values.items() if v is not None}
-    return Workload.build(**{**PLAN_DEFAULTS, **given})
+    return Workload.build(names=names, **{**PLAN_DEFAULTS, **given})
 
 
-def build_constraints(**values) -> Constraints:
+def build_constraints(names=None, **values) -> Constraints:
     try:
         return Constraints(**{k: v for k, v in values.items() if v is not None})
     except ValidationError as exc:
-        raise K2CalcError(validation_message(exc)) from None
+        raise K2CalcError(validation_message(exc, names=names, model=Constraints)) from None
 
 
 __all__ = ["Workload", "Constraints", "Option", "PlanResult", "plan", "build_workload", "build_constraints",

@@ -10,11 +10,12 @@ written before the split.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .cost import CostAssumptions, default_assumptions
+from .cost import MIN_AMORTISATION_YEARS, MIN_UTILISATION, CostAssumptions, default_assumptions
 from .errors import K2CalcError, validation_message
 from .hardware import Hardware, load_hardware
 from .models import ModelArch
@@ -71,20 +72,21 @@ class Workload(BaseModel):
         return self
 
     @classmethod
-    def build(cls, **values: Any) -> "Workload":
-        """Validate user values (None = default); a bad one raises :class:`K2CalcError` in one line."""
+    def build(cls, names: Mapping[str, str] | None = None, **values: Any) -> "Workload":
+        """Validate user values (None = default); a bad one raises :class:`K2CalcError` in one line,
+        naming the field as `names` maps it (e.g. to the command-line flag)."""
         try:
             return cls(**{k: v for k, v in values.items() if v is not None})
         except ValidationError as exc:
-            raise _workload_error(exc) from None
+            raise _workload_error(exc, names) from None
 
 
-def _workload_error(exc: ValidationError) -> K2CalcError:
+def _workload_error(exc: ValidationError, names: Mapping[str, str] | None = None) -> K2CalcError:
     """One line: the context check's own sentence, or the field's message."""
     err = exc.errors()[0]
     if not err["loc"]:  # the model-level check (context vs prompt + answer)
         return WorkloadError(err["msg"].removeprefix("Value error, "))
-    return K2CalcError(validation_message(exc))
+    return K2CalcError(validation_message(exc, names=names, model=Workload))
 
 
 class Scenario(BaseModel):
@@ -98,15 +100,15 @@ class Scenario(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    model: str = "kimi-k2-thinking"
-    quant: str = "native"
+    model: str = Field("kimi-k2-thinking", max_length=10_000)
+    quant: str = Field("native", max_length=10_000)
     bits_per_weight: float | None = Field(None, ge=1, le=32)
     hardware: str | None = "h200-sxm"
     count: int = Field(8, ge=1, le=MAX_COUNT)
     nodes: int = Field(1, ge=1, le=128)
     cpu: str | None = None
     sockets: int = Field(2, ge=1, le=8)
-    ram_gb: float | None = Field(None, gt=0, le=65536)
+    ram_gb: float | None = Field(None, ge=1, le=65536)
     engine: str | None = None
     tp: int | None = Field(None, ge=1, le=MAX_COUNT)
     pp: int | None = Field(None, ge=1, le=256)
@@ -120,21 +122,21 @@ class Scenario(BaseModel):
     input_tokens: int = Field(8192, ge=1, le=10_000_000)
     output_tokens: int = Field(1024, ge=1, le=10_000_000)
     concurrency: int = Field(1, ge=1, le=1_000_000)
-    memory_fraction: float | None = Field(None, gt=0, le=1)
-    wired_limit_gb: float | None = Field(None, gt=0, le=65536)
+    memory_fraction: float | None = Field(None, ge=0.01, le=1)
+    wired_limit_gb: float | None = Field(None, ge=1, le=65536)
     # Cost assumptions: None = the dated default in data/cost_assumptions.csv.
     electricity_usd_per_kwh: float | None = Field(None, ge=0, le=10)
     pue: float | None = Field(None, ge=1, le=5)
     hosting_usd_per_kw_month: float | None = Field(None, ge=0, le=10000)
     maintenance_pct_per_year: float | None = Field(None, ge=0, le=100)
-    amortisation_years: float | None = Field(None, gt=0, le=30)
+    amortisation_years: float | None = Field(None, ge=MIN_AMORTISATION_YEARS, le=30)
     residual_value_pct: float | None = Field(None, ge=0, le=100)
-    utilisation: float | None = Field(None, gt=0, le=1)
+    utilisation: float | None = Field(None, ge=MIN_UTILISATION, le=1)
     cache_hit_rate: float | None = Field(None, ge=0, le=1)
     hardware_price_usd: float | None = Field(None, ge=0, le=1e8)
     cloud_usd_per_hour: float | None = Field(None, ge=0, le=10000)
-    monthly_output_tokens: float | None = Field(None, gt=0, le=1e15)
-    api_provider: str | None = None
+    monthly_output_tokens: float | None = Field(None, ge=1, le=1e15)
+    api_provider: str | None = Field(None, max_length=100)
 
     @property
     def workload(self) -> Workload:
@@ -157,12 +159,13 @@ class Scenario(BaseModel):
             **{k: v for k, v in overrides.items() if k in CostAssumptions.model_fields})
 
     @classmethod
-    def build(cls, **values: Any) -> "Scenario":
-        """Validate user values; a bad one raises :class:`K2CalcError` naming the field."""
+    def build(cls, names: Mapping[str, str] | None = None, **values: Any) -> "Scenario":
+        """Validate user values; a bad one raises :class:`K2CalcError` naming the field (as `names`
+        maps it, e.g. ``--bits-per-weight``), the value and the allowed range."""
         try:
             return cls(**values)
         except ValidationError as exc:
-            raise K2CalcError(validation_message(exc)) from None
+            raise K2CalcError(validation_message(exc, names=names, model=cls)) from None
 
 
 class Catalogs(BaseModel):

@@ -18,12 +18,14 @@ method = c1.selectbox("Method", ["lora", "qlora", "full"], key="ft_method",
                       format_func={"lora": "LoRA (BF16 base)", "qlora": "QLoRA (4-bit base)",
                                    "full": "full fine-tuning"}.get)
 rank = c2.number_input("LoRA rank", min_value=1, max_value=1024, value=8, key="ft_rank")
-seq_len = c3.number_input("Sequence length [tokens]", min_value=1, value=2048, step=256, key="ft_seq")
-micro_batch = c4.number_input("Micro-batch [sequences]", min_value=1, value=1, key="ft_batch")
+seq_len = c3.number_input("Sequence length [tokens]", min_value=1, max_value=10_000_000, value=2048, step=256,
+                          key="ft_seq")
+micro_batch = c4.number_input("Micro-batch [sequences]", min_value=1, max_value=4096, value=1, key="ft_batch")
 c5, c6, c7, c8 = st.columns(4)
-tokens = c5.number_input("Dataset [tokens]", min_value=1, value=10_000_000, step=1_000_000, key="ft_tokens")
-epochs = c6.number_input("Epochs", min_value=0.1, value=1.0, step=0.5, key="ft_epochs")
-swap = c7.number_input("Swap [GiB]", min_value=0.0, value=0.0, step=50.0, key="ft_swap")
+tokens = c5.number_input("Dataset [tokens]", min_value=1, max_value=10**15, value=10_000_000, step=1_000_000,
+                          key="ft_tokens")
+epochs = c6.number_input("Epochs", min_value=0.1, max_value=1000.0, value=1.0, step=0.5, key="ft_epochs")
+swap = c7.number_input("Swap [GiB]", min_value=0.0, max_value=65536.0, value=0.0, step=50.0, key="ft_swap")
 checkpointing = c8.toggle("Gradient checkpointing", value=True, key="ft_ckpt")
 targets = st.multiselect("LoRA targets", list(TARGETS), default=list(DEFAULT_TARGETS), key="ft_targets")
 

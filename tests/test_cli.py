@@ -169,7 +169,7 @@ BAD_INPUTS = [
     pytest.param(["estimate", "--hardware", "rtx-4090", "--count", "2", "--cpu", "xeon-platinum-8488c",
                   "--ram-gb", "2048", "--gpu-experts", "999"], "999", id="gpu-experts-too-many"),
     pytest.param(["estimate", "--kv-dtype", "int3"], "int3", id="kv-dtype-unknown"),
-    pytest.param(["estimate", "--bits-per-weight", "0.5"], "bits_per_weight", id="bpw-too-small"),
+    pytest.param(["estimate", "--bits-per-weight", "0.5"], "--bits-per-weight", id="bpw-too-small"),
     pytest.param(["estimate", "--dp-attention"], "sglang", id="dp-attention-with-vllm"),
     # PP larger than the device count once made tp = count // pp = 0 and divided by zero.
     pytest.param(["estimate", "--count", "1", "--pp", "4"], "PP 4", id="pp-more-than-count"),

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
+from ..errors import FlagNames, finite_json
 from ..scenario import Catalogs
 from ..units import format_count, format_device_bytes
 from .estimate import FinetuneEstimate, default_usd_per_kwh, estimate_finetune
@@ -47,7 +47,7 @@ def spec_from_args(args: argparse.Namespace) -> FinetuneSpec:
     """A :class:`FinetuneSpec` from parsed ``finetune`` arguments."""
     targets = tuple(t.strip() for t in (args.targets or "").split(",") if t.strip())
     return FinetuneSpec.build(
-        model=args.model, hardware=args.hardware, count=args.count, cpu=args.cpu, sockets=args.sockets,
+        names=FlagNames(gradient_checkpointing="--no-checkpointing", tokens="--tokens"), model=args.model, hardware=args.hardware, count=args.count, cpu=args.cpu, sockets=args.sockets,
         ram_gb=args.ram_gb, swap_gb=args.swap_gb, wired_limit_gb=args.wired_limit_gb, method=args.method,
         rank=args.rank, alpha=args.alpha, targets=targets, seq_len=args.seq_len, micro_batch=args.micro_batch,
         gradient_checkpointing=not args.no_checkpointing, tokens=args.tokens, epochs=args.epochs,
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace, catalogs: Catalogs | None = None) -> str:
     imported models and custom devices (``--config-json``)."""
     est = estimate_finetune(spec_from_args(args), catalogs)
     if getattr(args, "json", False):
-        return json.dumps(est.as_dict(), indent=2)
+        return finite_json(est.as_dict(), indent=2)
     return format_text(est)
 
 

@@ -5,15 +5,16 @@ workload, so custom devices and imported models work here as in the Calculator).
 from __future__ import annotations
 
 from dataclasses import replace
+from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..deployment import resolve
 from ..errors import K2CalcError, validation_message
 from ..memory import Deployment
 from ..models import ModelArch
-from ..scenario import Catalogs, Scenario
+from ..scenario import MAX_COUNT, Catalogs, Scenario
 
 METHODS = ("lora", "qlora", "full")
 TARGETS = ("attention", "experts", "shared_experts", "dense_mlp")
@@ -50,30 +51,32 @@ class FinetuneSpec(BaseModel):
 
     model: str = "kimi-k2-instruct"
     hardware: str = "rtx-4090"
-    count: int = 1
+    # Upper bounds keep the work and every figure finite; lower bounds are checked by check_spec.
+    count: int = Field(1, le=MAX_COUNT)
     cpu: str | None = None
-    sockets: int = 2
-    ram_gb: float | None = None
-    swap_gb: float = 0.0
-    wired_limit_gb: float | None = None
+    sockets: int = Field(2, le=8)
+    ram_gb: float | None = Field(None, le=65536)
+    swap_gb: float = Field(0.0, le=65536)
+    wired_limit_gb: float | None = Field(None, ge=1, le=65536)
     method: str = "lora"
-    rank: int = 8
-    alpha: float = 32.0
-    targets: tuple[str, ...] = DEFAULT_TARGETS
-    seq_len: int = 2048
-    micro_batch: int = 1
+    rank: int = Field(8, le=65536)
+    alpha: float = Field(32.0, le=1e6)
+    targets: tuple[str, ...] = Field(DEFAULT_TARGETS, max_length=16)
+    seq_len: int = Field(2048, le=10_000_000)
+    micro_batch: int = Field(1, le=4096)
     gradient_checkpointing: bool = True
-    tokens: int = 10_000_000
-    epochs: float = 1.0
-    usd_per_kwh: float | None = None
+    tokens: int = Field(10_000_000, le=10**15)
+    epochs: float = Field(1.0, le=1000)
+    usd_per_kwh: float | None = Field(None, le=10)
 
     @classmethod
-    def build(cls, **values: Any) -> "FinetuneSpec":
-        """Construct from loose input; a wrong type becomes one K2CalcError line."""
+    def build(cls, names: Mapping[str, str] | None = None, **values: Any) -> "FinetuneSpec":
+        """Construct from loose input; a wrong type or a value out of range becomes one K2CalcError line
+        naming the field as `names` maps it (e.g. ``--swap-gb``)."""
         try:
             return cls(**values)
         except ValidationError as exc:
-            raise K2CalcError(f"finetune: {validation_message(exc)}") from None
+            raise K2CalcError(f"finetune: {validation_message(exc, names=names, model=cls)}") from None
 
     @classmethod
     def from_scenario(cls, s: Scenario, **training: Any) -> "FinetuneSpec":
@@ -133,8 +136,8 @@ def check_spec(spec: FinetuneSpec) -> None:
                         ("device count must be at least 1", spec.count), ("sockets must be at least 1", spec.sockets)):
         if value <= 0:
             raise K2CalcError(f"{text}, got {value:g}" if isinstance(value, float) else f"{text}, got {value}")
-    if spec.ram_gb is not None and spec.ram_gb <= 0:
-        raise K2CalcError(f"RAM must be positive, got {spec.ram_gb:g} GB")
+    if spec.ram_gb is not None and spec.ram_gb < 1:
+        raise K2CalcError(f"RAM must be at least 1 GB, got {spec.ram_gb:g} GB")
     if spec.swap_gb < 0:
         raise K2CalcError(f"swap must be zero or positive, got {spec.swap_gb:g} GB")
     if spec.usd_per_kwh is not None and spec.usd_per_kwh < 0:
