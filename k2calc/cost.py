@@ -24,15 +24,16 @@ Definitions (all in USD, watts, tokens):
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
-from .errors import CatalogError, K2CalcError, validation_message
+from .catalog_io import DATE_PATTERN, YEAR_OR_DATE_PATTERN, Rows, load_csv
+from .errors import CatalogError, K2CalcError, first_error, validation_message
 from .memory import Deployment
 from .performance import PerformanceEstimate, platform_of
 from .units import GiB
@@ -80,74 +81,67 @@ class CostAssumptions(BaseModel):
             raise K2CalcError(validation_message(exc)) from None
 
 
-@dataclass(frozen=True)
+_ROW = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+@pydantic_dataclass(frozen=True, config=_ROW, kw_only=True)
 class Assumption:
-    """Where a default comes from."""
+    """Where a default comes from: one row of data/cost_assumptions.csv."""
 
     key: str
     value: float
     unit: str
-    date: str
+    date: str = Field(pattern=YEAR_OR_DATE_PATTERN)
     status: str
     source: str
 
 
 @lru_cache(maxsize=1)
+def _assumption_rows() -> Rows[Assumption]:
+    return load_csv(DATA / "cost_assumptions.csv", Assumption, key="key")
+
+
+@lru_cache(maxsize=1)
 def assumption_sources() -> dict[str, Assumption]:
     """data/cost_assumptions.csv keyed by assumption name."""
-    path = DATA / "cost_assumptions.csv"
-    out = {}
-    with path.open(newline="") as f:
-        for line, row in enumerate(csv.DictReader(f), start=2):
-            try:
-                out[row["key"]] = Assumption(row["key"], float(row["value"]), row["unit"], row["date"],
-                                             row["status"], row["source"])
-            except (KeyError, ValueError, TypeError) as exc:
-                raise CatalogError(f"cost_assumptions.csv line {line}: {exc}") from None
-    return out
+    return {a.key: a for a in _assumption_rows()}
 
 
 @lru_cache(maxsize=1)
 def default_assumptions() -> CostAssumptions:
-    values = {k: a.value for k, a in assumption_sources().items()}
+    """The dated defaults; a value out of range names its line and column in cost_assumptions.csv."""
+    rows = _assumption_rows()
     try:
-        return CostAssumptions(**values)
+        return CostAssumptions(**{a.key: a.value for a in rows})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise CatalogError(f"cost_assumptions.csv, key '{err['loc'][0]}': {err['msg']}") from None
+        key, message, _ = first_error(exc)
+        keys = [a.key for a in rows]
+        if key not in keys:
+            raise CatalogError(f"{rows.source}: no row for key '{key}' ({message})") from None
+        i = keys.index(key)
+        column = "key" if exc.errors()[0]["type"] == "extra_forbidden" else "value"
+        raise rows.error(i, column, f"{key}: {message} (got {getattr(rows[i], column)!r})") from None
 
 
-@dataclass(frozen=True)
+@pydantic_dataclass(frozen=True, config=_ROW, kw_only=True)
 class ApiPrice:
-    """One provider's price for a model [USD per 1M tokens]."""
+    """One provider's price for a model [USD per 1M tokens]: one row of data/api_prices.csv."""
 
     model_id: str
     provider: str
-    input_usd_per_mtok: float
-    cached_input_usd_per_mtok: float | None
-    output_usd_per_mtok: float
-    date: str
+    input_usd_per_mtok: float = Field(ge=0)
+    cached_input_usd_per_mtok: float | None = Field(None, ge=0)
+    output_usd_per_mtok: float = Field(ge=0)
+    context_tokens: int | None = Field(None, ge=1)
+    date: str = Field(pattern=DATE_PATTERN)
+    status: str
     source: str
 
 
 @lru_cache(maxsize=1)
 def load_api_prices() -> tuple[ApiPrice, ...]:
-    """data/api_prices.csv; a bad row raises CatalogError with its line."""
-    out = []
-    with (DATA / "api_prices.csv").open(newline="") as f:
-        for line, row in enumerate(csv.DictReader(f), start=2):
-            try:
-                cached = row["cached_input_usd_per_mtok"]
-                price = ApiPrice(row["model_id"], row["provider"], float(row["input_usd_per_mtok"]),
-                                 float(cached) if cached else None, float(row["output_usd_per_mtok"]),
-                                 row["date"], row["source"])
-            except (KeyError, ValueError, TypeError) as exc:
-                raise CatalogError(f"api_prices.csv line {line}: missing or malformed cell ({exc})") from None
-            prices = (price.input_usd_per_mtok, price.output_usd_per_mtok, price.cached_input_usd_per_mtok or 0.0)
-            if not all(math.isfinite(p) and p >= 0 for p in prices):
-                raise CatalogError(f"api_prices.csv line {line}: prices must be finite and not negative")
-            out.append(price)
-    return tuple(out)
+    """data/api_prices.csv; a bad cell raises CatalogError naming its line and column."""
+    return tuple(load_csv(DATA / "api_prices.csv", ApiPrice, key=("model_id", "provider")))
 
 
 def api_price(model_id: str, provider: str | None = None) -> ApiPrice | None:

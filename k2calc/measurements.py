@@ -25,14 +25,13 @@ average of X bits per weight. An empty CSV cell means "not stated by the source"
 
 from __future__ import annotations
 
-import csv
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from k2calc.errors import CatalogError
+from k2calc.catalog_io import load_csv
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "data" / "measurements.csv"
 
@@ -111,44 +110,14 @@ class Measurement(BaseModel):
 COLUMNS = tuple(Measurement.model_fields)
 
 
-def _cell(value: str) -> str | None:
-    value = value.strip()
-    return value or None
-
-
 @lru_cache(maxsize=8)
 def _load(path: Path) -> tuple[Measurement, ...]:
-    try:
-        handle = path.open(newline="", encoding="utf-8")
-    except OSError as exc:
-        raise CatalogError(f"{path}: cannot read measurements: {exc.strerror}") from exc
-    with handle:
-        reader = csv.DictReader(handle)
-        if tuple(reader.fieldnames or ()) != COLUMNS:
-            raise CatalogError(f"{path}: line 1: header must be {','.join(COLUMNS)}")
-        rows: list[Measurement] = []
-        seen: set[str] = set()
-        for raw in reader:
-            line = reader.line_num
-            if None in raw or any(v is None for v in raw.values()):
-                raise CatalogError(f"{path}: line {line}: expected {len(COLUMNS)} columns")
-            data = {k: v for k, v in ((k, _cell(v)) for k, v in raw.items()) if v is not None}
-            try:
-                row = Measurement.model_validate(data)
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                column = err["loc"][0] if err["loc"] else "?"
-                raise CatalogError(f"{path}: line {line}, column '{column}': {err['msg']}") from None
-            if row.id in seen:
-                raise CatalogError(f"{path}: line {line}, column 'id': duplicate id '{row.id}'")
-            seen.add(row.id)
-            rows.append(row)
-    return tuple(rows)
+    return tuple(load_csv(path, Measurement, key="id"))
 
 
 def load_measurements(path: str | Path | None = None) -> list[Measurement]:
     """All measurements in ``path`` (default ``<repo>/data/measurements.csv``), parsed once and cached.
 
-    Raises :class:`CatalogError` naming the file, CSV line and column of the first bad cell.
+    Raises :class:`~k2calc.errors.CatalogError` naming the file, CSV line and column of the first bad cell.
     """
     return list(_load(Path(path).resolve() if path is not None else DEFAULT_PATH))
