@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from .catalog_io import DATE_PATTERN, YEAR_OR_DATE_PATTERN, Rows, load_csv
-from .errors import CatalogError, K2CalcError, first_error, validation_message
+from .errors import CatalogError, K2CalcError, first_error, validated
 from .memory import Deployment
 from .performance import PerformanceEstimate, platform_of
 from .units import GiB
@@ -75,10 +75,7 @@ class CostAssumptions(BaseModel):
     def with_overrides(self, **values: float | None) -> "CostAssumptions":
         """A copy with the user's values (None = keep the default); bad values raise K2CalcError."""
         changes = {k: v for k, v in values.items() if v is not None}
-        try:
-            return CostAssumptions(**{**self.model_dump(), **changes})
-        except ValidationError as exc:
-            raise K2CalcError(validation_message(exc)) from None
+        return validated(CostAssumptions, **{**self.model_dump(), **changes})
 
 
 _ROW = ConfigDict(extra="forbid", allow_inf_nan=False)

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class K2CalcError(ValueError):
@@ -73,5 +76,18 @@ def validation_message(exc: Exception) -> str:
     count: Input should be greater than or equal to 1 (got 0)
     """
     field, message, value = first_error(exc)
+    if field is None and value is NO_VALUE and message == str(exc):  # not a pydantic error
+        return message
     given = "" if value is NO_VALUE else f" (got {value!r})"
     return f"{field or 'input'}: {message}{given}"
+
+
+def validated(model: type[T], **values: Any) -> T:
+    """``model(**values)``, with a pydantic ValidationError turned into one :class:`K2CalcError` line
+    (:func:`validation_message`): how user input becomes a typed object everywhere in k2calc."""
+    try:
+        return model(**values)
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        if not hasattr(exc, "errors"):
+            raise
+        raise K2CalcError(validation_message(exc)) from None

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .errors import CatalogError, UnknownIdError
+from .errors import CatalogError, UnknownIdError, validation_message
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
 
@@ -220,8 +220,7 @@ def from_hf_config(config: dict[str, Any], model_id: str, name: str | None = Non
     try:
         return ModelArch(**fields)
     except ValueError as exc:  # pydantic ValidationError is a ValueError
-        first = exc.errors()[0] if hasattr(exc, "errors") else {"loc": ("?",), "msg": str(exc)}
-        raise CatalogError(f"{where}: field '{first['loc'][0]}': {first['msg']}") from None
+        raise CatalogError(f"{where}: {validation_message(exc)}") from None
 
 
 def parse_config_json(text: str | bytes, model_id: str = "custom", name: str | None = None) -> ModelArch:

@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from .cost import (
     CostAssumptions,
@@ -27,7 +27,7 @@ from .cost import (
     default_assumptions,
     estimate_cost,
 )
-from .errors import K2CalcError, validation_message
+from .errors import K2CalcError, validated
 from .memory import estimate_memory, ram_needed_bytes, weights_by_group
 from .models import get_model
 from .performance import estimate_performance
@@ -388,17 +388,11 @@ def _mark_pareto(options: list[Option]) -> None:
 
 
 def build_workload(**values) -> Workload:
-    try:
-        return Workload(**{k: v for k, v in values.items() if v is not None})
-    except ValidationError as exc:
-        raise K2CalcError(validation_message(exc)) from None
+    return validated(Workload, **{k: v for k, v in values.items() if v is not None})
 
 
 def build_constraints(**values) -> Constraints:
-    try:
-        return Constraints(**{k: v for k, v in values.items() if v is not None})
-    except ValidationError as exc:
-        raise K2CalcError(validation_message(exc)) from None
+    return validated(Constraints, **{k: v for k, v in values.items() if v is not None})
 
 
 __all__ = ["Workload", "Constraints", "Option", "PlanResult", "plan", "build_workload", "build_constraints",

@@ -133,6 +133,14 @@ def test_a_custom_device_is_usable_and_travels_in_the_link(app):
     assert not fresh.warning
 
 
+def test_a_bad_custom_device_is_one_error_line(app):
+    app.switch_page("pages/catalog.py").run()
+    app.text_input(key="dev_id").set_value("Lab GPU")  # ids are lowercase with dashes
+    app.button[0].click().run()
+    assert not app.exception and not app.success
+    assert [e.value for e in app.error] == ["id: String should match pattern '^[a-z0-9][a-z0-9.-]*$' (got 'Lab GPU')"]
+
+
 def test_a_damaged_custom_parameter_warns():
     at = _app({"custom": "not-base64!!", "concurrency": "2"})
     assert "custom models/devices could not be read" in at.warning[0].value
