@@ -36,12 +36,9 @@ from .catalog_io import DATE_PATTERN, YEAR_OR_DATE_PATTERN, Rows, load_csv
 from .errors import CatalogError, K2CalcError, first_error, validated
 from .memory import Deployment
 from .performance import PerformanceEstimate, platform_of
-from .units import GiB
+from .units import HOURS_PER_MONTH, HOURS_PER_YEAR, SECONDS_PER_HOUR, GiB, nodes_for_gpus
 
 DATA = Path(__file__).resolve().parent.parent / "data"
-HOURS_PER_YEAR = 8760.0
-HOURS_PER_MONTH = HOURS_PER_YEAR / 12
-GPUS_PER_SERVER = 8
 # Load power of a device with no measured typical draw: a share of its TDP (decode rarely pins a GPU
 # at its power limit); an assumption.
 LOAD_SHARE_OF_TDP = 0.8
@@ -163,7 +160,7 @@ def api_usd_per_million_output(price: ApiPrice, input_tokens: int, output_tokens
 
 
 def _nodes(d: Deployment) -> int:
-    return max(d.nodes, math.ceil(d.count / GPUS_PER_SERVER))
+    return max(d.nodes, nodes_for_gpus(d.count))
 
 
 def _is_server_gpu(d: Deployment) -> bool:
@@ -289,7 +286,7 @@ def estimate_cost(d: Deployment, perf: PerformanceEstimate, input_tokens: int, o
     capital = (capex - residual) / a.amortisation_years
     annual = capital + opex
     tps = perf.output_tokens_per_s_total
-    tokens_year = tps * 3600 * HOURS_PER_YEAR * a.utilisation
+    tokens_year = tps * SECONDS_PER_HOUR * HOURS_PER_YEAR * a.utilisation
     per_m_out = annual / tokens_year * 1e6 if tokens_year else math.inf
     # Time share of prefill in serving one request: its prompt at the prefill rate against the whole.
     t_prefill = input_tokens / perf.prefill_tokens_per_s
@@ -299,13 +296,13 @@ def estimate_cost(d: Deployment, perf: PerformanceEstimate, input_tokens: int, o
     per_m_in = annual * prefill_share / input_year * 1e6 if input_year else math.inf
     # Saturation: busy every hour of the year at the same concurrency (energy at full load).
     annual_full = capital + load_w / 1000 * HOURS_PER_YEAR * a.pue * a.electricity_usd_per_kwh + hosting_usd + maintenance_usd
-    per_m_full = annual_full / (tps * 3600 * HOURS_PER_YEAR) * 1e6 if tps else math.inf
+    per_m_full = annual_full / (tps * SECONDS_PER_HOUR * HOURS_PER_YEAR) * 1e6 if tps else math.inf
 
     rate = cloud_usd_per_hour if cloud_usd_per_hour is not None else (d.device.cloud_usd_per_hour if d.device else None)
     cloud_hour = cloud_per_m = None
     if d.topology == "gpu" and rate is not None:
         cloud_hour = d.count * rate
-        cloud_per_m = cloud_hour / (tps * 3600) * 1e6 if tps else math.inf
+        cloud_per_m = cloud_hour / (tps * SECONDS_PER_HOUR) * 1e6 if tps else math.inf
     elif d.topology != "gpu":
         notes.append("cloud rental: not offered for this kind of machine")
     else:
@@ -318,7 +315,7 @@ def estimate_cost(d: Deployment, perf: PerformanceEstimate, input_tokens: int, o
     else:
         api_per_m = api_usd_per_million_output(price, input_tokens, output_tokens, a.cache_hit_rate)
 
-    capacity_month = tps * 3600 * HOURS_PER_MONTH  # output tokens at full utilisation
+    capacity_month = tps * SECONDS_PER_HOUR * HOURS_PER_MONTH  # output tokens at full utilisation
     monthly = monthly_output_tokens if monthly_output_tokens is not None else capacity_month * a.utilisation
     if monthly_output_tokens is not None and monthly > capacity_month:
         notes.append(f"{monthly:,.0f} output tokens a month is more than this deployment's "
@@ -327,7 +324,7 @@ def estimate_cost(d: Deployment, perf: PerformanceEstimate, input_tokens: int, o
     month_energy = load_w * (used + a.idle_power_share * (1 - used)) / 1000 * HOURS_PER_MONTH * a.pue * a.electricity_usd_per_kwh
     monthly_own = month_energy + (hosting_usd + maintenance_usd) / 12
     monthly_api = monthly / 1e6 * api_per_m if api_per_m is not None else None
-    monthly_cloud = cloud_hour * monthly / (tps * 3600) if cloud_hour is not None and tps else None
+    monthly_cloud = cloud_hour * monthly / (tps * SECONDS_PER_HOUR) if cloud_hour is not None and tps else None
     return CostEstimate(
         capex_usd=capex, capex_breakdown_usd=capex_items, power_watts=load_w, peak_power_watts=peak_w,
         average_power_watts=avg_w, annual_energy_kwh=energy_kwh, annual_energy_usd=energy_usd,

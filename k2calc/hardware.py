@@ -33,7 +33,7 @@ from pydantic import (
 
 from k2calc.catalog_io import DATE_PATTERN, load_csv, parse_csv
 from k2calc.errors import UnknownIdError
-from k2calc.units import GB, TERA
+from k2calc.units import DRAM_BYTES_PER_TRANSFER, GB, TERA
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "data" / "hardware.csv"
 DTYPES = ("bf16", "fp16", "fp8", "int8", "int4", "fp4")
@@ -103,9 +103,9 @@ class Hardware(BaseModel):
             raise ValueError(_CPU_ONLY)
         if info.field_name == "memory_mt_per_s" and v is not None and info.data.get("kind") == "cpu":
             channels, bw = info.data.get("memory_channels"), info.data.get("memory_bandwidth_gb_per_s")
-            if channels and bw and abs(channels * v * 8 / 1000 - bw) > 0.01 * bw:
+            if channels and bw and abs(channels * v * DRAM_BYTES_PER_TRANSFER / 1000 - bw) > 0.01 * bw:
                 raise ValueError(f"memory_bandwidth_gb_per_s {bw:g} should be channels x MT/s x 8 B = "
-                                 f"{channels * v * 8 / 1000:g} GB/s per socket")
+                                 f"{channels * v * DRAM_BYTES_PER_TRANSFER / 1000:g} GB/s per socket")
         return v
 
     @field_validator("typical_watts")

@@ -32,8 +32,8 @@ from .memory import estimate_memory, ram_needed_bytes, weights_by_group
 from .models import get_model
 from .performance import estimate_performance
 from .quant import resolve_scheme
-from .scenario import GPUS_PER_NODE, Catalogs, Scenario, resolve
-from .units import GiB
+from .scenario import Catalogs, Scenario, resolve
+from .units import GiB, format_usd, nodes_for_gpus
 
 RAM_SIZES_GIB = (128, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096)
 GPU_COUNTS = (1, 2, 4, 8, 16, 24, 32)
@@ -153,8 +153,8 @@ def _candidates(w: Workload, c: Constraints, catalogs: Catalogs) -> list[dict]:
                 for engine in c.server_engines:
                     for count in GPU_COUNTS:
                         out.append({**base, "hardware": h.id, "count": count,
-                                    "nodes": max(1, math.ceil(count / 8)), "engine": engine})
-                if h.memory_bytes and h.memory_bytes < 110 * 2**30:  # PCIe cards: also as a hybrid box
+                                    "nodes": nodes_for_gpus(count), "engine": engine})
+                if h.memory_bytes and h.memory_bytes < 110 * GiB:  # PCIe cards: also as a hybrid box
                     for cpu in (x for x in catalog.values() if x.is_cpu):
                         for count in HYBRID_GPU_COUNTS:
                             out.append({**base, "hardware": h.id, "count": count, "cpu": cpu.id, "sockets": 2,
@@ -333,7 +333,7 @@ def _price(w, c, a, s, d, perf, batch, replicas, mode, reject, hw_key) -> Option
         breakeven = cost.breakeven_months
         if c.budget_usd is not None and capex > c.budget_usd:
             # the cheapest over-budget attempt of a class is the one worth reporting
-            reject(hw_key, 3 + 1 / capex, f"over budget: ${capex:,.0f} for {replicas} x {s.count} x {s.hardware}")
+            reject(hw_key, 3 + 1 / capex, f"over budget: {format_usd(capex, digits=0)} for {replicas} x {s.count} x {s.hardware}")
             return None
         if c.power_limit_watts is not None and cost.power_watts * replicas > c.power_limit_watts:
             reject(hw_key, 3, f"over the power limit: {cost.power_watts * replicas:,.0f} W")
@@ -361,7 +361,7 @@ def option_scenario(o: Option, w: Workload, catalogs: Catalogs | None = None) ->
     elif h.is_cpu:
         values.update(sockets=o.sockets or 2, ram_gb=o.ram_gb)
     else:
-        values.update(count=o.count, nodes=max(1, math.ceil(o.count / GPUS_PER_NODE)))
+        values.update(count=o.count, nodes=nodes_for_gpus(o.count))
     return Scenario.build(**values)
 
 

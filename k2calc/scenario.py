@@ -31,12 +31,11 @@ from .memory import (
 from .models import ModelArch, get_model, param_counts
 from .performance import PerformanceEstimate, estimate_performance
 from .quant import Scheme, resolve_scheme
-from .units import GiB
+from .units import GPUS_PER_NODE, GiB  # noqa: F401  (GPUS_PER_NODE: sweeps imports it from here)
 
 # Engines that split one replica with tensor parallelism by default; the others split layers
 # (llama.cpp --split-mode layer, mlx-lm / exo pipeline).
 TP_ENGINES = frozenset({"vllm", "sglang", "ktransformers"})
-GPUS_PER_NODE = 8  # HGX/DGX-style servers; the smallest-count search fills nodes of 8
 MAX_COUNT = 1024
 
 
