@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from k2calc.scenario import Scenario, from_query, to_query
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PAGES = ["calculator", "compare_models", "compare_hardware", "plan", "finetune", "report", "catalog", "method"]
 
 
