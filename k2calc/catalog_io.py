@@ -43,6 +43,8 @@ from pydantic import TypeAdapter, ValidationError
 from .errors import CatalogError, first_error
 
 M = TypeVar("M")
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+"""The repository's data/ folder, beside k2calc/ (an editable install keeps it there)."""
 DATE_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?$"
 """A price date: YYYY-MM or YYYY-MM-DD (a price carries the month it was true)."""
 YEAR_OR_DATE_PATTERN = r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$"

@@ -27,18 +27,17 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
-from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
-from .catalog_io import DATE_PATTERN, YEAR_OR_DATE_PATTERN, Rows, load_csv
+from .catalog_io import DATA_DIR, DATE_PATTERN, YEAR_OR_DATE_PATTERN, Rows, load_csv
 from .errors import CatalogError, K2CalcError, first_error, validated
 from .memory import Deployment
 from .performance import PerformanceEstimate, platform_of
 from .units import HOURS_PER_MONTH, HOURS_PER_YEAR, SECONDS_PER_HOUR, GiB, nodes_for_gpus
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = DATA_DIR
 # Load power of a device with no measured typical draw: a share of its TDP (decode rarely pins a GPU
 # at its power limit); an assumption.
 LOAD_SHARE_OF_TDP = 0.8

@@ -10,11 +10,16 @@ One row per device. Units are in the column names and stay as the datasheet give
   channels x MT/s x 8 B.
 * ``*_dense_tflops`` / ``*_dense_tops`` [10^12 FLOP/s or OP/s]: dense peak, never the 2:4-sparse figure.
 * ``link_gb_per_s`` [GB/s]: scale-up link bandwidth **per direction** per device.
-* ``status``: the weakest of the row's memory, bandwidth and compute figures (see facts.md).
+* ``status``: the weakest of the row's memory, bandwidth and compute figures: verified (read in a primary
+  source: datasheet, nvidia-smi), corroborated (several secondary sources agree), derived (computed from
+  verified values), unverified (one secondary source: an assumption).
 
 References
 ----------
-``../shared/reference/facts.md`` sections C and D; the ``source`` and ``notes`` columns cite each row.
+NVIDIA Hopper/Blackwell datasheets (as summarised on glennklockwood.com), AMD Instinct MI300X/MI325X/MI355X
+datasheets, ``ai-dynamo/aiconfigurator: systems/h200_sxm.yaml``, the LMSYS DGX Spark review
+(``lm-sys/lm-sys.github.io: blog/2025-10-13-nvidia-dgx-spark.md``); the ``source`` and ``notes`` columns
+cite each row.
 """
 
 from __future__ import annotations
@@ -31,11 +36,11 @@ from pydantic import (
     field_validator,
 )
 
-from k2calc.catalog_io import DATE_PATTERN, load_csv, parse_csv
+from k2calc.catalog_io import DATA_DIR, DATE_PATTERN, load_csv, parse_csv
 from k2calc.errors import UnknownIdError
 from k2calc.units import DRAM_BYTES_PER_TRANSFER, GB, TERA
 
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "data" / "hardware.csv"
+DEFAULT_PATH = DATA_DIR / "hardware.csv"
 DTYPES = ("bf16", "fp16", "fp8", "int8", "int4", "fp4")
 _DTYPE_COLUMN = {"bf16": "bf16_dense_tflops", "fp16": "bf16_dense_tflops", "fp8": "fp8_dense_tflops",
                  "int8": "int8_dense_tops", "int4": "int4_dense_tops", "fp4": "fp4_dense_tflops"}

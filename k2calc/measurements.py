@@ -1,11 +1,12 @@
 """Published benchmark measurements, mapped onto k2calc's catalog ids.
 
-``data/measurements.csv`` holds one row per row of ``reference/calibration.csv`` (the free-form table of
-published numbers), with model, quantization, hardware, CPU and engine mapped to catalog ids and every
-value converted to one normalised metric. Rows are kept even when they fit no catalog id (then the id is
+``data/measurements.csv`` holds one row per published number (engine docs and recipes, model cards, blog
+posts, issues, and the SGLang cookbook's benchmark blocks; ``source`` names the file and commit or the
+URL), with model, quantization, hardware, CPU and engine mapped to catalog ids and every value converted
+to one normalised metric. Rows are kept even when they fit no catalog id (then the id is
 empty and ``notes`` says why); ``notes`` also keeps the published number whenever it was converted.
 
-Metrics (see reference/facts.md section F, "Reading them"):
+Metrics (as SGLang's and vLLM's ``bench_serving`` scripts report them):
 
 * ``decode_tokens_per_s_per_user`` [tok/s]: decode speed one user sees. From SGLang/vLLM benchmarks it is
   1000 / ``mean_tpot`` [ms] (or 1000 / ``mean_itl``); from single-request tools it is their decode rate.
@@ -31,9 +32,9 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from k2calc.catalog_io import load_csv
+from k2calc.catalog_io import DATA_DIR, load_csv
 
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "data" / "measurements.csv"
+DEFAULT_PATH = DATA_DIR / "measurements.csv"
 
 Metric = Literal[
     "decode_tokens_per_s_per_user", "decode_tokens_per_s_total", "output_tokens_per_s_total",

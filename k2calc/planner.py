@@ -127,9 +127,10 @@ class PlanResult:
                 "api_usd_per_million_output_tokens": self.api_usd_per_million_output_tokens}
 
 
-def _engine_quants(engine: str, native: str, apple: bool) -> tuple[str, ...]:
+def _engine_quants(engine: str) -> tuple[str, ...]:
+    """The quantizations the planner tries on an engine (what each runs well)."""
     if engine in ("vllm", "sglang"):
-        return tuple(dict.fromkeys(SERVER_QUANTS))
+        return SERVER_QUANTS
     if engine == "ktransformers":
         return ("native", "q4_k_m")
     if engine in ("mlx-lm", "exo"):
@@ -236,8 +237,7 @@ def plan(w: Workload, c: Constraints, a: CostAssumptions | None = None, top: int
     for values in _candidates(w, c, catalogs):
         hw_key = values["hardware"] + (" + CPU (hybrid)" if values.get("cpu") else "")
         m = get_model(values["model"], catalogs.models)
-        apple = values["hardware"].startswith("mac-")
-        quants = c.quants or _engine_quants(values["engine"], m.native_quant, apple)
+        quants = c.quants or _engine_quants(values["engine"])
         native_bytes = sum(weights_by_group(m, resolve_scheme("native", m)).values())
         for quant in quants:
             try:
