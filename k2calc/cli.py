@@ -94,8 +94,9 @@ def _build_parser() -> argparse.ArgumentParser:
     sub.add_parser("quants", help="quantization schemes and their bits per weight")
     finetune.add_parser(sub)
     v = sub.add_parser("validate", help="every published measurement against the model's prediction")
-    v.add_argument("--write-bands", action="store_true",
-                   help="regenerate data/uncertainty.csv from the measurements (after recalibrating)")
+    v.add_argument("--write-calibration", action="store_true",
+                   help="regenerate data/class_corrections.csv (class corrections and cross-validated bands) "
+                        "from data/measurements.csv")
     b = sub.add_parser("benchmark", help="time estimate() in-process and print the figures")
     b.add_argument("--repeat", type=int, default=200, help="calls per scenario")
     pl = sub.add_parser("plan", help="cheapest deployments that serve a workload, and why others do not")
@@ -303,6 +304,15 @@ def _import_config(path: str) -> ModelArch:
     return parse_config_json(text, model_id, model_id)
 
 
+def _imported_catalogs(args: argparse.Namespace) -> Catalogs | None:
+    """The catalogs with the model of ``--config-json`` (whose id then replaces ``--model``), or None."""
+    if not args.config_json:
+        return None
+    model = _import_config(args.config_json)
+    args.model = model.id
+    return Catalogs(models={model.id: model})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 2 user error)."""
     args = _build_parser().parse_args(argv)
@@ -314,23 +324,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "quants":
             print(_quants_table())
         elif args.command == "finetune":
-            print(finetune.run(args))
+            print(finetune.run(args, _imported_catalogs(args)))
         elif args.command == "plan":
             print(_plan(args))
         elif args.command == "validate":
-            from .validate import report, write_bands
-            if args.write_bands:
-                write_bands()
+            from .validate import report, write_calibration
+            if args.write_calibration:
+                write_calibration()
             print(report())
         elif args.command == "benchmark":
             from .benchmark import run
             print(run(args.repeat))
         else:
-            catalogs = None
-            if args.config_json:
-                model = _import_config(args.config_json)
-                catalogs = Catalogs(models={model.id: model})
-                args.model = model.id
+            catalogs = _imported_catalogs(args)
             scenario = _scenario_from_args(args)
             if args.command == "sensitivity":
                 from .sensitivity import sensitivity

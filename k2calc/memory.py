@@ -272,13 +272,26 @@ def _usable(d: Deployment, capacity: int) -> int:
     fraction = d.memory_fraction if d.memory_fraction is not None else d.engine.memory_fraction
     usable = capacity if fraction is None else int(capacity * fraction)
     if d.topology == "unified" and d.device is not None:
-        if d.device.vendor.lower() == "apple":
-            default = MAC_WIRED_FRACTION_LARGE if capacity >= MAC_LARGE_THRESHOLD_BYTES else MAC_WIRED_FRACTION_SMALL
-            limit = d.wired_limit_bytes if d.wired_limit_bytes is not None else int(capacity * default)
-        else:
-            limit = int(capacity * (1 - UNIFIED_OS_RESERVE_FRACTION))
-        usable = min(usable, limit)
+        usable = min(usable, unified_limit_bytes(d.device, capacity, d.wired_limit_bytes))
     return usable
+
+
+def unified_limit_bytes(device: Hardware, capacity: int, wired_limit_bytes: int | None = None) -> int:
+    """Memory of a unified-memory system its GPU may use, whatever the engine asks for [B].
+
+    Parameters
+    ----------
+    device : the system (a Mac: the macOS wired-memory limit; any other: capacity less the OS share)
+    capacity : its memory [B]
+    wired_limit_bytes : a raised macOS limit (``iogpu.wired_limit_mb``) [B]; None = the macOS default
+
+    References: the fractions and their sources are in engines.py (MAC_WIRED_FRACTION_*,
+    UNIFIED_OS_RESERVE_FRACTION).
+    """
+    if device.vendor.lower() == "apple":
+        default = MAC_WIRED_FRACTION_LARGE if capacity >= MAC_LARGE_THRESHOLD_BYTES else MAC_WIRED_FRACTION_SMALL
+        return wired_limit_bytes if wired_limit_bytes is not None else int(capacity * default)
+    return int(capacity * (1 - UNIFIED_OS_RESERVE_FRACTION))
 
 
 def ram_usable_bytes(ram_bytes: int) -> int:
@@ -291,9 +304,15 @@ def ram_needed_bytes(model_bytes: int) -> int:
     return max(model_bytes + RAM_OS_RESERVE_MIN_BYTES, math.ceil(model_bytes / (1 - RAM_OS_RESERVE_FRACTION)))
 
 
-def _device_label(d: Deployment, index: int) -> str:
+def device_label(d: Deployment, index: int) -> str:
+    """The name of device `index` of a deployment, as every table shows it: 'GPU 3 (NVIDIA H200 ...)'."""
     word = "GPU" if d.topology in ("gpu", "hybrid") else "System"
     return f"{word} {index} ({d.device.name})"
+
+
+def ram_label(d: Deployment) -> str:
+    """The name of a host's system RAM, as every table shows it: 'System RAM (2x Intel Xeon ...)'."""
+    return f"System RAM ({d.sockets}x {d.cpu.name})" if d.cpu else "System RAM"
 
 
 def _server_devices(d: Deployment) -> list[DeviceMemory]:
@@ -336,7 +355,7 @@ def _server_devices(d: Deployment) -> list[DeviceMemory]:
         for rank in range(d.tp):
             index = stage_index * d.tp + rank
             devices.append(DeviceMemory(
-                name=_device_label(d, index), kind="gpu" if d.topology == "gpu" else "unified",
+                name=device_label(d, index), kind="gpu" if d.topology == "gpu" else "unified",
                 capacity_bytes=capacity, usable_bytes=usable, weights_bytes=round(w),
                 activation_bytes=act, overhead_bytes=overhead, kv_bytes_per_token=kv_tok,
                 kv_window_bytes_per_token=win, seq_groups=d.dp,
@@ -387,7 +406,7 @@ def _hybrid_devices(d: Deployment) -> list[DeviceMemory]:
     kv_tok = kv_total * gpu_share / (1 if replicate_kv else n)
     win = win_total * gpu_share / (1 if replicate_kv else n)
     devices = [DeviceMemory(
-        name=_device_label(d, i), kind="gpu", capacity_bytes=capacity, usable_bytes=usable,
+        name=device_label(d, i), kind="gpu", capacity_bytes=capacity, usable_bytes=usable,
         weights_bytes=round(gpu_w / n), activation_bytes=act, overhead_bytes=overhead,
         kv_bytes_per_token=kv_tok, kv_window_bytes_per_token=win,
     ) for i in range(n)]
@@ -402,10 +421,8 @@ def _hybrid_devices(d: Deployment) -> list[DeviceMemory]:
 
 
 def _ram_device(d: Deployment, weights: int, kv_tok: float, win: float, act: int) -> DeviceMemory:
-    cpu = d.cpu
-    label = f"System RAM ({d.sockets}x {cpu.name})" if cpu else "System RAM"
     return DeviceMemory(
-        name=label, kind="ram", capacity_bytes=d.ram_bytes, usable_bytes=ram_usable_bytes(d.ram_bytes),
+        name=ram_label(d), kind="ram", capacity_bytes=d.ram_bytes, usable_bytes=ram_usable_bytes(d.ram_bytes),
         weights_bytes=weights, activation_bytes=act, overhead_bytes=0,
         kv_bytes_per_token=kv_tok, kv_window_bytes_per_token=win,
     )
@@ -529,4 +546,5 @@ def _max_context(dev: DeviceMemory, seqs_per_replica: int, window: int | None) -
 
 __all__ = ["Deployment", "DeviceMemory", "MemoryEstimate", "KV_DTYPES", "estimate_memory",
            "weights_by_group", "kv_bytes_per_token", "kv_window_bytes_per_token", "layer_bytes",
-           "pipeline_stages", "ram_usable_bytes", "ram_needed_bytes"]
+           "pipeline_stages", "ram_usable_bytes", "ram_needed_bytes", "unified_limit_bytes", "device_label",
+           "ram_label"]

@@ -236,7 +236,7 @@ def _blocks(e: Estimate, share_url: str | None) -> list[_Block]:
         [h.name, h.status, h.source] for h in (d.device, d.cpu) if h is not None]))
     out.append(_Block("h3", "Engine memory policy (k2calc/engines.py)"))
     out.append(_Block("table", header=["setting", "value", "source"], rows=_engine_rows(e)))
-    out.append(_Block("h3", "Speed calibration (data/measurements.csv, data/uncertainty.csv)"))
+    out.append(_Block("h3", "Speed calibration (data/measurements.csv, data/class_corrections.csv)"))
     out.append(_Block("table", header=["item", "value"], rows=_calibration_rows(e)))
     return out
 

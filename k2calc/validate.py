@@ -1,36 +1,44 @@
-"""Measured against predicted: every published measurement run through the model.
+"""Measured against predicted: every published measurement run through the model, cross-validated.
 
 ``python -m k2calc validate`` prints, per row of ``data/measurements.csv`` that maps onto a catalog
 scenario: the scenario, the measured value, the prediction, their ratio, whether the measurement lies
 inside the prediction's uncertainty band, and the roofline; then the summary the targets are stated in
-(share of decode rows within 1.5x, share of prefill/TTFT rows within 2x, median |log2 ratio|).
+(share of decode rows within 1.5x, share of prefill/TTFT rows within 2x, median |log2 ratio|), first
+**leave-one-source-out** (every source's rows predicted with class corrections fitted without that
+source), then in-sample, and per class.
 
-Calibration method (how the parameters in ``performance.py`` were set): each platform's bandwidth
-efficiency and per-layer latency come from batch-1 decode rows (bandwidth-bound plus fixed latency),
-the decode compute efficiency per kernel and platform from the rows at 16-100 users (where the step
-time grows with the batch), the prefill efficiency from long-prompt rows; one value per class, never
-per row. The band of a class is its rows' spread (see :func:`band_factor`).
+Calibration, in two layers:
+
+1. The physics' parameters (``data/platforms.csv``, ``data/kernel_efficiency.csv``; bandwidths from
+   microbenchmarks in ``data/bandwidth.csv``), each with the rows or benchmark behind it.
+2. One correction per class and kind (:func:`fit_corrections`): the geometric mean of measured/physics
+   over the class's sources, each source one vote, shrunk towards 1 by one pseudo-source; its band from
+   the leave-one-source-out residuals (:func:`fit_bands`). Stored in ``data/class_corrections.csv``.
 """
 
 from __future__ import annotations
 
-import csv
 import math
+import re
 import statistics
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from .errors import K2CalcError
 from .measurements import Measurement, load_measurements
 from .memory import estimate_memory
 from .performance import (
-    DEFAULT_BAND,
     FAR_BAND,
-    UNCERTAINTY_PATH,
+    FEW_SOURCES_BAND,
+    ClassCalibration,
+    Corrections,
     PerformanceEstimate,
     calibration_class,
+    class_calibration,
     estimate_performance,
-    prefill_time,
+    load_corrections,
+    write_corrections,
 )
 from .scenario import Scenario, resolve
 
@@ -42,7 +50,10 @@ SPEED_METRICS = {
     "ttft_s": ("ttft_s", None),
 }
 DECODE = {"decode_tokens_per_s_per_user", "decode_tokens_per_s_total", "output_tokens_per_s_total"}
-MIN_BAND = 1.3
+TOLERANCE = {"decode": 1.5, "prefill/ttft": 2.0}  # the targets' "within" factors
+MIN_BAND = 1.2         # least band factor, however well a class's sources agree
+BAND_COVERAGE = 2 / 3  # share of a class's cross-validated rows its band covers
+MAX_CORRECTION = 2.0   # a class correction beyond x2 either way means the physics is missing something
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,7 @@ class Row:
     predicted: float
     roofline: float | None
     klass: str
+    physics: float = 0.0   # the prediction before the class correction
 
     @property
     def ratio(self) -> float:
@@ -63,6 +75,22 @@ class Row:
     @property
     def kind(self) -> str:
         return "decode" if self.measurement.metric in DECODE else "prefill/ttft"
+
+    @property
+    def source(self) -> str:
+        return source_key(self.measurement.source)
+
+    @property
+    def physics_log_ratio(self) -> float:
+        """log(measured / physics), signed so that a correction c > 1 means "faster than physics"."""
+        r = self.measurement.value / self.physics
+        return -math.log(r) if self.measurement.metric == "ttft_s" else math.log(r)
+
+
+def source_key(source: str) -> str:
+    """The publication a row comes from: its source text without commits, dates or comments in
+    parentheses (several commits of one cookbook file are one source)."""
+    return re.sub(r"\s*[(;].*", "", source.strip().strip('"')).strip() or source
 
 
 def scenario_of(m: Measurement) -> Scenario:
@@ -97,15 +125,30 @@ def scenario_of(m: Measurement) -> Scenario:
     return Scenario.build(**values)
 
 
-def predict(m: Measurement, s: Scenario) -> tuple[float, float | None]:
-    """(prediction, roofline) for a measurement's metric in its scenario."""
+def comparable_scenario(m: Measurement) -> Scenario:
+    """The scenario of a measurement that can be compared (raises K2CalcError saying why not): it maps
+    onto the catalog and its weights fit in the devices' memory (a published run whose weights k2calc
+    cannot place was set up in a way k2calc does not model, e.g. with a CPU the source does not name).
+    Runs that k2calc finds short of KV cache or above a default memory limit are compared: engines
+    and users change those limits."""
+    s = scenario_of(m)
+    mem = estimate_memory(resolve(s))
+    if any(dev.weights_bytes > dev.capacity_bytes for dev in mem.devices):
+        raise K2CalcError(f"{m.id}: the weights do not fit the stated devices (placement not stated by the source)")
+    return s
+
+
+def predict(m: Measurement, s: Scenario, corrections: Corrections | None = None) -> tuple[float, float | None]:
+    """(prediction, roofline) for a measurement's metric in its scenario, with the class corrections
+    `corrections` (default: data/class_corrections.csv; ``{}``: physics alone)."""
     d = resolve(s)
     mem = estimate_memory(d)
     if m.metric == "prefill_tokens_per_s" and s.concurrency > 1:
         # aggregate prefill of `concurrency` prompts arriving together
-        t = prefill_time(d, mem, s.input_tokens * s.concurrency)[0]
-        return s.input_tokens * s.concurrency / t, None
-    perf: PerformanceEstimate = estimate_performance(d, mem, s.input_tokens, s.output_tokens, s.concurrency)
+        perf = estimate_performance(d, mem, s.input_tokens * s.concurrency, s.output_tokens, 1, corrections)
+        return perf.prefill_tokens_per_s, perf.roofline_prefill_tokens_per_s
+    perf: PerformanceEstimate = estimate_performance(d, mem, s.input_tokens, s.output_tokens, s.concurrency,
+                                                     corrections)
     attr, roof_attr = SPEED_METRICS[m.metric]
     if m.metric == "ttft_s" and m.arrival == "burst":
         attr = "ttft_burst_s"
@@ -113,43 +156,106 @@ def predict(m: Measurement, s: Scenario) -> tuple[float, float | None]:
 
 
 @lru_cache(maxsize=1)
-def rows() -> tuple[Row, ...]:
-    """Every measurement that maps onto a scenario, with its prediction."""
+def physics_rows() -> tuple[Row, ...]:
+    """Every measurement that maps onto a scenario, with the physics' prediction (no correction)."""
     out = []
     for m in load_measurements():
         if m.metric not in SPEED_METRICS:
             continue
         try:
-            s = scenario_of(m)
-            value, roof = predict(m, s)
-            out.append(Row(m, s, value, roof, calibration_class(resolve(s))))
+            s = comparable_scenario(m)
+            value, roof = predict(m, s, {})
+            out.append(Row(m, s, value, roof, calibration_class(resolve(s)), physics=value))
         except K2CalcError:
             continue
     return tuple(out)
 
 
-@lru_cache(maxsize=64)
+def _repredict(rs: tuple[Row, ...], table: Corrections) -> tuple[Row, ...]:
+    """The rows predicted again with the class corrections `table`."""
+    return tuple(replace(r, predicted=predict(r.measurement, r.scenario, table)[0]) for r in rs)
+
+
+@lru_cache(maxsize=1)
+def rows() -> tuple[Row, ...]:
+    """Every comparable measurement with the prediction the calculator shows (stored corrections)."""
+    return _repredict(physics_rows(), load_corrections())
+
+
+def fit_corrections(rs: tuple[Row, ...]) -> dict[tuple[str, str], tuple[float, int, int]]:
+    """(class, kind) -> (correction, sources, rows): exp of the mean over sources of each source's mean
+    log(measured/physics), shrunk towards 0 by one pseudo-source, clamped to x2 either way."""
+    by_source: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in rs:
+        by_source[(r.klass, r.kind)][r.source].append(r.physics_log_ratio)
+    out = {}
+    for key, sources in by_source.items():
+        means = [statistics.fmean(v) for v in sources.values()]
+        log_c = sum(means) / (len(means) + 1)
+        log_c = max(-math.log(MAX_CORRECTION), min(math.log(MAX_CORRECTION), log_c))
+        out[key] = (math.exp(log_c), len(sources), sum(len(v) for v in sources.values()))
+    return out
+
+
+def _table(fitted, bands=None) -> Corrections:
+    bands = bands or {}
+    return {k: ClassCalibration(c, bands.get(k, FAR_BAND), n_src, n) for k, (c, n_src, n) in fitted.items()}
+
+
+@lru_cache(maxsize=1)
+def cross_validated_rows() -> tuple[Row, ...]:
+    """Every row predicted with class corrections fitted without the rows of its own source
+    (leave-one-source-out)."""
+    base = physics_rows()
+    out = []
+    for source in sorted({r.source for r in base}):
+        held_out = tuple(r for r in base if r.source == source)
+        table = _table(fit_corrections(tuple(r for r in base if r.source != source)))
+        out.extend(_repredict(held_out, table))
+    return tuple(out)
+
+
+def fit_bands(cv: tuple[Row, ...], fitted) -> dict[tuple[str, str], float]:
+    """(class, kind) -> band factor: the smallest factor that covers two thirds of the class's
+    cross-validated rows, at least 1.2; at least 1.5 when the class rests on fewer than three sources."""
+    logs: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for r in cv:
+        logs[(r.klass, r.kind)].append(abs(math.log(r.ratio)))
+    out = {}
+    for key, values in logs.items():
+        values.sort()
+        factor = max(MIN_BAND, math.ceil(math.exp(values[math.ceil(BAND_COVERAGE * len(values)) - 1]) * 1000) / 1000)
+        if fitted.get(key, (1, 0, 0))[1] < 3:
+            factor = max(factor, FEW_SOURCES_BAND)
+        out[key] = factor
+    return out
+
+
+def calibration_table() -> Corrections:
+    """The corrections and bands the published measurements give now (what --write-calibration stores)."""
+    fitted = fit_corrections(physics_rows())
+    return _table(fitted, fit_bands(cross_validated_rows(), fitted))
+
+
+def write_calibration(path=None) -> None:
+    """Regenerate data/class_corrections.csv from data/measurements.csv."""
+    if path is None:
+        write_corrections(calibration_table())
+    else:
+        write_corrections(calibration_table(), path)
+    load_corrections.cache_clear()
+    rows.cache_clear()
+
+
 def band_factor(klass: str, kind: str) -> tuple[float, int]:
-    """(band factor, rows) for an engine family / platform class: exp of the root mean square of the
-    log ratios of its rows of that kind, at least 1.3 (the spread on the rows the parameters were set
-    on understates the error on runs never seen); 1.5 with fewer than three rows; 2.0 with none."""
-    logs = [math.log(r.ratio) for r in rows() if r.klass == klass and r.kind == kind]
-    if not logs:
-        return FAR_BAND, 0
-    if len(logs) < 3:
-        return DEFAULT_BAND, len(logs)
-    return max(MIN_BAND, math.exp(math.sqrt(sum(x * x for x in logs) / len(logs)))), len(logs)
+    """(band factor, rows) of a class and kind, as stored in data/class_corrections.csv."""
+    c = class_calibration(klass, kind)
+    return c.band_factor, c.rows
 
 
-def write_bands(path=UNCERTAINTY_PATH) -> None:
-    """Regenerate data/uncertainty.csv: one band per class and kind that has published rows."""
-    keys = sorted({(r.klass, r.kind) for r in rows()})
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(["class", "kind", "rows", "band_factor"])
-        for klass, kind in keys:
-            factor, n = band_factor(klass, kind)
-            w.writerow([klass, kind, n, f"{factor:.3f}"])
+def within(group, factor: float) -> float:
+    """Share of rows whose measured/predicted ratio lies within `factor` either way [1]."""
+    return sum(1 for r in group if 1 / factor <= r.ratio <= factor) / max(1, len(group))
 
 
 def summary(rs: tuple[Row, ...] | None = None) -> dict[str, float]:
@@ -158,10 +264,9 @@ def summary(rs: tuple[Row, ...] | None = None) -> dict[str, float]:
     rs = rows() if rs is None else rs
     decode = [r for r in rs if r.kind == "decode"]
     prefill = [r for r in rs if r.kind != "decode"]
-    within = lambda group, f: sum(1 for r in group if 1 / f <= r.ratio <= f) / max(1, len(group))  # noqa: E731
     return {
-        "decode_rows": len(decode), "decode_within_1_5x": within(decode, 1.5),
-        "prefill_ttft_rows": len(prefill), "prefill_ttft_within_2x": within(prefill, 2.0),
+        "decode_rows": len(decode), "decode_within_1_5x": within(decode, TOLERANCE["decode"]),
+        "prefill_ttft_rows": len(prefill), "prefill_ttft_within_2x": within(prefill, TOLERANCE["prefill/ttft"]),
         "median_abs_log2_ratio": statistics.median(abs(math.log2(r.ratio)) for r in rs) if rs else float("nan"),
     }
 
@@ -181,7 +286,7 @@ def skipped() -> list[tuple[str, str]]:
         if m.metric not in SPEED_METRICS:
             continue
         try:
-            scenario_of(m)
+            comparable_scenario(m)
         except K2CalcError as exc:
             out.append((m.id, str(exc).split(": ", 1)[-1]))
     return out
@@ -201,16 +306,53 @@ def report() -> str:
         lines.append(f"{m.id[:40]:40s} {m.metric[:28]:28s} {unit:5s} {m.value:10.2f} {r.predicted:10.2f} "
                      f"{r.ratio:6.2f} {'x' + format(f, '.2f'):>6s} {inside:>7s} {roof}")
         lines.append(f"{'':40s} {describe(r.scenario)}; {r.klass}")
-    s = summary()
     lines += [
         "",
-        "ratio = measured / predicted; band = the class's spread (a prediction v covers v/band .. v x band);",
+        "ratio = measured / predicted; band = the class's cross-validated spread (a prediction v covers v/band .. v x band);",
         "roofline = the same bytes and FLOPs at 100% of peak bandwidth and compute (no prediction exceeds it).",
         "Not compared: " + "; ".join(f"{i} ({why})" for i, why in skipped()),
         "",
-        f"decode rows within 1.5x: {s['decode_within_1_5x']:.0%} of {s['decode_rows']}; "
-        f"prefill/TTFT rows within 2x: {s['prefill_ttft_within_2x']:.0%} of {s['prefill_ttft_rows']}; "
-        f"median |log2(measured/predicted)|: {s['median_abs_log2_ratio']:.2f}",
-        "sources: the 'source' column of data/measurements.csv (published benchmarks, see facts.md F)",
+        *class_table(),
+        "",
+        *summary_lines(),
+        "sources: the 'source' column of data/measurements.csv (repository files with commits, threads, posts)",
     ]
     return "\n".join(lines)
+
+
+def _summary_text(s: dict[str, float]) -> str:
+    return (f"decode rows within 1.5x: {s['decode_within_1_5x']:.0%} of {s['decode_rows']}; "
+            f"prefill/TTFT rows within 2x: {s['prefill_ttft_within_2x']:.0%} of {s['prefill_ttft_rows']}; "
+            f"median |log2(measured/predicted)|: {s['median_abs_log2_ratio']:.2f}")
+
+
+def summary_lines() -> list[str]:
+    """The headline (leave-one-source-out), then in-sample and physics alone: the lines the README quotes."""
+    n_sources = len({r.source for r in physics_rows()})
+    return [
+        f"cross-validated (leave-one-source-out, {n_sources} sources): {_summary_text(summary(cross_validated_rows()))}",
+        f"in-sample (corrections fitted on every row): {_summary_text(summary(rows()))}",
+        f"physics alone (no class correction): {_summary_text(summary(physics_rows()))}",
+    ]
+
+
+def class_table() -> list[str]:
+    """Per class and kind: rows, sources, correction, band; share within tolerance cross-validated and
+    in-sample, median |log2| cross-validated."""
+    cv, ins = defaultdict(list), defaultdict(list)
+    for r in cross_validated_rows():
+        cv[(r.klass, r.kind)].append(r)
+    for r in rows():
+        ins[(r.klass, r.kind)].append(r)
+    header = (f"{'class (engine family / platform)':34s} {'kind':13s} {'rows':>4s} {'src':>4s} {'corr':>6s} "
+              f"{'band':>6s} {'within (cv)':>11s} {'within (in)':>11s} {'med|log2| cv':>12s}")
+    out = [header, "-" * len(header)]
+    for key in sorted(cv):
+        c = class_calibration(*key)
+        tol = TOLERANCE[key[1]]
+        med = statistics.median(abs(math.log2(r.ratio)) for r in cv[key])
+        few = "  (fewer than 3 sources)" if c.sources < 3 else ""
+        out.append(f"{key[0]:34s} {key[1]:13s} {len(cv[key]):4d} {c.sources:4d} {'x' + format(c.correction, '.2f'):>6s} "
+                   f"{'x' + format(c.band_factor, '.2f'):>6s} {within(cv[key], tol):11.0%} {within(ins[key], tol):11.0%} "
+                   f"{med:12.2f}{few}")
+    return out

@@ -6,17 +6,13 @@ import pandas as pd
 import streamlit as st
 
 from k2calc.errors import K2CalcError
-from k2calc.finetune import TARGETS, FinetuneSpec, estimate_finetune
+from k2calc.finetune import DEFAULT_TARGETS, TARGETS, FinetuneSpec, estimate_finetune
 from k2calc.units import GiB
 from ui import page_setup
 
 scenario, catalogs = page_setup()
 
 st.title("Fine-tune")
-st.caption(f"{scenario.model} on {scenario.count} x {scenario.hardware}"
-           + (f" + {scenario.sockets} x {scenario.cpu}, {scenario.ram_gb:,.0f} GiB RAM" if scenario.cpu else "")
-           + " (from the sidebar). The hybrid route (KTransformers + LLaMA-Factory) keeps routed experts in "
-             "system RAM and computes them on the CPU.")
 c1, c2, c3, c4 = st.columns(4)
 method = c1.selectbox("Method", ["lora", "qlora", "full"], key="ft_method",
                       format_func={"lora": "LoRA (BF16 base)", "qlora": "QLoRA (4-bit base)",
@@ -29,34 +25,45 @@ tokens = c5.number_input("Dataset [tokens]", min_value=1, value=10_000_000, step
 epochs = c6.number_input("Epochs", min_value=0.1, value=1.0, step=0.5, key="ft_epochs")
 swap = c7.number_input("Swap [GiB]", min_value=0.0, value=0.0, step=50.0, key="ft_swap")
 checkpointing = c8.toggle("Gradient checkpointing", value=True, key="ft_ckpt")
-targets = st.multiselect("LoRA targets", list(TARGETS), default=["attention", "shared_experts", "dense_mlp"],
-                         key="ft_targets")
+targets = st.multiselect("LoRA targets", list(TARGETS), default=list(DEFAULT_TARGETS), key="ft_targets")
 
 try:
-    spec = FinetuneSpec.build(
-        model=scenario.model, hardware=scenario.hardware, count=scenario.count, cpu=scenario.cpu,
-        sockets=scenario.sockets, ram_gb=scenario.ram_gb, swap_gb=float(swap), method=method, rank=int(rank),
-        targets=tuple(targets) or ("attention",), seq_len=int(seq_len), micro_batch=int(micro_batch),
-        gradient_checkpointing=checkpointing, tokens=int(tokens), epochs=float(epochs),
-        usd_per_kwh=scenario.electricity_usd_per_kwh)
-    ft = estimate_finetune(spec, extra_models=catalogs.models)
+    spec = FinetuneSpec.from_scenario(
+        scenario, swap_gb=float(swap), method=method, rank=int(rank), targets=tuple(targets) or ("attention",),
+        seq_len=int(seq_len), micro_batch=int(micro_batch), gradient_checkpointing=checkpointing,
+        tokens=int(tokens), epochs=float(epochs))
+    ft = estimate_finetune(spec, catalogs)
 except K2CalcError as exc:
     st.error(str(exc))
     st.stop()
 
+dep = ft.deployment
+where = f"{dep.count} x {dep.device.name}" if dep.device else ""
+if dep.cpu:
+    where += (" + " if where else "") + f"{dep.sockets} x {dep.cpu.name}, {dep.ram_bytes / GiB:,.0f} GiB RAM"
+st.caption(f"{dep.model.name} on {where} (from the sidebar). The hybrid route (KTransformers + LLaMA-Factory) "
+           "keeps routed experts in system RAM and computes them on the CPU.")
 if ft.fits:
     st.success(f"Fits{' (part of it in swap: slow)' if ft.slow else ''}. {ft.model_name}, {method}, "
                f"{ft.trainable_params / 1e6:,.1f}M trainable parameters.")
+    m = st.columns(4)
+    m[0].metric("Training speed", f"{ft.tokens_per_s:,.{0 if ft.tokens_per_s >= 100 else 1}f} tok/s",
+                help=f"Roofline {ft.roofline_tokens_per_s:,.0f} tok/s; limited by {ft.bottleneck}.")
+    m[1].metric("Run time", f"{ft.hours:,.1f} h", help=f"{tokens:,} tokens x {epochs:g} epoch(s).")
+    m[2].metric("Energy", f"{ft.energy_kwh:,.0f} kWh", help=f"At {ft.power_watts:,.0f} W.")
+    m[3].metric("Electricity (owned)", f"${ft.cost_usd:,.2f}",
+                help=f"At ${ft.usd_per_kwh:.3f}/kWh. Cloud: " + (f"${ft.cloud_cost_usd:,.0f}" if ft.cloud_cost_usd
+                                                                 else ft.cloud_note))
+    for w in ft.warnings:
+        st.warning(w)
 else:
-    st.error("Does not fit. " + ft.reasons[0])
-m = st.columns(4)
-m[0].metric("Training speed", f"{ft.tokens_per_s:,.{0 if ft.tokens_per_s >= 100 else 1}f} tok/s", help=f"Roofline {ft.roofline_tokens_per_s:,.0f} tok/s; "
-            f"limited by {ft.bottleneck}.")
-m[1].metric("Run time", f"{ft.hours:,.1f} h", help=f"{tokens:,} tokens x {epochs:g} epoch(s).")
-m[2].metric("Energy", f"{ft.energy_kwh:,.0f} kWh", help=f"At {ft.power_watts:,.0f} W.")
-m[3].metric("Electricity (owned)", f"${ft.cost_usd:,.2f}",
-            help=f"At ${ft.usd_per_kwh:.3f}/kWh. Cloud: " + (f"${ft.cloud_cost_usd:,.0f}" if ft.cloud_cost_usd
-                                                             else ft.cloud_note))
+    st.error("Does not fit: speed, run time and cost are not estimated.\n\n"
+             + "\n".join(f"- {r}" for r in ft.reasons))
+    if ft.fixes:
+        st.info("Would fit with any one of these changes:\n\n" + "\n".join(f"- {f.change}" for f in ft.fixes))
+    else:
+        st.info("No single change tried (QLoRA, gradient checkpointing, micro-batch 1, shorter sequences, more "
+                "devices or RAM) makes it fit.")
 rows = [{"device": d.name, "capacity [GiB]": d.capacity_bytes / GiB, "weights [GiB]": d.weights_bytes / GiB,
          "adapters [GiB]": d.adapter_bytes / GiB, "optimizer [GiB]": d.optimizer_bytes / GiB,
          "gradients [GiB]": d.gradient_bytes / GiB, "activations [GiB]": d.activation_bytes / GiB,

@@ -10,22 +10,27 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
-from k2calc import cost, performance
+from k2calc import cost
 from k2calc.catalog_io import columns_of, load_csv, parse_csv
 from k2calc.errors import CatalogError
 from k2calc.hardware import Hardware, load_hardware, parse_hardware_csv
+from k2calc.finetune.data import Efficiency, PublishedRun
 from k2calc.measurements import Measurement, load_measurements
+from k2calc.performance.bands import load_corrections
+from k2calc.performance.calibration import DeviceBandwidth, KernelEfficiency, Platform
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 
 
-class BandRow(BaseModel):
-    """A row of data/uncertainty.csv: ``class`` is a Python keyword, so the field has an alias."""
+class CorrectionRow(BaseModel):
+    """A row of data/class_corrections.csv: ``class`` is a Python keyword, so the field has an alias."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, populate_by_name=True)
     klass: str = Field(alias="class")
     kind: str
+    sources: int = Field(ge=0)
     rows: int = Field(ge=0)
+    correction: float = Field(gt=0)
     band_factor: float = Field(ge=1)
 
 
@@ -35,7 +40,12 @@ FILES = [
     ("measurements.csv", Measurement, "id", "concurrency", "0", "greater than or equal to 1"),
     ("cost_assumptions.csv", cost.Assumption, "key", "value", "cheap", "valid number"),
     ("api_prices.csv", cost.ApiPrice, ("model_id", "provider"), "output_usd_per_mtok", "-1", "greater than or equal to 0"),
-    ("uncertainty.csv", BandRow, ("class", "kind"), "band_factor", "0.5", "greater than or equal to 1"),
+    ("class_corrections.csv", CorrectionRow, ("class", "kind"), "band_factor", "0.5", "greater than or equal to 1"),
+    ("platforms.csv", Platform, "platform", "bandwidth_fraction", "1.5", "less than or equal to 1"),
+    ("kernel_efficiency.csv", KernelEfficiency, ("phase", "kernel", "platform"), "efficiency", "0", "greater than 0"),
+    ("bandwidth.csv", DeviceBandwidth, "hardware_id", "achievable_gb_per_s", "-1", "greater than 0"),
+    ("finetune_efficiencies.csv", Efficiency, "name", "value", "none", "valid number"),
+    ("finetune_runs.csv", PublishedRun, "id", "rank", "0", "greater than or equal to 1"),
 ]
 IDS = [f[0] for f in FILES]
 
@@ -161,10 +171,12 @@ def test_an_empty_required_cell_says_so(tmp_path):
     assert _one_line(info) == "m.csv line 3, column 'source': Field required (cell is empty)"
 
 
-def test_load_csv_reads_the_uncertainty_bands_as_performance_does():
-    """performance.load_bands (owned elsewhere) can become one load_csv call with BandRow."""
-    rows = load_csv(DATA / "uncertainty.csv", BandRow, key=("class", "kind"))
-    assert {(r.klass, r.kind): (r.band_factor, r.rows) for r in rows} == performance.load_bands()
+def test_load_csv_reads_the_class_corrections_as_performance_does():
+    """performance.bands.load_corrections (owned elsewhere) can become one load_csv call."""
+    rows = load_csv(DATA / "class_corrections.csv", CorrectionRow, key=("class", "kind"))
+    expected = {(r.klass, r.kind): (r.correction, r.band_factor, r.sources, r.rows) for r in rows}
+    actual = {k: (c.correction, c.band_factor, c.sources, c.rows) for k, c in load_corrections().items()}
+    assert expected == actual
 
 
 @pytest.fixture

@@ -16,14 +16,19 @@ from hypothesis import strategies as st
 from k2calc.errors import K2CalcError, UnknownIdError
 from k2calc.finetune import (
     CPU_SFT_EFFICIENCY,
+    GPU_MFU,
     NF4_DQ_BITS,
     FinetuneSpec,
     add_parser,
     calibration,
     estimate_finetune,
+    fits,
     run,
 )
+from k2calc.hardware import Hardware, get_hardware
+from k2calc.memory import ram_usable_bytes
 from k2calc.models import from_hf_config, get_model, param_counts
+from k2calc.scenario import Catalogs, Scenario, estimate
 from k2calc.units import GiB
 
 SEED = dict(model="kimi-k2-instruct", hardware="rtx-4090", count=2, cpu="xeon-platinum-8488c", sockets=2,
@@ -53,28 +58,71 @@ def used(est, kind: str | None = None) -> int:
 # ------------------------------------------------------------------------------------------------
 
 
+def _k2_ram_need(tokens: int = 2048) -> int:
+    """Kimi K2 on the hybrid route, by hand: BF16 routed experts and embedding table in RAM, plus the CPU
+    expert kernels' backward cache of one MoE layer: tokens x (hidden + k x 3 x moe_intermediate) x 2 B."""
+    c = param_counts(get_model("kimi-k2-instruct"))
+    return 2 * (c.routed_experts + c.embeddings) + tokens * (7168 + 8 * 3 * 2048) * 2
+
+
 def test_seed_kimi_k2_fits_and_matches_published_throughput():
     est = estimate_finetune(FinetuneSpec(**SEED))
     assert est.route == "hybrid"
     assert est.fits, est.reasons
     assert within(est.tokens_per_s, 46.55), est.tokens_per_s
     assert est.bottleneck.startswith("cpu")
-    if est.slow:  # part of the weights in swap: it must say so
-        assert any("swap" in w.lower() and "slow" in w.lower() for w in est.warnings)
-        assert any(d["kind"] == "swap" and d["slow"] for d in est.memory_breakdown())
-    # BF16 routed experts (1014.7B x 2 B = 2.03 TB) are in RAM: "more than 2T" per the K2 SFT guide
+    # 2 x (1,014.7B routed + 1.17B embedding) BF16 + 220 MiB cache = 1,892 GiB: below the 2017 GiB x 0.95
+    # usable, so the 200 GB of swap stay empty and nothing is slow
     ram = next(d for d in est.devices if d.kind == "ram")
-    swap = sum(d.weights_bytes for d in est.devices if d.kind == "swap")
-    assert ram.weights_bytes + swap >= 2 * param_counts(get_model("kimi-k2-instruct")).routed_experts
+    assert _k2_ram_need() == 2 * 1_015_860_428_800 + 230_686_720 == 2_031_951_544_320
+    assert ram.used_bytes == _k2_ram_need()
+    assert ram.free_bytes == int(2017 * GiB) - int(2017 * GiB * 0.05) - _k2_ram_need()
+    assert not est.slow and not est.warnings
     # GPUs hold attention, shared experts, dense MLP, lm_head: ~21 GB of BF16 split over two 24 GB cards
     for gpu in (d for d in est.devices if d.kind == "gpu"):
         assert gpu.free_bytes > 0
 
 
-def test_seed_with_512_gb_ram_does_not_fit_and_names_ram():
+def test_short_ram_spills_frozen_weights_to_swap_and_pays_for_reading_them():
+    """1,800 GiB of RAM + 200 GiB swap: what RAM cannot hold goes to swap and is read on every pass."""
+    fast = estimate_finetune(FinetuneSpec(**SEED))
+    est = estimate_finetune(FinetuneSpec(**{**SEED, "ram_gb": 1800}))
+    assert est.fits and est.slow
+    moved = _k2_ram_need() - ram_usable_bytes(int(1800 * GiB))
+    swap = next(d for d in est.devices if d.kind == "swap")
+    assert swap.weights_bytes == moved and swap.slow
+    # forward + activation gradient + recompute = 3 reads of the swapped weights per micro-batch of 2,048
+    swap_s = 3 * moved / 2e9 / 2048
+    assert est.time_per_token_s["swap_reads"] == pytest.approx(swap_s)
+    assert 1 / est.tokens_per_s == pytest.approx(1 / fast.tokens_per_s + swap_s)
+    assert any("swap" in w and "SLOW" in w for w in est.warnings)
+
+
+def test_seed_with_512_gb_ram_does_not_fit_names_ram_and_reports_no_speed():
     est = estimate_finetune(FinetuneSpec(**{**SEED, "ram_gb": 512}))
     assert not est.fits
     assert any("RAM" in r for r in est.reasons), est.reasons
+    # nothing is reported as if it ran
+    assert est.tokens_per_s is None and est.hours is None and est.cost_usd is None and est.energy_kwh is None
+    d = json.loads(json.dumps(est.as_dict()))
+    assert d["performance"] is None and d["cost"] is None
+    # RAM for everything without swap: the need over the 95% usable share, in whole GiB
+    ram_fix = next(f for f in est.fixes if "ram_gb" in f.update)
+    assert ram_fix.update["ram_gb"] == math.ceil(_k2_ram_need() / 0.95 / GiB) == 1993
+    for fix in est.fixes:
+        assert fits(FinetuneSpec(**{**SEED, "ram_gb": 512, **fix.update})), fix
+
+
+def test_fixes_come_free_changes_first_and_each_fits():
+    """Kimi K2 Thinking LoRA on 8 x H200: BF16 weights are 2 TB, 8 x 141 GB is not enough. QLoRA (4.127 bit)
+    fits; of more GPUs, 16 is the smallest count tried that holds 2 TB / 16 = 128 GB each."""
+    spec = FinetuneSpec(model="kimi-k2-thinking", hardware="h200-sxm", count=8)
+    est = estimate_finetune(spec)
+    assert not est.fits and est.tokens_per_s is None
+    assert [f.update for f in est.fixes] == [{"method": "qlora"}, {"count": 16}]
+    assert not fits(spec.model_copy(update={"count": 12}))  # not a candidate count, and too small anyway
+    text = run(_parse(["--model", "kimi-k2-thinking", "--hardware", "h200-sxm", "--count", "8"]))
+    assert "DOES NOT FIT" in text and "would fit with: QLoRA" in text and "tokens/s" not in text
 
 
 def test_deepseek_v3_lora_matches_published_throughput_and_host_memory():
@@ -92,14 +140,14 @@ def test_deepseek_v2_lite_lora_matches_published_throughput_and_memory():
     v2_lite = from_hf_config(V2_LITE_CONFIG, "deepseek-v2-lite", "DeepSeek-V2-Lite")
     spec = FinetuneSpec(model="deepseek-v2-lite", hardware="rtx-4090", count=1, cpu="xeon-platinum-8488c",
                         sockets=2, ram_gb=256, rank=8, seq_len=512)
-    est = estimate_finetune(spec, extra_models={"deepseek-v2-lite": v2_lite})
+    est = estimate_finetune(spec, Catalogs(models={"deepseek-v2-lite": v2_lite}))
     assert within(est.tokens_per_s, 530.38), est.tokens_per_s
     assert est.fits
     # developer notes: ~30 GB host memory, ~5-6 GB GPU memory
     assert 25e9 <= used(est, "ram") <= 35e9
     assert used(est, "gpu") <= 8 * GiB
-    # the same through the `model=` argument
-    assert estimate_finetune(spec, model=v2_lite).tokens_per_s == est.tokens_per_s
+    with pytest.raises(UnknownIdError):  # an imported model exists only in the catalogs it came with
+        estimate_finetune(spec)
 
 
 def test_one_cpu_efficiency_fits_all_three_published_points():
@@ -179,6 +227,25 @@ def test_expert_targets_count_every_expert_and_live_in_ram_on_hybrid():
 # ------------------------------------------------------------------------------------------------
 
 
+def test_gpu_speed_is_the_mfu_share_of_the_bf16_peak_by_hand():
+    """Llama 3.1 8B, LoRA r=16 on attention, 1 x H100, 2,048 tokens, checkpointing: compute-bound."""
+    est = estimate_finetune(FinetuneSpec(model="llama-3.1-8b", hardware="h100-sxm", rank=16,
+                                         targets=("attention",)))
+    h, kv, layers, vocab, seq = 4096, 1024, 32, 128256, 2048
+    attention = (h * h + 2 * h * kv + h * h) * layers          # q, k, v, o
+    mlp = 3 * h * 14336 * layers                                # gate, up, down
+    frozen = 2 * (attention + mlp) * 3                          # forward + activation gradient + recompute
+    dots = 32 * (128 + 128) * layers * seq * 4                  # QK and AV, forward + 2 backward + recompute
+    lm_head = 2 * vocab * h * 2                                 # not recomputed
+    adapters = 13_631_488 * (6 + 2)
+    flops = frozen + dots + lm_head + adapters
+    assert est.flops_per_token == pytest.approx(flops)
+    peak = 989.5e12                                             # H100 SXM dense BF16 (data/hardware.csv)
+    assert est.bottleneck == "gpu-compute"
+    assert est.tokens_per_s == pytest.approx(GPU_MFU * peak / flops)
+    assert est.roofline_tokens_per_s == pytest.approx(peak / flops)
+
+
 def test_run_time_energy_and_cost():
     spec = FinetuneSpec(model="llama-3.1-8b", hardware="h100-sxm", count=2, tokens=50_000_000, epochs=3,
                         usd_per_kwh=0.15)
@@ -192,6 +259,59 @@ def test_run_time_energy_and_cost():
     assert hybrid.cloud_cost_usd is None and "no cloud price" in hybrid.cloud_note
     assert hybrid.power_watts == 2 * 450 + 2 * 350
     assert any("electricity only" in a for a in hybrid.assumptions)
+
+
+# ------------------------------------------------------------------------------------------------
+# One deployment: custom devices and imported models as in the Calculator
+# ------------------------------------------------------------------------------------------------
+
+LAB_GPU = Hardware(id="lab-gpu", name="Lab GPU 192", kind="gpu", vendor="NVIDIA", memory_bytes=192 * GiB,
+                   memory_bandwidth_gb_per_s=4000, bf16_dense_tflops=1000, tdp_watts=800, status="unverified",
+                   source="test")
+LAB_MAC = Hardware(id="lab-mac", name="Lab Mac 256", kind="system", vendor="Apple", memory_bytes=256 * GiB,
+                   memory_bandwidth_gb_per_s=800, bf16_dense_tflops=30, tdp_watts=300, status="unverified",
+                   source="test")
+
+
+@pytest.mark.parametrize("device, count", [(LAB_GPU, 2), (LAB_MAC, 1)])
+def test_a_custom_device_trains_on_the_same_deployment_as_inference(device, count):
+    catalogs = Catalogs(hardware={device.id: device})
+    scenario = Scenario(model="llama-3.1-8b", hardware=device.id, count=count)
+    inference = estimate(scenario, catalogs)
+    ft = estimate_finetune(FinetuneSpec.from_scenario(scenario), catalogs)
+    assert ft.topology == inference.deployment.topology == ("gpu" if device.kind == "gpu" else "unified")
+    assert ft.deployment.device == inference.deployment.device == device
+    assert [d.name for d in ft.devices] == [d.name for d in inference.memory.devices]
+    assert [d.capacity_bytes for d in ft.devices] == [d.capacity_bytes for d in inference.memory.devices]
+    if device.kind == "system":  # macOS wired limit: 75% of 256 GiB for training and for mlx-lm alike
+        assert ft.devices[0].usable_bytes == inference.memory.devices[0].usable_bytes == 192 * GiB
+        raised = scenario.model_copy(update={"wired_limit_gb": 240.0})  # sysctl iogpu.wired_limit_mb
+        ft_raised = estimate_finetune(FinetuneSpec.from_scenario(raised), catalogs)
+        assert ft_raised.devices[0].usable_bytes == estimate(raised, catalogs).memory.devices[0].usable_bytes
+        assert ft_raised.devices[0].usable_bytes == 240 * GiB
+    with pytest.raises(UnknownIdError):  # without the catalogs the device is unknown, as for inference
+        estimate_finetune(FinetuneSpec.from_scenario(scenario))
+
+
+def test_a_custom_gpu_on_a_hybrid_box_uses_the_same_ram_rule():
+    catalogs = Catalogs(hardware={"lab-gpu": LAB_GPU})
+    scenario = Scenario(model="deepseek-v3", hardware="lab-gpu", count=1, cpu="xeon-platinum-8488c", ram_gb=1536)
+    inference, ft = estimate(scenario, catalogs), estimate_finetune(FinetuneSpec.from_scenario(scenario), catalogs)
+    ram_inf = next(d for d in inference.memory.devices if d.kind == "ram")
+    ram_ft = next(d for d in ft.devices if d.kind == "ram")
+    assert (ram_ft.name, ram_ft.capacity_bytes, ram_ft.usable_bytes) == \
+        (ram_inf.name, ram_inf.capacity_bytes, ram_inf.usable_bytes)
+
+
+def test_training_is_data_parallel_so_inference_tp_rules_do_not_apply():
+    """vLLM cannot split Llama 8B's 32 heads over TP=3; ZeRO-3 training on 3 GPUs shards parameters instead."""
+    with pytest.raises(K2CalcError, match="cannot split"):
+        estimate(Scenario(model="llama-3.1-8b", hardware="h100-sxm", count=3))
+    est = estimate_finetune(FinetuneSpec(model="llama-3.1-8b", hardware="h100-sxm", count=3, method="full"))
+    total = param_counts(get_model("llama-3.1-8b")).total
+    assert len(est.devices) == 3
+    state = est.devices[0].weights_bytes + est.devices[0].gradient_bytes + est.devices[0].optimizer_bytes
+    assert state == pytest.approx(16 * total / 3, abs=3)
 
 
 def test_as_dict_is_json_and_has_the_breakdown():
@@ -270,9 +390,21 @@ def test_never_faster_than_the_compute_roofline(base, method, rank, seq_len, mb,
     base = {**base, "count": count} if "count" in base else base
     est = estimate_finetune(FinetuneSpec(**base, method=method, rank=rank, seq_len=seq_len, micro_batch=mb,
                                          gradient_checkpointing=ckpt))
-    assert 0 < est.tokens_per_s <= est.roofline_tokens_per_s
-    # the roofline itself: every FLOP at 100% of the BF16 peak of every device at once
-    assert est.roofline_tokens_per_s * est.flops_per_token > 0
+    peak = sum(get_hardware(h).peak_flops_per_s("bf16") * n for h, n in _devices(est.spec))
+    if est.fits:  # the roofline: every FLOP at 100% of the BF16 peak of every device at once
+        assert est.roofline_tokens_per_s == pytest.approx(peak / est.flops_per_token)
+        assert 0 < est.tokens_per_s <= est.roofline_tokens_per_s
+    else:         # nothing reported as if it ran
+        assert est.tokens_per_s is None and est.roofline_tokens_per_s is None and est.hours is None
+
+
+def _devices(spec: FinetuneSpec) -> list[tuple[str, int]]:
+    """(hardware id, how many) of every compute device: accelerators and CPU sockets."""
+    if spec.cpu:
+        return [(spec.hardware, spec.count), (spec.cpu, spec.sockets)]
+    if get_hardware(spec.hardware).is_cpu:
+        return [(spec.hardware, spec.sockets)]
+    return [(spec.hardware, spec.count)]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -286,6 +418,7 @@ def test_never_faster_than_the_compute_roofline(base, method, rank, seq_len, mb,
     ({"seq_len": 131_073}, "maximum context"),
     ({"tokens": 0}, "token"),
     ({"ram_gb": None}, "--ram-gb"),
+    ({"cpu": "h100-sxm"}, "not a CPU"),
     ({"targets": ("attention", "mlp")}, "unknown LoRA target"),
     ({"method": "dora"}, "method"),
     ({"epochs": 0}, "epochs"),
@@ -362,3 +495,18 @@ def test_cli_errors_are_k2calc_errors():
 def test_core_never_imports_streamlit():
     code = "import sys, k2calc.finetune; sys.exit('streamlit' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_cli_fine_tunes_an_imported_config_json(tmp_path, capsys):
+    from k2calc.cli import main
+    path = tmp_path / "deepseek-v2-lite" / "config.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(V2_LITE_CONFIG))
+    argv = ["finetune", "--config-json", str(path), "--hardware", "rtx-4090", "--cpu", "xeon-platinum-8488c",
+            "--ram-gb", "256", "--seq-len", "512", "--json"]
+    assert main(argv) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["spec"]["model"] == "deepseek-v2-lite" and data["fits"] is True
+    assert within(data["performance"]["tokens_per_s"], 530.38)
+    assert main(["finetune", "--model", "deepseek-v2-lite", "--hardware", "rtx-4090"]) == 2  # not in the catalog
+    assert "unknown model 'deepseek-v2-lite'" in capsys.readouterr().err

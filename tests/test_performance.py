@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import csv
 
+from pathlib import Path
+
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -20,10 +22,10 @@ from k2calc import validate
 from k2calc.errors import K2CalcError
 from k2calc.memory import estimate_memory
 from k2calc.performance import (
+    CORRECTIONS_PATH,
     FAR_BAND,
-    UNCERTAINTY_PATH,
     PerformanceEstimate,
-    band,
+    class_calibration,
     calibration_class,
     decode_step,
     estimate_performance,
@@ -232,20 +234,19 @@ def test_ttft_never_falls_with_concurrency(dep, model, c1, c2, inp, out):
 @given(deployments, models, concurrencies, st.integers(1, 200_000), outputs)
 def test_bands_bracket_every_speed(dep, model, c, inp, out):
     """(f) Every speed lies strictly inside its band, each band at least x1.2 wide, and the factors
-    are the ones data/uncertainty.csv gives the deployment's calibration class."""
+    are the ones data/class_corrections.csv gives the deployment's calibration class."""
     p = perf_or_skip(dep, model, concurrency=c, input_tokens=inp, output_tokens=out)
     assert p.decode_band_factor >= 1.2 and p.prefill_band_factor >= 1.2
     for name, b in p.bands().items():
         assert b.low < b.value < b.high, name
         assert b.value == pytest.approx(getattr(p, name))
         assert b.high / b.value >= 1.2 - 1e-12 and b.value / b.low >= 1.2 - 1e-12, name
-    assert p.decode_band_factor == band(p.calibration_class, "decode")[0]
-    assert p.prefill_band_factor == band(p.calibration_class, "prefill/ttft")[0]
+    assert p.decode_band_factor == class_calibration(p.calibration_class, "decode").band_factor
+    assert p.prefill_band_factor == class_calibration(p.calibration_class, "prefill/ttft").band_factor
 
 
 @pytest.mark.parametrize("kw,klass", [
     (dict(hardware="mi300x", count=4, engine="llama.cpp"), "llama.cpp/amd-hbm"),
-    (dict(hardware="epyc-9654", ram_gb=1536), "llama.cpp/cpu"),
 ])
 def test_class_without_published_rows_says_so_and_widens_band(kw, klass):
     p = estimate(Scenario.build(model="kimi-k2-thinking", **kw)).performance
@@ -316,12 +317,42 @@ def test_fp8_on_blackwell_keeps_scaling():
 # 6-7. Calibration: validate targets, roofline of every row, uncertainty.csv up to date
 # ------------------------------------------------------------------------------------------------
 
-def test_validate_summary_meets_targets():
-    s = validate.summary()
-    assert s["decode_rows"] >= 20 and s["prefill_ttft_rows"] >= 10, s
-    assert s["decode_within_1_5x"] >= 0.8, s
-    assert s["prefill_ttft_within_2x"] >= 0.7, s
-    assert s["median_abs_log2_ratio"] <= 0.4, s
+def test_cross_validated_summary_does_not_regress():
+    """Leave-one-source-out figures on the published rows, floored at what `validate` gave on
+    2026-12-02 (79% / 77% / 0.29 on 405 rows from 43 sources); issue 10's targets (85% / 80% / 0.30)
+    are not met yet. A change to the physics that loses accuracy on runs it has not seen fails here."""
+    s = validate.summary(validate.cross_validated_rows())
+    assert s["decode_rows"] >= 250 and s["prefill_ttft_rows"] >= 140, s
+    assert s["decode_within_1_5x"] >= 0.77, s
+    assert s["prefill_ttft_within_2x"] >= 0.75, s
+    assert s["median_abs_log2_ratio"] <= 0.30, s
+
+
+def test_cross_validation_holds_each_source_out():
+    """A source's rows are predicted with corrections fitted without it: a class resting on one source
+    has no correction in its own fold, so its cross-validated prediction is the physics alone."""
+    by_id = {r.measurement.id: r for r in validate.cross_validated_rows()}
+    single = [r for r in validate.physics_rows()
+              if len({x.source for x in validate.physics_rows() if (x.klass, x.kind) == (r.klass, r.kind)}) == 1]
+    assert single
+    for r in single:
+        assert by_id[r.measurement.id].predicted == pytest.approx(r.physics, rel=1e-9), r.measurement.id
+
+
+def test_bands_cover_two_thirds_of_cross_validated_rows():
+    groups = {}
+    for r in validate.cross_validated_rows():
+        groups.setdefault((r.klass, r.kind), []).append(r)
+    for key, rs in groups.items():
+        f = class_calibration(*key).band_factor
+        covered = sum(1 for r in rs if 1 / f <= r.ratio <= f + 1e-9)
+        assert covered >= 2 / 3 * len(rs) - 1e-9, (key, covered, len(rs), f)
+
+
+def test_readme_quotes_what_validate_prints():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for line in validate.summary_lines():
+        assert line in readme, line
 
 
 def test_no_validated_row_exceeds_its_roofline():
@@ -332,17 +363,17 @@ def test_no_validated_row_exceeds_its_roofline():
     assert not over
 
 
-def test_uncertainty_csv_is_up_to_date():
-    """Every (class, kind) the calibration produces is in data/uncertainty.csv with the factor and row
-    count band_factor computes now; a recalibration without ``validate --write-bands`` fails here."""
-    with UNCERTAINTY_PATH.open(newline="") as f:
-        stored = {(r["class"], r["kind"]): (float(r["band_factor"]), int(r["rows"])) for r in csv.DictReader(f)}
-    assert stored
-    for (klass, kind), (factor, n) in stored.items():
-        now_factor, now_n = validate.band_factor(klass, kind)
-        assert now_n == n, (klass, kind)
-        assert now_factor == pytest.approx(factor, abs=6e-4), (klass, kind)
-    assert set(stored) == {(r.klass, r.kind) for r in validate.rows()}
+def test_class_corrections_csv_is_up_to_date():
+    """data/class_corrections.csv holds what the calibration computes from data/measurements.csv now; a
+    change to the physics or the measurements without ``validate --write-calibration`` fails here."""
+    with CORRECTIONS_PATH.open(newline="") as f:
+        stored = {(r["class"], r["kind"]): r for r in csv.DictReader(f)}
+    now = validate.calibration_table()
+    assert set(stored) == set(now)
+    for key, c in now.items():
+        assert int(stored[key]["rows"]) == c.rows and int(stored[key]["sources"]) == c.sources, key
+        assert float(stored[key]["correction"]) == pytest.approx(c.correction, abs=6e-4), key
+        assert float(stored[key]["band_factor"]) == pytest.approx(c.band_factor, abs=6e-4), key
     for r in validate.rows():
         assert r.klass == calibration_class(resolve(r.scenario))
 

@@ -1,12 +1,16 @@
 """The Streamlit app through streamlit.testing.v1.AppTest: every page runs, widgets change figures,
 links seed the scenario, a broken link warns, downloads are produced."""
 
+import json
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from k2calc.scenario import Scenario, from_query, to_query
+from k2calc.hardware import Hardware
+from k2calc.models import parse_config_json
+from k2calc.scenario import Catalogs, Scenario, estimate, from_query, share_query, to_query
+from k2calc.units import GiB
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ["calculator", "compare_models", "compare_hardware", "plan", "finetune", "report", "catalog", "method"]
@@ -156,6 +160,59 @@ def test_finetune_page_reproduces_the_seed_configuration():
     assert "Fits" in at.success[0].value
     speed = float(next(m.value for m in at.metric if m.label == "Training speed").split()[0])
     assert 46.55 / 1.5 <= speed <= 46.55 * 1.5
+
+
+def test_finetune_page_that_does_not_fit_shows_why_and_fixes_not_speed(app):
+    """The default link (Kimi K2 Thinking on 8 x H200): LoRA needs 2 TB of BF16 weights."""
+    app.switch_page("pages/finetune.py").run()
+    assert not app.exception
+    assert "Does not fit" in app.error[0].value and "each of 8 GPUs" in app.error[0].value
+    assert not any(m.label in ("Training speed", "Run time", "Electricity (owned)") for m in app.metric)
+    assert "QLoRA" in app.info[0].value and "16 x NVIDIA H200" in app.info[0].value
+
+
+LAB_GPU = Hardware(id="lab-gpu", name="Lab GPU 192", kind="gpu", vendor="NVIDIA", memory_bytes=192 * GiB,
+                   memory_bandwidth_gb_per_s=4000, bf16_dense_tflops=1000, tdp_watts=800, status="unverified",
+                   source="test")
+
+
+def test_a_custom_device_from_the_link_works_on_the_finetune_page():
+    catalogs = Catalogs(hardware={"lab-gpu": LAB_GPU})
+    scenario = Scenario(model="llama-3.1-8b", hardware="lab-gpu", count=2)
+    at = _app(share_query(scenario, catalogs))  # the link carries the device in its `custom` parameter
+    assert "Lab GPU 192" in at.success[0].value  # the Calculator
+    at.switch_page("pages/finetune.py").run()
+    assert not at.exception, at.exception
+    assert "Fits" in at.success[0].value
+    devices = list(at.dataframe[0].value["device"])
+    assert devices == ["GPU 0 (Lab GPU 192)", "GPU 1 (Lab GPU 192)"]
+    assert devices == [d.name for d in estimate(scenario, catalogs).memory.devices]
+    assert "Training speed" in [m.label for m in at.metric]
+
+
+V2_LITE_CONFIG = {
+    "architectures": ["DeepseekV2ForCausalLM"], "num_hidden_layers": 27, "hidden_size": 2048,
+    "num_attention_heads": 16, "num_key_value_heads": 16, "q_lora_rank": None, "kv_lora_rank": 512,
+    "qk_rope_head_dim": 64, "qk_nope_head_dim": 128, "v_head_dim": 128, "n_routed_experts": 64,
+    "num_experts_per_tok": 6, "n_shared_experts": 2, "moe_intermediate_size": 1408, "intermediate_size": 10944,
+    "first_k_dense_replace": 1, "vocab_size": 102400, "max_position_embeddings": 163840,
+}
+
+
+def test_an_imported_config_json_from_the_link_works_on_the_finetune_page():
+    """DeepSeek-V2-Lite (not in the catalog) as imported on the Catalog page; its published KTransformers LoRA
+    run: 530 tok/s on 1 x RTX 4090 + 2 x Xeon 8488C."""
+    model = parse_config_json(json.dumps(V2_LITE_CONFIG), "deepseek-v2-lite")
+    scenario = Scenario(model="deepseek-v2-lite", hardware="rtx-4090", count=1, cpu="xeon-platinum-8488c",
+                        ram_gb=256)
+    at = _app(share_query(scenario, Catalogs(models={model.id: model})))
+    assert "deepseek-v2-lite" in at.success[0].value  # the Calculator
+    at.switch_page("pages/finetune.py").run()
+    assert not at.exception, at.exception
+    assert "Fits" in at.success[0].value and "deepseek-v2-lite" in at.success[0].value
+    at.number_input(key="ft_seq").set_value(512).run()
+    speed = float(next(m.value for m in at.metric if m.label == "Training speed").split()[0].replace(",", ""))
+    assert 530.38 / 1.5 <= speed <= 530.38 * 1.5
 
 
 def test_a_planner_option_opens_in_the_calculator(app):

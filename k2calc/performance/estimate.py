@@ -1,0 +1,146 @@
+"""Putting the speed model together: decode speed per user and in total, prefill speed, time to first
+token, bottleneck, roofline and uncertainty band for one deployment and workload.
+
+* **TTFT** at concurrency C: in steady serving a new prompt is prefilled in chunks between the other
+  users' decode steps (``ttft_s``); when all C prompts arrive together they queue, on average behind
+  (C + 1) / 2 of them (``ttft_burst_s``).
+* **Roofline**: the same bytes and FLOPs at 100% of peak bandwidth and compute, no fixed latency, no
+  communication: an upper bound no prediction may exceed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from ..memory import Deployment, MemoryEstimate
+from .bands import FAR_BAND, Band, Corrections, calibration_class, class_calibration
+from .calibration import ENGINE_FAMILY
+from .decode import StepCost, decode_step
+from .prefill import REQUEST_OVERHEAD_S, prefill_time
+
+
+@dataclass
+class PerformanceEstimate:
+    """Speeds for a scenario; every speed in tokens/s, times in seconds."""
+
+    decode_tokens_per_s_per_user: float
+    decode_tokens_per_s_total: float
+    prefill_tokens_per_s: float
+    ttft_s: float          # steady serving: users come and go, a new prompt joins the running batch
+    ttft_burst_s: float    # all `concurrency` prompts arrive together and queue
+    bottleneck: str
+    roofline_decode_tokens_per_s_per_user: float
+    roofline_decode_tokens_per_s_total: float
+    roofline_prefill_tokens_per_s: float
+    output_tokens_per_s_total: float
+    step: StepCost
+    batch_per_replica: int
+    sequence_tokens: int
+    calibration_class: str = ""
+    decode_band_factor: float = FAR_BAND
+    prefill_band_factor: float = FAR_BAND
+    decode_correction: float = 1.0    # class correction applied to the decode physics [1]
+    prefill_correction: float = 1.0   # class correction applied to the prefill physics [1]
+    supporting_rows: int = 0
+    supporting_sources: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def bands(self) -> dict[str, Band]:
+        """low/high of every speed: the calibration spread of its class (TTFT: time, so inverted)."""
+        fd, fp = self.decode_band_factor, self.prefill_band_factor
+        out = {}
+        for name, f in (("decode_tokens_per_s_per_user", fd), ("decode_tokens_per_s_total", fd),
+                        ("output_tokens_per_s_total", fd), ("prefill_tokens_per_s", fp)):
+            v = getattr(self, name)
+            out[name] = Band(v, v / f, v * f)
+        out["ttft_s"] = Band(self.ttft_s, self.ttft_s / fp, self.ttft_s * fp)
+        return out
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["step"] = {**asdict(self.step), "total_s": self.step.total_s}
+        for name, b in self.bands().items():
+            d[f"{name}_low"], d[f"{name}_high"] = b.low, b.high
+        return d
+
+
+
+
+# Utilisation of the prefill path beyond which the steady-state queue is taken as saturated; an
+# assumption (an M/D/1 queue's wait grows without bound as it approaches 1).
+MAX_PREFILL_UTILISATION = 0.95
+
+
+def prefill_queue_s(users: int, prefill_s: float, request_s: float, burst_wait_s: float) -> float:
+    """Mean wait of a new prompt behind the prompts ahead of it in steady serving [s].
+
+    `users` closed-loop users each send a new prompt when their answer ends, so prompts arrive at
+    users / request_s per second and keep the prefill path busy rho = rate x prefill_s of the time; an
+    M/D/1 queue waits rho / (2 (1 - rho)) x prefill_s (rho capped at 0.95), never longer than a burst
+    of all users at once (`burst_wait_s`).
+
+    >>> round(prefill_queue_s(1, 0.5, 10.0, 0.0), 3), round(prefill_queue_s(64, 0.5, 40.0, 9.0), 3)
+    (0.0, 1.0)
+    """
+    if users <= 1 or prefill_s <= 0:
+        return 0.0
+    rho = min(MAX_PREFILL_UTILISATION, users / max(request_s, 1e-9) * prefill_s)
+    return min(rho / (2 * (1 - rho)) * prefill_s, burst_wait_s)
+
+
+def estimate_performance(d: Deployment, mem: MemoryEstimate, input_tokens: int, output_tokens: int,
+                         concurrency: int, corrections: Corrections | None = None) -> PerformanceEstimate:
+    """Decode speed per user and in total, prefill speed and TTFT for `concurrency` users sending
+    `input_tokens` prompts and reading `output_tokens` answers. Sequence length during decode is the
+    prompt plus half the answer (the average a step sees).
+
+    The physics (decode step, prefill time) is scaled by its class's correction (`corrections`, default
+    data/class_corrections.csv; ``{}`` = physics alone), never past the roofline."""
+    klass = calibration_class(d)
+    dec = class_calibration(klass, "decode", corrections)
+    pre = class_calibration(klass, "prefill/ttft", corrections)
+    batch = max(1, math.ceil(concurrency / d.replicas))
+    seq_len = input_tokens + output_tokens / 2
+    step = decode_step(d, mem, batch, seq_len)
+    step_s = max(step.total_s / dec.correction, step.roofline_s)
+    per_user = 1.0 / step_s
+    total = per_user * min(concurrency, batch * d.replicas)
+    roof_user = 1.0 / step.roofline_s
+
+    def prefill_s(tokens: int, prompts: int = 1) -> tuple[float, float]:
+        t, roof = prefill_time(d, mem, tokens, prompts)
+        return max(t / pre.correction, roof), roof
+
+    t_prefill, roof_prefill = prefill_s(input_tokens)
+    overhead = REQUEST_OVERHEAD_S[ENGINE_FAMILY[d.engine.id]]
+    # Steady serving: a new prompt is prefilled in chunks between the other users' decode steps; it
+    # waits on average half a step to join, then each chunk shares a step with them, and behind the
+    # prompts that arrived before it (prefill_queue_s).
+    chunks = math.ceil(input_tokens / max(1, d.engine.chunk_tokens(d.device.memory_bytes if d.device else 0)))
+    others = step_s if batch > 1 else 0.0
+    ttft = overhead + t_prefill + (chunks + 0.5) * others + step_s
+    # All users at once (a burst): prompts queue, on average behind (C + 1) / 2 of them, prefilled together.
+    queue = math.ceil((batch + 1) / 2)
+    t_queue = prefill_s(input_tokens * queue, queue)[0] if queue > 1 else t_prefill
+    ttft_burst = overhead + t_queue + step_s
+    ttft += prefill_queue_s(batch, t_prefill, ttft + (output_tokens - 1) * step_s, t_queue - t_prefill)
+    duration = ttft + (output_tokens - 1) * step_s
+    notes = []
+    if d.topology == "hybrid":
+        notes.append("hybrid: routed experts decoded on the CPU; long prompts prefilled on the GPU "
+                     "with the CPU-resident experts streamed over PCIe")
+    if dec.sources + pre.sources == 0:
+        notes.append(f"no published measurement for {klass}: physics alone, the band is widened to x{FAR_BAND:g}")
+    return PerformanceEstimate(
+        decode_tokens_per_s_per_user=per_user, decode_tokens_per_s_total=total,
+        prefill_tokens_per_s=input_tokens / t_prefill, ttft_s=ttft, ttft_burst_s=ttft_burst, bottleneck=step.bottleneck(),
+        roofline_decode_tokens_per_s_per_user=roof_user,
+        roofline_decode_tokens_per_s_total=roof_user * min(concurrency, batch * d.replicas),
+        roofline_prefill_tokens_per_s=input_tokens / roof_prefill,
+        output_tokens_per_s_total=concurrency * output_tokens / duration,
+        step=step, batch_per_replica=batch, sequence_tokens=int(seq_len), calibration_class=klass,
+        decode_band_factor=dec.band_factor, prefill_band_factor=pre.band_factor,
+        decode_correction=dec.correction, prefill_correction=pre.correction,
+        supporting_rows=dec.rows + pre.rows, supporting_sources=dec.sources + pre.sources, notes=notes,
+    )
