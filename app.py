@@ -3,7 +3,7 @@
 Run with ``streamlit run app.py``. Pages never compute physics: they read the Scenario this entry
 point builds (``st.session_state["scenario"]``), call k2calc and display the result. Every sidebar
 widget has an explicit key equal to the Scenario field it sets, and the scenario is mirrored into the
-URL's query parameters, so any state is a link (k2calc.scenario.to_query / from_query).
+URL's query parameters, so any state is a link (k2calc.links.to_query / from_query).
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ import streamlit as st
 from k2calc.engines import ENGINES
 from k2calc.errors import K2CalcError
 from k2calc.hardware import load_hardware
+from k2calc.links import CUSTOM_PARAM, catalogs_from_param, from_query, share_query
 from k2calc.memory import KV_DTYPES
 from k2calc.models import load_models
 from k2calc.quant import QUANT_IDS, SCHEMES
-from k2calc.scenario import CUSTOM_PARAM, Catalogs, Scenario, from_query, share_query
+from k2calc.scenario import Catalogs, Scenario
 from ui import leave_legacy_pages_mode, session_catalogs
 
 leave_legacy_pages_mode()
@@ -56,7 +57,7 @@ def _seed_from_url() -> None:
     params = st.query_params.to_dict()
     ignored: list[str] = []
     try:
-        custom = Catalogs.from_param(params.get(CUSTOM_PARAM))
+        custom = catalogs_from_param(params.get(CUSTOM_PARAM))
     except K2CalcError as exc:
         custom = Catalogs()
         ignored.append(str(exc))

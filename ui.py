@@ -6,7 +6,8 @@ import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
 from k2calc.errors import K2CalcError
-from k2calc.scenario import Catalogs, Estimate, Scenario, estimate
+from k2calc.estimate import Estimate, estimate
+from k2calc.scenario import Catalogs, Scenario
 
 
 def leave_legacy_pages_mode() -> None:

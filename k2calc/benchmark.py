@@ -1,7 +1,7 @@
 """``python -m k2calc benchmark``: how long one estimate (target: under 2 ms) and one planner sweep
 (target: under 1 s on one core) take in-process.
 
-Times :func:`k2calc.scenario.estimate` on representative scenarios after a warm-up call (catalog
+Times :func:`k2calc.estimate.estimate` on representative scenarios after a warm-up call (catalog
 loading and caches are one-off costs) and prints the median and 95th percentile per call.
 """
 
@@ -10,8 +10,9 @@ from __future__ import annotations
 import statistics
 import time
 
+from .estimate import estimate
 from .planner import Constraints, Workload, plan
-from .scenario import Scenario, estimate
+from .scenario import Scenario
 
 SCENARIOS = {
     "K2 Thinking, 8x H200, vLLM, 256K": dict(model="kimi-k2-thinking", hardware="h200-sxm", count=8, context=262144),

@@ -25,7 +25,7 @@ from .memory import MemoryEstimate
 from .units import GiB, format_usd
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .scenario import Estimate
+    from .estimate import Estimate
     from .validate import Row
 
 COMPONENT_COLOURS = {

@@ -16,11 +16,12 @@ from pathlib import Path
 from . import finetune
 from .engines import ENGINES
 from .errors import K2CalcError
+from .estimate import estimate
 from .hardware import get_hardware, load_hardware
 from .memory import KV_DTYPES
 from .models import ModelArch, get_model, load_models, param_counts, parse_config_json
 from .quant import QUANT_IDS, SCHEMES, resolve_scheme
-from .scenario import Catalogs, Scenario, estimate
+from .scenario import Catalogs, Scenario
 from .units import format_count, format_device_bytes, format_gb
 
 COMMANDS = ("models", "hardware", "quants", "estimate", "plan", "sensitivity", "finetune", "validate", "benchmark")
@@ -188,6 +189,7 @@ def _estimate_text(result: dict) -> str:
         f"TP {dep['tp']} PP {dep['pp']}, {s['concurrency']} x {s['context']:,} tokens: {verdict}",
         *(f"  why: {r}" for r in result["reasons"]),
         *(f"  warning: {w}" for w in result["warnings"]),
+        *([f"  warning: cost not computed: {result['cost_error']}"] if result["cost_error"] else []),
         f"  weights (one replica): {format_gb(mem['weights_bytes'])}; "
         f"KV cache per token: {mem['kv_bytes_per_token']:,} B ({dep['kv_dtype']})",
         f"  KV capacity: {mem['kv_capacity_tokens']:,} tokens per replica; max concurrency at "
@@ -211,8 +213,9 @@ def _estimate_text(result: dict) -> str:
             f"limited by {perf['bottleneck']}",
             f"  prefill: {perf['prefill_tokens_per_s']:,.0f} tok/s for a {s['input_tokens']:,}-token prompt; "
             f"time to first token {perf['ttft_s']:,.2f} s ({perf['ttft_s_low']:,.2f}-{perf['ttft_s_high']:,.2f})",
-            f"  band: x{perf['decode_band_factor']:.2f} from {perf['supporting_rows']} published measurement(s) "
-            f"of {perf['calibration_class']} (python -m k2calc validate)",
+            f"  band: x{perf['decode_band_factor']:.2f} (covers two thirds of {perf['calibration_class']}'s runs "
+            f"predicted without their own source; {perf['supporting_rows']} published measurement(s) from "
+            f"{perf['supporting_sources']} source(s); python -m k2calc validate)",
             *(f"  note: {n}" for n in perf["notes"]),
         ]
     cost = result.get("cost")
@@ -234,11 +237,16 @@ def _estimate_text(result: dict) -> str:
     small = result["smallest_fitting"]
     if not result["fits"]:
         if small.get("count"):
-            lines.append(f"\n  smallest that fits: {small['count']} x {dep['hardware']} ({small['nodes']} node(s))")
+            nodes = f" ({small['nodes']} node(s))" if dep["topology"] == "gpu" else ""  # systems are machines
+            lines.append(f"\n  smallest that fits: {small['count']} x {dep['hardware']}{nodes}")
         elif small.get("ram_gb"):
             lines.append(f"\n  RAM needed: {small['ram_gb']:,} GiB")
         else:
             lines.append(f"\n  {small['reason']}")
+        lines += ["  ways to make it fit (cheapest first; speed and cost are shown only for a setup that fits):",
+                  *(f"    - {f['label']}: capex {_fmt(f['capex_usd'], ',.0f', 'n/a')} USD, "
+                    f"{_fmt(f['usd_per_million_output_tokens'], ',.2f', 'n/a')} USD per 1M output tokens"
+                    for f in result["fixes"])] if result["fixes"] else []
     return "\n".join(lines)
 
 

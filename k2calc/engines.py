@@ -155,3 +155,27 @@ def default_engine(topology: Topology, apple: bool = False) -> str:
     if topology == "unified" and apple:
         return "mlx-lm"
     return "llama.cpp"
+
+
+# Quantizations each engine family runs well: the planner's candidates and the calculator's "smaller
+# quantization" fixes. Server engines load the shipped checkpoint or an FP8 one; ktransformers the
+# shipped experts or a GGUF Q4_K_M; MLX its own formats; llama.cpp/ollama GGUF.
+SERVER_QUANTS = ("native", "fp8")
+KTRANSFORMERS_QUANTS = ("native", "q4_k_m")
+GGUF_QUANTS = ("q8_0", "q4_k_m", "q3_k_m", "q2_k")
+MLX_QUANTS = ("mlx-8bit", "mlx-4bit", "mlx-3bit")
+
+
+def engine_quants(engine_id: str) -> tuple[str, ...]:
+    """Quantization ids an engine runs well (see the constants above).
+
+    >>> engine_quants("llama.cpp")
+    ('q8_0', 'q4_k_m', 'q3_k_m', 'q2_k')
+    """
+    if engine_id in ("vllm", "sglang"):
+        return SERVER_QUANTS
+    if engine_id == "ktransformers":
+        return KTRANSFORMERS_QUANTS
+    if engine_id in ("mlx-lm", "exo"):
+        return MLX_QUANTS
+    return GGUF_QUANTS

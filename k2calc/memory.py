@@ -458,12 +458,18 @@ def estimate_memory(d: Deployment) -> MemoryEstimate:
     each trial load instead of being read off one placement.
     """
     est = _estimate_placed(d)
-    if d.topology == "hybrid" and not d.model.is_moe:
+    if placement_depends_on_load(d):
         est.max_concurrency = _largest(lambda n: _estimate_placed(replace(d, concurrency=n)).fits)
         est.max_context_tokens = _largest(lambda c: _estimate_placed(replace(d, context_tokens=c)).fits)
         est.kv_capacity_tokens = _largest(
             lambda c: _estimate_placed(replace(d, context_tokens=c, concurrency=1)).fits)
     return est
+
+
+def placement_depends_on_load(d: Deployment) -> bool:
+    """True when where the weights go depends on the context and concurrency (a dense model on a
+    hybrid box, split by whole layers like llama.cpp's -ngl); elsewhere one placement serves any load."""
+    return d.topology == "hybrid" and not d.model.is_moe
 
 
 def _largest(fits: Callable[[int], bool], limit: int = 10**9) -> int:
@@ -545,6 +551,6 @@ def _max_context(dev: DeviceMemory, seqs_per_replica: int, window: int | None) -
 
 
 __all__ = ["Deployment", "DeviceMemory", "MemoryEstimate", "KV_DTYPES", "estimate_memory",
-           "weights_by_group", "kv_bytes_per_token", "kv_window_bytes_per_token", "layer_bytes",
-           "pipeline_stages", "ram_usable_bytes", "ram_needed_bytes", "unified_limit_bytes", "device_label",
-           "ram_label"]
+           "weights_by_group", "kv_bytes_per_token", "placement_depends_on_load", "kv_window_bytes_per_token",
+           "layer_bytes", "pipeline_stages", "ram_usable_bytes", "ram_needed_bytes", "unified_limit_bytes",
+           "device_label", "ram_label"]

@@ -27,40 +27,25 @@ from .cost import (
     default_assumptions,
     estimate_cost,
 )
+from .deployment import (
+    RAM_SIZES_GIB,
+    ram_needed,
+    resolve,
+    standard_ram_gib,
+)
+from .engines import engine_quants
 from .errors import K2CalcError, validated
-from .memory import estimate_memory, ram_needed_bytes, weights_by_group
+from .memory import estimate_memory, weights_by_group
 from .models import get_model
 from .performance import estimate_performance
 from .quant import resolve_scheme
-from .scenario import Catalogs, Scenario, resolve
+from .scenario import Catalogs, Scenario, Workload
 from .units import GiB, format_usd, nodes_for_gpus
 
-RAM_SIZES_GIB = (128, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096)
 GPU_COUNTS = (1, 2, 4, 8, 16, 24, 32)
 SYSTEM_COUNTS = (1, 2, 3, 4)
 HYBRID_GPU_COUNTS = (1, 2, 4, 8)
 MAX_REPLICAS = 256
-# Quantizations the planner tries besides the native one, per engine family (what each runs well).
-SERVER_QUANTS = ("native", "fp8")
-GGUF_QUANTS = ("q8_0", "q4_k_m", "q3_k_m", "q2_k")
-MLX_QUANTS = ("mlx-8bit", "mlx-4bit", "mlx-3bit")
-
-
-class Workload(BaseModel):
-    """What must be served. Tokens per request, users at once, speed per user [tok/s]."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-    users: int = Field(50, ge=1, le=1_000_000)
-    tokens_per_s_per_user: float = Field(20.0, gt=0, le=10_000)
-    input_tokens: int = Field(8192, ge=1, le=10_000_000)
-    output_tokens: int = Field(1024, ge=1, le=10_000_000)
-    context: int | None = Field(None, ge=1, le=10_000_000)
-    monthly_output_tokens: float | None = Field(None, gt=0, le=1e15)
-
-    @property
-    def context_tokens(self) -> int:
-        return self.context or self.input_tokens + self.output_tokens
 
 
 class Constraints(BaseModel):
@@ -127,17 +112,6 @@ class PlanResult:
                 "api_usd_per_million_output_tokens": self.api_usd_per_million_output_tokens}
 
 
-def _engine_quants(engine: str) -> tuple[str, ...]:
-    """The quantizations the planner tries on an engine (what each runs well)."""
-    if engine in ("vllm", "sglang"):
-        return SERVER_QUANTS
-    if engine == "ktransformers":
-        return ("native", "q4_k_m")
-    if engine in ("mlx-lm", "exo"):
-        return MLX_QUANTS
-    return GGUF_QUANTS
-
-
 def _candidates(w: Workload, c: Constraints, catalogs: Catalogs) -> list[dict]:
     """Scenario values to try, cheapest-looking first within each hardware class."""
     out = []
@@ -175,9 +149,7 @@ def _candidates(w: Workload, c: Constraints, catalogs: Catalogs) -> list[dict]:
 def _ram_for(values: dict, catalogs: Catalogs) -> int | None:
     """Smallest standard RAM size [GiB] with which a hybrid/CPU candidate's RAM-side load fits."""
     mem = estimate_memory(resolve(Scenario.build(**{**values, "ram_gb": RAM_SIZES_GIB[-1]}), catalogs))
-    ram = mem.devices[-1]
-    need = ram_needed_bytes(ram.weights_bytes + ram.kv_bytes + ram.activation_bytes + ram.overhead_bytes)
-    return next((size for size in RAM_SIZES_GIB if size * GiB >= need), None)
+    return standard_ram_gib(ram_needed(mem))
 
 
 def _weights_can_fit(values: dict, quant: str, catalogs: Catalogs) -> bool:
@@ -237,7 +209,7 @@ def plan(w: Workload, c: Constraints, a: CostAssumptions | None = None, top: int
     for values in _candidates(w, c, catalogs):
         hw_key = values["hardware"] + (" + CPU (hybrid)" if values.get("cpu") else "")
         m = get_model(values["model"], catalogs.models)
-        quants = c.quants or _engine_quants(values["engine"])
+        quants = c.quants or engine_quants(values["engine"])
         native_bytes = sum(weights_by_group(m, resolve_scheme("native", m)).values())
         for quant in quants:
             try:
@@ -260,7 +232,7 @@ def plan(w: Workload, c: Constraints, a: CostAssumptions | None = None, top: int
                             continue
                         v["ram_gb"] = ram
                     s = Scenario.build(**v)
-                    found = _best_batch(s, w.tokens_per_s_per_user, w.users, catalogs)
+                    found = _best_batch(s, w.tokens_per_s_per_user or 0.0, w.users, catalogs)
                 except K2CalcError:
                     continue
                 if found is None:
@@ -387,11 +359,19 @@ def _mark_pareto(options: list[Option]) -> None:
             for p in options)
 
 
+# What the planner serves when not told: 50 users at 20 tok/s each (the CLI's and the Plan page's defaults).
+PLAN_DEFAULTS = {"users": 50, "tokens_per_s_per_user": 20.0}
+
+
 def build_workload(**values) -> Workload:
-    return validated(Workload, **{k: v for k, v in values.items() if v is not None})
+    """The workload to plan for (:class:`k2calc.scenario.Workload`, the calculator's type), with
+    :data:`PLAN_DEFAULTS` for what is not given; raises K2CalcError in one line."""
+    given = {k: v for k, v in values.items() if v is not None}
+    return Workload.build(**{**PLAN_DEFAULTS, **given})
 
 
 def build_constraints(**values) -> Constraints:
+    """The planner's constraints (None = default); raises K2CalcError in one line."""
     return validated(Constraints, **{k: v for k, v in values.items() if v is not None})
 
 

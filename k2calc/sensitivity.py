@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Callable
 
+from .deployment import resolve
 from .errors import K2CalcError
-from .scenario import Catalogs, Scenario, estimate, resolve
+from .estimate import estimate
+from .scenario import Catalogs, Scenario
 from .units import format_usd
 
 

@@ -1,7 +1,7 @@
 """Sweeps and comparisons: the data behind the app's charts, as pandas DataFrames.
 
-Every function here calls the core (:func:`k2calc.scenario.resolve`, :func:`~k2calc.memory.estimate_memory`,
-:func:`~k2calc.performance.estimate_performance`, :func:`~k2calc.scenario.estimate`) and only arranges
+Every function here calls the core (:func:`k2calc.deployment.resolve`, :func:`~k2calc.memory.estimate_memory`,
+:func:`~k2calc.performance.estimate_performance`, :func:`~k2calc.estimate.estimate`) and only arranges
 what it returns; no physics is computed here. Units are in the column names (``_tok_s`` tokens per
 second, ``_s`` seconds, ``_gb`` decimal gigabytes, ``_usd`` US dollars, ``_w`` watts,
 ``usd_per_mtok`` US dollars per million tokens); a missing figure is ``None``/NaN, never 0.
@@ -19,18 +19,17 @@ from typing import Any
 
 import pandas as pd
 
+from .deployment import GPUS_PER_NODE, resolve, smallest_fitting
 from .errors import K2CalcError
-from .memory import estimate_memory
-from .performance import calibration_class, estimate_performance
-from .scenario import (
-    GPUS_PER_NODE,
-    Catalogs,
-    Estimate,
-    Scenario,
-    estimate,
-    resolve,
-    smallest_fitting,
+from .estimate import Estimate, estimate
+from .memory import (
+    Deployment,
+    MemoryEstimate,
+    estimate_memory,
+    placement_depends_on_load,
 )
+from .performance import PerformanceEstimate, calibration_class, estimate_performance
+from .scenario import Catalogs, Scenario
 from .sensitivity import Swing
 from .units import GB
 
@@ -94,40 +93,55 @@ def default_concurrencies(max_concurrency: int, scenario_concurrency: int = 1) -
     return sorted(set(points) | {scenario_concurrency})
 
 
-def speed_curve(s: Scenario, concurrencies: Sequence[int] | None = None,
+def _resolved(x: Estimate | Scenario, catalogs: Catalogs | None) -> tuple[Scenario, Deployment, MemoryEstimate]:
+    """(scenario, deployment, memory at the scenario's load): read off an Estimate (nothing resolved
+    again), or resolved once from a Scenario (raises K2CalcError when it is invalid)."""
+    if isinstance(x, Estimate):
+        return x.scenario, x.deployment, x.memory
+    d = resolve(x, catalogs)
+    return x, d, estimate_memory(d)
+
+
+def speed_curve(e: Estimate | Scenario, concurrencies: Sequence[int] | None = None,
                 catalogs: Catalogs | None = None) -> pd.DataFrame:
     """Decode speed per user and in total against concurrent users, with bands, roofline and TTFT.
+
+    ``e``: the page's Estimate (its deployment and memory are reused: the weights' placement does
+    not depend on the load, except a dense model on a hybrid box, which is placed again per point),
+    or a Scenario (resolved once).
 
     Columns: concurrency [users], per_user_tok_s, per_user_low_tok_s, per_user_high_tok_s,
     total_tok_s, total_low_tok_s, total_high_tok_s, roofline_per_user_tok_s, roofline_total_tok_s
     [tok/s], ttft_s, ttft_low_s, ttft_high_s [s], fits (the KV cache of that many sequences of the
-    scenario's context fits). Raises K2CalcError when the scenario itself is invalid.
+    scenario's context fits: at most ``max_concurrency``). Raises K2CalcError when the scenario itself
+    is invalid.
     """
-    d = resolve(s, catalogs)
+    s, d, base = _resolved(e, catalogs)
     if concurrencies is None:
-        concurrencies = default_concurrencies(estimate_memory(d).max_concurrency, s.concurrency)
+        concurrencies = default_concurrencies(base.max_concurrency, s.concurrency)
     rows = []
     for c in sorted({int(c) for c in concurrencies if int(c) >= 1}):
         dc = replace(d, concurrency=c)
-        mem = estimate_memory(dc)
+        mem = estimate_memory(dc) if placement_depends_on_load(d) else base
         perf = estimate_performance(dc, mem, s.input_tokens, s.output_tokens, c)
-        b = perf.bands()
-        roof_user, roof_total = perf.roofline_decode_tokens_per_s_per_user, perf.roofline_decode_tokens_per_s_total
-        user, total = b["decode_tokens_per_s_per_user"], b["decode_tokens_per_s_total"]
-        rows.append({
-            "concurrency": c,
-            "per_user_tok_s": user.value, "per_user_low_tok_s": user.low,
-            "per_user_high_tok_s": min(user.high, roof_user),
-            "total_tok_s": total.value, "total_low_tok_s": total.low,
-            "total_high_tok_s": min(total.high, roof_total),
-            "roofline_per_user_tok_s": roof_user, "roofline_total_tok_s": roof_total,
-            "ttft_s": b["ttft_s"].value, "ttft_low_s": b["ttft_s"].low, "ttft_high_s": b["ttft_s"].high,
-            "fits": bool(mem.fits),
-        })
+        rows.append({"concurrency": c, **_speed_row(perf), "fits": c <= base.max_concurrency})
     return pd.DataFrame(rows, columns=[
         "concurrency", "per_user_tok_s", "per_user_low_tok_s", "per_user_high_tok_s", "total_tok_s",
         "total_low_tok_s", "total_high_tok_s", "roofline_per_user_tok_s", "roofline_total_tok_s", "ttft_s",
         "ttft_low_s", "ttft_high_s", "fits"])
+
+
+def _speed_row(perf: PerformanceEstimate) -> dict[str, float]:
+    """One point of the speed curve: the bands, their upper edges capped at the roofline."""
+    b = perf.bands()
+    roof_user, roof_total = perf.roofline_decode_tokens_per_s_per_user, perf.roofline_decode_tokens_per_s_total
+    user, total = b["decode_tokens_per_s_per_user"], b["decode_tokens_per_s_total"]
+    return {"per_user_tok_s": user.value, "per_user_low_tok_s": user.low,
+            "per_user_high_tok_s": min(user.high, roof_user),
+            "total_tok_s": total.value, "total_low_tok_s": total.low,
+            "total_high_tok_s": min(total.high, roof_total),
+            "roofline_per_user_tok_s": roof_user, "roofline_total_tok_s": roof_total,
+            "ttft_s": b["ttft_s"].value, "ttft_low_s": b["ttft_s"].low, "ttft_high_s": b["ttft_s"].high}
 
 
 def default_contexts(max_context_tokens: int, scenario_context: int | None = None) -> list[int]:
@@ -147,15 +161,16 @@ def default_contexts(max_context_tokens: int, scenario_context: int | None = Non
     return sorted(set(points))
 
 
-def context_curve(s: Scenario, contexts: Sequence[int] | None = None,
+def context_curve(e: Estimate | Scenario, contexts: Sequence[int] | None = None,
                   catalogs: Catalogs | None = None) -> pd.DataFrame:
-    """How many sequences fit against their length.
+    """How many sequences fit against their length (the deployment of ``e`` reused, memory placed
+    at each length).
 
     Columns: context_tokens [tokens], max_concurrency [sequences of that length the whole deployment
     holds], kv_capacity_tokens [KV tokens one replica holds], fits_at_concurrency (the scenario's
     concurrency fits at that context).
     """
-    d = resolve(s, catalogs)
+    s, d, _ = _resolved(e, catalogs)
     if contexts is None:
         contexts = default_contexts(d.model.max_context_tokens, s.context)
     rows = []
@@ -172,7 +187,7 @@ def context_curve(s: Scenario, contexts: Sequence[int] | None = None,
 # ------------------------------------------------------------------------------------------------
 
 
-def published_points(s: Scenario, catalogs: Catalogs | None = None) -> pd.DataFrame:
+def published_points(e: Estimate | Scenario, catalogs: Catalogs | None = None) -> pd.DataFrame:
     """Published measurements of the scenario's model that speak for it: those in the same calibration
     class (engine family / platform), and those on the same hardware id whatever the engine.
 
@@ -187,10 +202,15 @@ def published_points(s: Scenario, catalogs: Catalogs | None = None) -> pd.DataFr
 
     columns = ["id", "metric", "concurrency", "measured", "predicted", "unit", "source", "same_hardware",
                "hardware", "count", "engine", "kind", "scenario"]
-    try:
-        klass = calibration_class(resolve(s, catalogs))
-    except K2CalcError:
-        return pd.DataFrame(columns=columns)
+    if isinstance(e, Estimate):
+        s, d = e.scenario, e.deployment
+    else:
+        s = e
+        try:
+            d = resolve(s, catalogs)
+        except K2CalcError:
+            return pd.DataFrame(columns=columns)
+    klass = calibration_class(d)
     out = []
     for r in rows():
         m = r.measurement
@@ -376,15 +396,15 @@ def compare_hardware(s: Scenario, configs: Sequence[dict[str, Any]] | None = Non
                        reason="; ".join(e.memory.reasons))
             if not e.fits and e.smallest.get("count"):
                 row["reason"] += f" (smallest that fits: {e.smallest['count']}x)"
-            p = e.performance
-            row.update(per_user_tok_s=p.decode_tokens_per_s_per_user, total_tok_s=p.decode_tokens_per_s_total,
-                       ttft_s=p.ttft_s)
+            p = e.performance  # None when it does not fit: no speed or cost as if it ran
+            if p is not None:
+                row.update(per_user_tok_s=p.decode_tokens_per_s_per_user,
+                           total_tok_s=p.decode_tokens_per_s_total, ttft_s=p.ttft_s)
             if e.cost is not None:
                 row.update(capex_usd=e.cost.capex_usd, usd_per_mtok_output=e.cost.usd_per_million_output_tokens,
                            power_w=e.cost.power_watts)
-            else:
-                cost_why = [w for w in e.memory.warnings if w.startswith("cost not computed")]
-                row["reason"] = "; ".join(x for x in (row["reason"], *cost_why) if x)
+            elif e.cost_error:
+                row["reason"] = "; ".join(x for x in (row["reason"], f"cost not computed: {e.cost_error}") if x)
         except K2CalcError as exc:
             row["reason"] = str(exc)
         out.append(row)

@@ -336,23 +336,32 @@ def summary_lines() -> list[str]:
     ]
 
 
-def class_table() -> list[str]:
-    """Per class and kind: rows, sources, correction, band; share within tolerance cross-validated and
-    in-sample, median |log2| cross-validated."""
+def class_summary() -> list[dict]:
+    """One record per class and kind: rows, sources, correction, band, share within tolerance
+    cross-validated and in-sample, median |log2| cross-validated (the Method page's table)."""
     cv, ins = defaultdict(list), defaultdict(list)
     for r in cross_validated_rows():
         cv[(r.klass, r.kind)].append(r)
     for r in rows():
         ins[(r.klass, r.kind)].append(r)
+    out = []
+    for key in sorted(cv):
+        c, tol = class_calibration(*key), TOLERANCE[key[1]]
+        out.append({"class": key[0], "kind": key[1], "rows": len(cv[key]), "sources": c.sources,
+                    "correction": round(c.correction, 3), "band factor": round(c.band_factor, 3),
+                    "within, cross-validated": within(cv[key], tol), "within, in-sample": within(ins[key], tol),
+                    "median |log2|, cross-validated": round(statistics.median(abs(math.log2(r.ratio)) for r in cv[key]), 3)})
+    return out
+
+
+def class_table() -> list[str]:
+    """:func:`class_summary` as text lines for the command line."""
     header = (f"{'class (engine family / platform)':34s} {'kind':13s} {'rows':>4s} {'src':>4s} {'corr':>6s} "
               f"{'band':>6s} {'within (cv)':>11s} {'within (in)':>11s} {'med|log2| cv':>12s}")
     out = [header, "-" * len(header)]
-    for key in sorted(cv):
-        c = class_calibration(*key)
-        tol = TOLERANCE[key[1]]
-        med = statistics.median(abs(math.log2(r.ratio)) for r in cv[key])
-        few = "  (fewer than 3 sources)" if c.sources < 3 else ""
-        out.append(f"{key[0]:34s} {key[1]:13s} {len(cv[key]):4d} {c.sources:4d} {'x' + format(c.correction, '.2f'):>6s} "
-                   f"{'x' + format(c.band_factor, '.2f'):>6s} {within(cv[key], tol):11.0%} {within(ins[key], tol):11.0%} "
-                   f"{med:12.2f}{few}")
+    for c in class_summary():
+        few = "  (fewer than 3 sources)" if c["sources"] < 3 else ""
+        out.append(f"{c['class']:34s} {c['kind']:13s} {c['rows']:4d} {c['sources']:4d} {'x' + format(c['correction'], '.2f'):>6s} "
+                   f"{'x' + format(c['band factor'], '.2f'):>6s} {c['within, cross-validated']:11.0%} "
+                   f"{c['within, in-sample']:11.0%} {c['median |log2|, cross-validated']:12.2f}{few}")
     return out

@@ -38,17 +38,33 @@ else:
     st.error(f"Does not fit. {headline}.\n\n{mem.reasons[0]}")
     small = result.smallest
     if small.get("count"):
-        st.info(f"Smallest that fits: **{small['count']} x {d.device.name}** ({small['nodes']} node(s)).")
+        nodes = f" ({small['nodes']} node(s))" if d.topology == "gpu" else ""  # systems count as machines
+        st.info(f"Smallest that fits: **{small['count']} x {d.device.name}**{nodes}.")
     elif small.get("ram_gb"):
         st.info(f"Needs about **{small['ram_gb']:,} GiB** of system RAM.")
     else:
         st.info(small["reason"])
 for warning in mem.warnings:
     st.warning(warning)
+if result.cost_error:
+    st.warning(f"Cost not computed: {result.cost_error}")
+
+
+def _open(fixed) -> None:
+    st.session_state["pending_scenario"] = fixed  # app.py seeds the sidebar with it on the rerun
+
+
+if result.fixes:
+    st.markdown("**Ways to make it fit** (cheapest first; each opens the whole scenario with that change):")
+    cols = st.columns(min(len(result.fixes), 3))
+    for i, fix in enumerate(result.fixes):
+        price = f"${fix.capex_usd:,.0f} capex" if fix.capex_usd is not None else "no price"
+        per_m = (f", ${fix.usd_per_million_output_tokens:,.2f} per 1M output tokens"
+                 if fix.usd_per_million_output_tokens is not None else "")
+        cols[i % len(cols)].button(f"{fix.fix.label} ({price})", key=f"fix_{fix.fix.kind}", on_click=_open,
+                                   args=(fix.fix.scenario,), help=f"{price}{per_m}", width="stretch")
 
 first = mem.devices[0]
-bands = perf.bands()
-user, total, ttft = bands["decode_tokens_per_s_per_user"], bands["decode_tokens_per_s_total"], bands["ttft_s"]
 r1 = st.columns(4)
 r1[0].metric("Weights, one replica", format_gb(mem.weights_bytes), help="All weights as stored, scales included [GB].")
 r1[1].metric("Memory used, device 0", format_device_bytes(first.usable_bytes - first.free_bytes),
@@ -57,40 +73,49 @@ r1[1].metric("Memory used, device 0", format_device_bytes(first.usable_bytes - f
 r1[2].metric("KV capacity [tokens]", f"{mem.kv_capacity_tokens:,}",
              help=f"KV cache: {mem.kv_bytes_per_token:,} bytes per token of one sequence ({d.kv_dtype}).")
 r1[3].metric("Max concurrency", f"{mem.max_concurrency:,}", help=f"Sequences of {scenario.context:,} tokens at once.")
-r2 = st.columns(4)
-r2[0].metric("Decode per user", f"{user.value:,.1f} tok/s",
-             help=f"Band {user.low:,.1f}-{user.high:,.1f} tok/s. Roofline (perfect efficiency): "
-                  f"{perf.roofline_decode_tokens_per_s_per_user:,.1f} tok/s.")
-r2[1].metric(f"Decode total, {scenario.concurrency} user(s)", f"{total.value:,.0f} tok/s",
-             help=f"Band {total.low:,.0f}-{total.high:,.0f} tok/s.")
-r2[2].metric("Time to first token", f"{ttft.value:,.2f} s",
-             help=f"{scenario.input_tokens:,}-token prompt; band {ttft.low:,.2f}-{ttft.high:,.2f} s; prompts of "
-                  "users arriving together queue behind each other.")
-r2[3].metric("Limited by", BOTTLENECK_WORDS.get(perf.bottleneck, perf.bottleneck),
-             help=f"The largest part of one decode step ({perf.bottleneck}): " + BOTTLENECK_HELP)
-if cost is not None:
-    r3 = st.columns(4)
-    r3[0].metric("Purchase (capex)", f"${cost.capex_usd:,.0f}", help="; ".join(
-        f"{k}: ${v:,.0f}" for k, v in cost.capex_breakdown_usd.items()))
-    r3[1].metric("Power under load", f"{cost.power_watts:,.0f} W", help=f"Peak {cost.peak_power_watts:,.0f} W.")
-    r3[2].metric("Own cost per 1M output tokens", f"${cost.usd_per_million_output_tokens:,.2f}",
-                 help=f"At {cost.assumptions['utilisation']:.0%} utilisation; "
-                      f"${cost.usd_per_million_output_tokens_at_saturation:,.2f} busy all year.")
-    api = cost.api_usd_per_million_output_tokens
-    r3[3].metric("API per 1M output tokens", f"${api:,.2f}" if api is not None else "no price",
-                 help=f"{cost.api_provider or ''} prices, data/api_prices.csv. Break-even: "
-                      + (f"{cost.breakeven_months:,.1f} months" if cost.breakeven_months else "never") + ".")
-st.caption(
-    f"Speeds are estimates with a x{perf.decode_band_factor:.2f} band from {perf.supporting_rows} published "
-    f"measurement(s) of {perf.calibration_class} (see Method and accuracy)."
-    + "".join(f" {n}." for n in perf.notes)
-)
+if perf is not None:  # None when it does not fit: no speed or cost as if it ran
+    bands = perf.bands()
+    user, total, ttft = bands["decode_tokens_per_s_per_user"], bands["decode_tokens_per_s_total"], bands["ttft_s"]
+    r2 = st.columns(4)
+    r2[0].metric("Decode per user", f"{user.value:,.1f} tok/s",
+                 help=f"Band {user.low:,.1f}-{user.high:,.1f} tok/s. Roofline (perfect efficiency): "
+                      f"{perf.roofline_decode_tokens_per_s_per_user:,.1f} tok/s.")
+    r2[1].metric(f"Decode total, {scenario.concurrency} user(s)", f"{total.value:,.0f} tok/s",
+                 help=f"Band {total.low:,.0f}-{total.high:,.0f} tok/s.")
+    r2[2].metric("Time to first token", f"{ttft.value:,.2f} s",
+                 help=f"{scenario.input_tokens:,}-token prompt; band {ttft.low:,.2f}-{ttft.high:,.2f} s; prompts of "
+                      "users arriving together queue behind each other.")
+    r2[3].metric("Limited by", BOTTLENECK_WORDS.get(perf.bottleneck, perf.bottleneck),
+                 help=f"The largest part of one decode step ({perf.bottleneck}): " + BOTTLENECK_HELP)
+    if cost is not None:
+        r3 = st.columns(4)
+        r3[0].metric("Purchase (capex)", f"${cost.capex_usd:,.0f}", help="; ".join(
+            f"{k}: ${v:,.0f}" for k, v in cost.capex_breakdown_usd.items()))
+        r3[1].metric("Power under load", f"{cost.power_watts:,.0f} W", help=f"Peak {cost.peak_power_watts:,.0f} W.")
+        r3[2].metric("Own cost per 1M output tokens", f"${cost.usd_per_million_output_tokens:,.2f}",
+                     help=f"At {cost.assumptions['utilisation']:.0%} utilisation; "
+                          f"${cost.usd_per_million_output_tokens_at_saturation:,.2f} busy all year.")
+        api = cost.api_usd_per_million_output_tokens
+        r3[3].metric("API per 1M output tokens", f"${api:,.2f}" if api is not None else "no price",
+                     help=f"{cost.api_provider or ''} prices, data/api_prices.csv. Break-even: "
+                          + (f"{cost.breakeven_months:,.1f} months" if cost.breakeven_months else "never") + ".")
+    st.caption(
+        f"Speeds are estimates with a x{perf.decode_band_factor:.2f} band: it covers two thirds of the published "
+        f"runs of {perf.calibration_class} when each is predicted without its own source "
+        f"({perf.supporting_rows} measurement(s) from {perf.supporting_sources} source(s); see Method and accuracy)."
+        + "".join(f" {n}." for n in perf.notes)
+    )
 
 tab_speed, tab_memory, tab_cost = st.tabs(["Speed vs users", "Memory", "Cost"])
 with tab_speed:
-    curve = speed_curve(scenario, catalogs=catalogs)
-    st.plotly_chart(speed_vs_concurrency(curve, published_points(scenario)), key="speed_chart", width="stretch")
-    st.plotly_chart(concurrency_vs_context(context_curve(scenario, catalogs=catalogs)), key="context_chart",
+    if perf is None:
+        st.info("No speed: this setup does not fit, so nothing runs. Pick one of the ways to make it fit above; "
+                "the chart below shows how many sequences fit at each context length.")
+    else:
+        # The sweeps reuse the estimate's deployment and memory: one resolve per rerun.
+        st.plotly_chart(speed_vs_concurrency(speed_curve(result), published_points(result)), key="speed_chart",
+                        width="stretch")
+    st.plotly_chart(concurrency_vs_context(context_curve(result)), key="context_chart",
                     width="stretch")
 with tab_memory:
     st.plotly_chart(memory_per_device(mem), key="memory_chart", width="stretch")
@@ -107,7 +132,7 @@ with tab_memory:
                "Memory in GiB (2^30 bytes), weights in GB (10^9 bytes).")
 with tab_cost:
     if cost is None:
-        st.info("No cost for this scenario: " + "; ".join(mem.warnings))
+        st.info(f"No cost for this scenario: {result.no_cost_reason}.")
     else:
         st.plotly_chart(cost_breakdown(result), key="cost_chart", width="stretch")
         for note in cost.notes:

@@ -87,4 +87,4 @@ if e.cost is not None:
     st.subheader("What moves the cost most")
     st.plotly_chart(tornado_chart(tornado(sensitivity(scenario, catalogs))), key="tornado", width="stretch")
 else:
-    st.info("No cost for this scenario: " + "; ".join(e.memory.warnings))
+    st.info(f"No cost for this scenario: {e.no_cost_reason}.")

@@ -6,8 +6,8 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
+from k2calc.links import share_query
 from k2calc.report import report_html, report_json, report_markdown, tables_csv
-from k2calc.scenario import share_query
 from ui import estimate_or_stop, page_setup
 
 scenario, catalogs = page_setup()

@@ -208,3 +208,56 @@ def test_python_dash_m_entry_point_prints_json():
     assert r["fits"] is True
     assert r["memory"]["kv_bytes_per_token"] == 70272
     assert len(r["memory"]["devices"]) == 8
+
+
+# ------------------------------------------------------------------------------------------------
+# The pipeline contract: a context that cannot hold the request; nothing reported as if it ran
+# ------------------------------------------------------------------------------------------------
+
+def test_a_context_shorter_than_prompt_plus_answer_exits_2_with_one_line(capsys):
+    code, out, err = run(capsys, "estimate", "--context", "1024", "--input-tokens", "8192", "--output-tokens", "1024")
+    assert code == 2 and not out
+    assert err.strip() == ("k2calc: error: context 1,024 tokens cannot hold the prompt (8,192) + answer (1,024) = "
+                           "9,216 tokens; raise the context to at least 9,216 or shorten the request")
+
+
+def test_the_defaults_hold_the_default_request():
+    from k2calc.scenario import Scenario
+    s = Scenario()
+    assert s.context >= s.input_tokens + s.output_tokens and s.workload.context_tokens == s.context
+
+
+def test_not_fitting_reports_no_speed_or_cost_and_lists_fixes_that_fit(capsys):
+    code, out, _ = run(capsys, "estimate", "--model", "minimax-m2", "--hardware", "dgx-spark", "--count", "1",
+                       "--json")
+    assert code == 0
+    r = json.loads(out, parse_constant=lambda c: pytest.fail(f"non-finite number {c} in the JSON"))
+    assert r["fits"] is False and r["performance"] is None and r["cost"] is None
+    kinds = {f["kind"]: f for f in r["fixes"]}
+    assert {"quant", "devices"} <= set(kinds)
+    assert kinds["quant"]["query"]["quant"] == "q3_k_m"  # M2 at Q3_K_M fits one Spark (issue 11)
+    # M2 FP8 weights 230 GB; a Spark shows 121.7 GiB of which 90% is usable = 117.6 GB, so two hold
+    # 235 GB, short of the weights plus runtime and KV: three machines.
+    assert kinds["devices"]["query"]["count"] == "3" and "3 machines" in kinds["devices"]["label"]
+    capex = [f["capex_usd"] for f in r["fixes"]]
+    assert capex == sorted(capex)  # cheapest first
+    for f in r["fixes"]:
+        again = run_json(capsys, "estimate", *(a for k, v in f["scenario"].items() if v is not None and v is not False
+                                               for a in ((f"--{k.replace('_', '-')}",) if v is True
+                                                         else (f"--{k.replace('_', '-')}", str(v)))))
+        assert again["fits"] is True and again["performance"] is not None, f["label"]
+
+
+def test_kv_context_and_user_fixes_are_the_largest_that_fit(capsys):
+    r = run_json(capsys, "estimate", "--concurrency", "8", "--context", "131072")  # 8 x 128K: FP8 KV fits
+    assert r["fits"] is False
+    kinds = {f["kind"]: f["scenario"] for f in r["fixes"]}
+    assert {"kv_dtype", "context", "users", "devices"} <= set(kinds)
+    assert kinds["kv_dtype"]["kv_dtype"] == "fp8"
+    for kind, field, step in (("context", "context", 1024), ("users", "concurrency", 1)):
+        s = kinds[kind]
+        assert run_json(capsys, "estimate", "--concurrency", str(s["concurrency"]), "--context",
+                        str(s["context"]))["fits"] is True
+        bigger = {"concurrency": s["concurrency"], "context": s["context"], field: s[field] + step}
+        assert run_json(capsys, "estimate", "--concurrency", str(bigger["concurrency"]), "--context",
+                        str(bigger["context"]))["fits"] is False

@@ -32,9 +32,10 @@ from k2calc.cost import (
     default_assumptions,
 )
 from k2calc.errors import CatalogError, K2CalcError
+from k2calc.estimate import estimate
 from k2calc.hardware import load_hardware
 from k2calc.planner import Constraints, Workload, option_scenario, plan
-from k2calc.scenario import Scenario, estimate
+from k2calc.scenario import Scenario
 
 H200 = dict(model="kimi-k2-thinking", hardware="h200-sxm", count=8, engine="vllm")
 MACS = dict(model="kimi-k2-thinking", quant="mlx-4bit", hardware="mac-studio-m3-ultra-512gb", count=2)

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from k2calc.errors import K2CalcError, UnknownIdError
+from k2calc.estimate import estimate
 from k2calc.finetune import (
     CPU_SFT_EFFICIENCY,
     GPU_MFU,
@@ -28,7 +29,7 @@ from k2calc.finetune import (
 from k2calc.hardware import Hardware, get_hardware
 from k2calc.memory import ram_usable_bytes
 from k2calc.models import from_hf_config, get_model, param_counts
-from k2calc.scenario import Catalogs, Scenario, estimate
+from k2calc.scenario import Catalogs, Scenario
 from k2calc.units import GiB
 
 SEED = dict(model="kimi-k2-instruct", hardware="rtx-4090", count=2, cpu="xeon-platinum-8488c", sockets=2,

@@ -2,11 +2,13 @@
 
 import pytest
 
+from k2calc.deployment import resolve
 from k2calc.errors import K2CalcError
+from k2calc.estimate import estimate
 from k2calc.memory import estimate_memory, kv_bytes_per_token, weights_by_group
 from k2calc.models import get_model
 from k2calc.quant import FORMATS, SCHEMES, resolve_scheme
-from k2calc.scenario import Scenario, estimate, resolve
+from k2calc.scenario import Scenario
 from k2calc.units import GiB
 
 

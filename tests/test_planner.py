@@ -13,6 +13,7 @@ import pytest
 
 from k2calc.cli import main
 from k2calc.errors import K2CalcError
+from k2calc.estimate import estimate
 from k2calc.hardware import load_hardware
 from k2calc.planner import (
     Constraints,
@@ -22,7 +23,7 @@ from k2calc.planner import (
     option_scenario,
     plan,
 )
-from k2calc.scenario import Scenario, estimate
+from k2calc.scenario import Scenario
 from k2calc.sensitivity import sensitivity
 
 K2 = Workload(users=50, tokens_per_s_per_user=20, input_tokens=8192, output_tokens=1024)

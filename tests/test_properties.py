@@ -15,10 +15,12 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from k2calc.deployment import resolve
 from k2calc.errors import K2CalcError
+from k2calc.estimate import estimate
 from k2calc.memory import MemoryEstimate, estimate_memory
 from k2calc.models import load_models
-from k2calc.scenario import Scenario, estimate, resolve
+from k2calc.scenario import Scenario
 
 MODEL_IDS = sorted(load_models())
 DENSE_IDS = {m.id for m in load_models().values() if not m.is_moe}

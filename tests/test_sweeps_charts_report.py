@@ -21,8 +21,9 @@ import pytest
 
 from k2calc import charts, sweeps
 from k2calc.cost import assumption_sources
+from k2calc.estimate import estimate
 from k2calc.report import report_html, report_json, report_markdown, tables_csv
-from k2calc.scenario import Scenario, estimate
+from k2calc.scenario import Scenario
 from k2calc.sensitivity import Swing, sensitivity
 from k2calc.units import GB
 

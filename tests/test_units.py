@@ -7,15 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from k2calc import cost, scenario
-from k2calc.scenario import Scenario, estimate, resolve
+from k2calc import cost, deployment
+from k2calc.deployment import resolve
+from k2calc.estimate import estimate
+from k2calc.scenario import Scenario
 from k2calc.units import GPUS_PER_NODE, HOURS_PER_YEAR, format_device_bytes, format_gb, format_usd, nodes_for_gpus
 
 CORE = Path(__file__).resolve().parent.parent / "k2calc"
 
 
 def test_eight_gpus_per_node_everywhere():
-    assert GPUS_PER_NODE == 8 and scenario.GPUS_PER_NODE is GPUS_PER_NODE
+    assert GPUS_PER_NODE == 8 and deployment.GPUS_PER_NODE is GPUS_PER_NODE
     assert [nodes_for_gpus(n) for n in (1, 8, 9, 16, 17)] == [1, 1, 2, 2, 3]
     sixteen = Scenario.build(model="kimi-k2-thinking", hardware="h200-sxm", count=16)
     est = estimate(sixteen)

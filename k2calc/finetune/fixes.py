@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..deployment import candidate_counts
 from ..memory import Deployment, ram_needed_bytes
-from ..scenario import candidate_counts
 from ..units import GiB
 from .memory import TrainingDeviceMemory
 from .spec import FinetuneSpec

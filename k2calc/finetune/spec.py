@@ -9,10 +9,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from ..deployment import resolve
 from ..errors import K2CalcError, validation_message
 from ..memory import Deployment
 from ..models import ModelArch
-from ..scenario import Catalogs, Scenario, resolve
+from ..scenario import Catalogs, Scenario
 
 METHODS = ("lora", "qlora", "full")
 TARGETS = ("attention", "experts", "shared_experts", "dense_mlp")

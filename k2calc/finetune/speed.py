@@ -41,7 +41,11 @@ from ..errors import K2CalcError
 from ..hardware import Hardware
 from ..memory import Deployment
 from ..models import ModelArch, all_layer_params, param_counts
-from ..performance import achievable_bandwidth_bytes_per_s, experts_touched, kernel_efficiency
+from ..performance import (
+    achievable_bandwidth_bytes_per_s,
+    experts_touched,
+    kernel_efficiency,
+)
 from .adapters import active_adapter_params
 from .data import efficiency
 from .memory import TrainingJob, decoder_layers_bytes

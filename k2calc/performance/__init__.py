@@ -19,7 +19,12 @@ from .bands import (
     load_corrections,
     write_corrections,
 )
-from .calibration import ENGINE_FAMILY, achievable_bandwidth_bytes_per_s, kernel_efficiency, platform_of
+from .calibration import (
+    ENGINE_FAMILY,
+    achievable_bandwidth_bytes_per_s,
+    kernel_efficiency,
+    platform_of,
+)
 from .decode import StepCost, decode_step, experts_touched, gemm_efficiency
 from .estimate import PerformanceEstimate, estimate_performance
 from .prefill import prefill_flops, prefill_time

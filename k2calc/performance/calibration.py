@@ -135,6 +135,25 @@ def kernel_efficiency(phase: str, kernel: str, platform: str, fallback: str | No
     raise CatalogError(f"kernel_efficiency.csv: no {phase} row for {kernel} on {platform} and no default")
 
 
+# Where no published run speaks for a decode kernel on a platform, the physically nearest platform's
+# row stands in: the same vendor's previous or next tensor-core generation.
+NEAREST_PLATFORM = {"nvidia-blackwell": "nvidia-hopper", "nvidia-hopper": "nvidia-blackwell",
+                    "nvidia-ampere": "nvidia-hopper"}
+
+
+def decode_kernel_evidence(kernel: str, platform: str) -> tuple[float, str]:
+    """(efficiency [1], where it comes from) of a decode MoE kernel on a platform: its own row of
+    data/kernel_efficiency.csv ("measured"), else the nearest platform's row for the same kernel
+    ("borrowed from <platform>"), else the platform's default ("platform default")."""
+    table = _efficiencies()
+    if ("decode", kernel, platform) in table:
+        return table[("decode", kernel, platform)], "measured"
+    near = NEAREST_PLATFORM.get(platform)
+    if near and ("decode", kernel, near) in table:
+        return table[("decode", kernel, near)], f"borrowed from {near}"
+    return kernel_efficiency("decode", kernel, platform), "platform default"
+
+
 def platform_of(device: Hardware) -> Platform:
     """The calibration class of a GPU or unified-memory system."""
     vendor, memory = device.vendor.lower(), (device.memory_type or "").lower()

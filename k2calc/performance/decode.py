@@ -25,7 +25,7 @@ from .calibration import (
     KERNEL_PEAK_DTYPE,
     Platform,
     achievable_bandwidth_bytes_per_s,
-    kernel_efficiency,
+    decode_kernel_evidence,
     platform_of,
 )
 
@@ -43,8 +43,9 @@ CPU_DECODE_COMPUTE = 0.15  # share of AMX / AVX-512 peak in CPU expert kernels a
 
 
 def decode_compute_efficiency(kernel: str, p: Platform) -> float:
-    """Achieved share of the kernel dtype's peak in decode GEMMs on platform `p` [1]."""
-    return kernel_efficiency("decode", kernel, p.name)
+    """Achieved share of the kernel dtype's peak in decode GEMMs on platform `p` with full tiles [1]
+    (see :func:`~k2calc.performance.calibration.decode_kernel_evidence`)."""
+    return decode_kernel_evidence(kernel, p.name)[0]
 
 
 @dataclass

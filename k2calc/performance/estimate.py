@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 from ..memory import Deployment, MemoryEstimate
 from .bands import FAR_BAND, Band, Corrections, calibration_class, class_calibration
-from .calibration import ENGINE_FAMILY
+from .calibration import ENGINE_FAMILY, decode_kernel_evidence, platform_of
 from .decode import StepCost, decode_step
 from .prefill import REQUEST_OVERHEAD_S, prefill_time
 
@@ -130,8 +130,16 @@ def estimate_performance(d: Deployment, mem: MemoryEstimate, input_tokens: int, 
     if d.topology == "hybrid":
         notes.append("hybrid: routed experts decoded on the CPU; long prompts prefilled on the GPU "
                      "with the CPU-resident experts streamed over PCIe")
+    decode_band = dec.band_factor
     if dec.sources + pre.sources == 0:
         notes.append(f"no published measurement for {klass}: physics alone, the band is widened to x{FAR_BAND:g}")
+    elif d.model.is_moe and d.device and ENGINE_FAMILY[d.engine.id] == "server":
+        kernel, platform = d.scheme.expert_kernel, platform_of(d.device).name
+        _, evidence = decode_kernel_evidence(kernel, platform)
+        if evidence != "measured":
+            decode_band = max(decode_band, FAR_BAND)
+            notes.append(f"no published run of {kernel} MoE kernels on {platform}: their efficiency is "
+                         f"{evidence}; the decode band is widened to x{decode_band:g}")
     return PerformanceEstimate(
         decode_tokens_per_s_per_user=per_user, decode_tokens_per_s_total=total,
         prefill_tokens_per_s=input_tokens / t_prefill, ttft_s=ttft, ttft_burst_s=ttft_burst, bottleneck=step.bottleneck(),
@@ -140,7 +148,7 @@ def estimate_performance(d: Deployment, mem: MemoryEstimate, input_tokens: int, 
         roofline_prefill_tokens_per_s=input_tokens / roof_prefill,
         output_tokens_per_s_total=concurrency * output_tokens / duration,
         step=step, batch_per_replica=batch, sequence_tokens=int(seq_len), calibration_class=klass,
-        decode_band_factor=dec.band_factor, prefill_band_factor=pre.band_factor,
+        decode_band_factor=decode_band, prefill_band_factor=pre.band_factor,
         decode_correction=dec.correction, prefill_correction=pre.correction,
         supporting_rows=dec.rows + pre.rows, supporting_sources=dec.sources + pre.sources, notes=notes,
     )

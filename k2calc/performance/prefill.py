@@ -12,7 +12,12 @@ from dataclasses import dataclass
 
 from ..memory import Deployment, MemoryEstimate
 from ..models import ModelArch, param_counts
-from .calibration import ENGINE_FAMILY, achievable_bandwidth_bytes_per_s, kernel_efficiency, platform_of
+from .calibration import (
+    ENGINE_FAMILY,
+    achievable_bandwidth_bytes_per_s,
+    kernel_efficiency,
+    platform_of,
+)
 from .decode import (
     HYBRID_LAYER_SYNC_S,
     _collective_s,

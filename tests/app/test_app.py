@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from k2calc.estimate import estimate
 from k2calc.hardware import Hardware
+from k2calc.links import from_query, share_query, to_query
 from k2calc.models import parse_config_json
-from k2calc.scenario import Catalogs, Scenario, estimate, from_query, share_query, to_query
+from k2calc.scenario import Catalogs, Scenario
 from k2calc.units import GiB
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,8 +56,27 @@ def test_moving_a_slider_changes_the_figures_it_should(app):
     kv, speed = _metric(app, "Memory used, device 0"), _metric(app, "Decode total, 1 user(s)")
     app.sidebar.number_input(key="context").set_value(262144).run()
     assert _metric(app, "Memory used, device 0") != kv
-    app.sidebar.number_input(key="concurrency").set_value(8).run()
-    assert _metric(app, "Decode total, 8 user(s)") != speed
+    app.sidebar.number_input(key="concurrency").set_value(2).run()  # 2 x 256K fits 8x H200 (8 x 256K does not)
+    assert _metric(app, "Decode total, 2 user(s)") != speed
+
+
+def test_a_setup_that_does_not_fit_shows_no_speed_or_cost_and_offers_fixes(app):
+    app.sidebar.number_input(key="count").set_value(4).run()
+    labels = [m.label for m in app.metric]
+    assert "Weights, one replica" in labels
+    assert not {"Decode per user", "Time to first token", "Purchase (capex)"} & set(labels)
+    fixes = [b for b in app.button if b.key and b.key.startswith("fix_")]
+    assert [b.key for b in fixes] == ["fix_devices"] and "8 x NVIDIA H200" in fixes[0].label
+    fixes[0].click().run()
+    assert not app.exception
+    assert app.session_state["scenario"].count == 8 and "Fits" in app.success[0].value
+
+
+def test_a_context_too_short_for_the_request_says_so_instead_of_results(app):
+    app.sidebar.number_input(key="context").set_value(1024).run()
+    assert not app.exception
+    assert "cannot hold the prompt (8,192) + answer (1,024) = 9,216 tokens" in app.error[0].value
+    assert not app.metric
 
 
 def test_the_scenario_is_mirrored_into_the_url(app):

@@ -1,0 +1,118 @@
+"""A scenario is a link: the URL codec of :class:`~k2calc.scenario.Scenario` and of the session's
+:class:`~k2calc.scenario.Catalogs` (imported models and custom devices, one compressed parameter).
+
+:func:`to_query` writes only the fields that differ from the defaults; :func:`from_query` reads them
+back never raising (what it cannot use it names and leaves at the default); :func:`share_query` is
+everything a link needs.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import zlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from .engines import get_engine
+from .errors import K2CalcError
+from .hardware import Hardware, get_hardware
+from .models import ModelArch, get_model
+from .scenario import Catalogs, Scenario
+
+NONE_TOKEN = "none"
+CUSTOM_PARAM = "custom"  # query parameter carrying imported models and custom devices (catalogs_param)
+
+
+def to_query(s: Scenario) -> dict[str, str]:
+    """The scenario as URL query parameters: only the fields that differ from the defaults, each as
+    text that :func:`from_query` reads back to the identical value (floats via repr)."""
+    defaults = Scenario()
+    out: dict[str, str] = {}
+    for name in Scenario.model_fields:
+        value = getattr(s, name)
+        if value == getattr(defaults, name):
+            continue
+        if value is None:
+            out[name] = NONE_TOKEN
+        elif isinstance(value, bool):
+            out[name] = "1" if value else "0"
+        else:
+            out[name] = repr(value) if isinstance(value, float) else str(value)
+    return out
+
+
+def from_query(params: Mapping[str, str | Sequence[str]], catalogs: Catalogs | None = None) -> tuple[Scenario, list[str]]:
+    """A scenario from URL query parameters, never raising: unknown names, values that fail validation
+    and ids not in the catalogs are left out (the defaults stand) and named in the returned list."""
+    catalogs = catalogs or Catalogs()
+    values: dict[str, Any] = {}
+    ignored: list[str] = []
+    for name, raw in params.items():
+        text = raw[-1] if isinstance(raw, (list, tuple)) else raw
+        if name == CUSTOM_PARAM:
+            continue
+        if name not in Scenario.model_fields:
+            ignored.append(f"'{name}' (not a scenario setting)")
+            continue
+        values[name] = None if text == NONE_TOKEN else text
+    id_checks = {"model": lambda v: get_model(v, catalogs.models),
+                 "hardware": lambda v: v is None or get_hardware(v, catalogs.hardware_catalog()),
+                 "cpu": lambda v: v is None or get_hardware(v, catalogs.hardware_catalog()),
+                 "engine": lambda v: v is None or get_engine(v)}
+    for name, check in id_checks.items():
+        if name in values:
+            try:
+                check(values[name])
+            except K2CalcError as exc:
+                ignored.append(f"{name}={values.pop(name)!r} ({exc})")
+    while True:
+        try:
+            return Scenario(**values), ignored
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            name = err["loc"][0] if err["loc"] else None
+            if name not in values:  # not attributable to one parameter: drop them all
+                ignored.extend(f"{k}={v!r}" for k, v in values.items())
+                return Scenario(), ignored
+            ignored.append(f"{name}={values.pop(name)!r} ({err['msg']})")
+
+
+def share_query(s: Scenario, catalogs: Catalogs | None = None) -> dict[str, str]:
+    """Everything a link needs: the scenario's non-default fields and the session's custom models and
+    devices (one compressed parameter)."""
+    query = to_query(s)
+    custom = catalogs_param(catalogs) if catalogs else None
+    if custom:
+        query[CUSTOM_PARAM] = custom
+    return query
+
+
+def catalogs_param(catalogs: Catalogs) -> str | None:
+    """The session's additions as one URL-safe text (compressed JSON), or None when there are none."""
+    if not catalogs.models and not catalogs.hardware:
+        return None
+    payload = {"models": [m.model_dump(mode="json") for m in catalogs.models.values()],
+               "hardware": [h.model_dump(mode="json") for h in catalogs.hardware.values()]}
+    raw = zlib.compress(json.dumps(payload, separators=(",", ":")).encode(), 9)
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def catalogs_from_param(text: str | None) -> Catalogs:
+    """Inverse of :func:`catalogs_param`; a damaged text raises K2CalcError (one line)."""
+    if not text:
+        return Catalogs()
+    try:
+        raw = zlib.decompress(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        payload = json.loads(raw)
+        models = [ModelArch.model_validate(m) for m in payload.get("models", [])]
+        hardware = [Hardware.model_validate(h) for h in payload.get("hardware", [])]
+    except (ValueError, TypeError, zlib.error, AttributeError) as exc:
+        raise K2CalcError(f"the link's custom models/devices could not be read ({type(exc).__name__})") from None
+    return Catalogs(models={m.id: m for m in models}, hardware={h.id: h for h in hardware})
+
+
+__all__ = ["to_query", "from_query", "share_query", "catalogs_param", "catalogs_from_param", "CUSTOM_PARAM",
+           "NONE_TOKEN"]

@@ -1,0 +1,376 @@
+"""What a report says, independent of its format: the verdict, the key figures with their units and
+uncertainty, the ways to make it fit, and every assumption with its value, unit, date and source, as
+a list of :class:`Block` (headings, paragraphs, lists, tables). The writers in :mod:`k2calc.report`
+render the same blocks as Markdown and HTML, and reuse the row helpers for JSON and CSV; a new
+format is a new writer over :func:`blocks`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from dataclasses import dataclass, field
+
+from . import engines as _engines
+from .cost import api_price, assumption_sources, default_assumptions
+from .errors import K2CalcError
+from .estimate import Estimate, PricedFix
+from .links import to_query
+from .units import format_device_bytes, format_gb
+
+# ------------------------------------------------------------------------------------------------
+# Blocks: the content, independent of the output format
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Block:
+    kind: str  # "h1" | "h2" | "h3" | "p" | "list" | "table" | "verdict" | "figure"
+    text: str = ""
+    items: list[str] = field(default_factory=list)
+    header: list[str] = field(default_factory=list)
+    rows: list[list[str]] = field(default_factory=list)
+    ok: bool = True  # verdict colour
+    anchor: str = ""  # where figures of that topic go (HTML)
+
+
+def _usd(x: float | None, digits: int | None = None) -> str:
+    """'$388,900' or '$93.60' (two decimals below $1,000 unless told)."""
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    if digits is None:
+        digits = 2 if abs(x) < 1000 else 0
+    return f"${x:,.{digits}f}"
+
+
+def _num(x: float | None, digits: int = 1) -> str:
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    return f"{x:,.{digits}f}"
+
+
+def _speed(x: float) -> str:
+    return _num(x, 1 if x < 1000 else 0)
+
+
+def _where(e: Estimate) -> str:
+    d = e.deployment
+    parts = []
+    if d.device is not None:
+        parts.append(f"{d.count} x {d.device.name}" + (f" ({d.nodes} nodes)" if d.nodes > 1 else ""))
+    if d.cpu is not None:
+        parts.append(f"{d.sockets} x {d.cpu.name} with {format_device_bytes(d.ram_bytes, 0)} RAM")
+    return " + ".join(parts)
+
+
+def blocks(e: Estimate, share_url: str | None) -> list[Block]:
+    s, d, mem, perf, cost = e.scenario, e.deployment, e.memory, e.performance, e.cost
+    m = d.model
+    out: list[Block] = [
+        Block("h1", f"k2calc report: {m.name} on {_where(e)}"),
+        Block("p", f"Generated {_dt.date.today().isoformat()} by k2calc. Every figure below comes with its unit; "
+                    "every assumption with its value, date and source (section 'Assumptions and sources')."),
+    ]
+    if share_url:
+        out.append(Block("p", f"Share link (opens exactly this scenario): {share_url}"))
+
+    # Scenario ------------------------------------------------------------------------------------
+    par = f"TP {d.tp} x PP {d.pp}" + (f", EP {d.ep}" if d.ep > 1 else "") + f", {d.replicas} replica(s)"
+    if d.dp_attention:
+        par += ", DP attention"
+    if d.dcp > 1:
+        par += f", decode context parallel {d.dcp}"
+    rows = [
+        ["model", f"{m.name} ({m.id})"],
+        ["quantization", f"{d.scheme.label} ({d.scheme.id})"],
+        ["hardware", _where(e)],
+        ["topology", {"gpu": "GPU server", "unified": "unified-memory system(s)", "hybrid": "hybrid CPU+GPU",
+                      "cpu": "CPU only"}[d.topology]],
+        ["engine", f"{d.engine.name} ({d.engine.id})"],
+        ["parallelism", par],
+        ["KV cache dtype", d.kv_dtype],
+        ["context per sequence", f"{s.context:,} tokens"],
+        ["prompt / answer per request", f"{s.input_tokens:,} / {s.output_tokens:,} tokens"],
+        ["concurrent users", f"{s.concurrency:,}"],
+    ]
+    if d.topology == "hybrid":
+        rows.append(["routed experts kept on the GPUs", f"{d.gpu_experts} per layer"])
+    out += [Block("h2", "Scenario"), Block("table", header=["setting", "value"], rows=rows)]
+
+    # Verdict -------------------------------------------------------------------------------------
+    out.append(Block("h2", "Verdict"))
+    if mem.fits:
+        text = (f"FITS: {m.name} fits on {_where(e)} with {s.concurrency:,} sequence(s) of {s.context:,} tokens "
+                f"({mem.max_concurrency:,} would fit).")
+    else:
+        text = f"Does not fit: {mem.reasons[0] if mem.reasons else 'not enough memory'}."
+    out.append(Block("verdict", text, ok=mem.fits))
+    small = e.smallest or {}
+    if not mem.fits:
+        if small.get("count"):
+            name = d.device.name if d.device else ""
+            out.append(Block("p", f"Smallest that fits: {small['count']} x {name}"
+                                   + (f" in {small['nodes']} node(s)" if small.get("nodes") else "")
+                                   + " (engine default parallelism)."))
+        elif small.get("ram_gb"):
+            out.append(Block("p", f"Needs about {small['ram_gb']:,} GiB of system RAM."))
+        elif small.get("reason"):
+            out.append(Block("p", small["reason"]))
+    if e.fixes:
+        out.append(Block("p", "Ways to make it fit (cheapest first; each a complete scenario):"))
+        out.append(Block("list", items=[_fix_line(f) for f in e.fixes]))
+    if mem.warnings:
+        out.append(Block("list", items=[f"Warning: {w}" for w in mem.warnings]))
+
+    # Memory --------------------------------------------------------------------------------------
+    out.append(Block("h2", "Memory", anchor="memory"))
+    out.append(Block("list", items=[
+        f"Weights of one replica: {format_gb(mem.weights_bytes)} (as stored, scales included)",
+        f"KV cache: {mem.kv_bytes_per_token:,} bytes per token of one sequence ({d.kv_dtype})",
+        f"KV capacity of one replica: {mem.kv_capacity_tokens:,} tokens",
+        f"Most sequences of {s.context:,} tokens at once: {mem.max_concurrency:,}",
+        f"Longest context at {s.concurrency:,} user(s): {mem.max_context_tokens:,} tokens",
+    ]))
+    out.append(Block("p", "Memory per device, in GiB (2^30 bytes) as engines report it; "
+                           "weights above in GB (10^9 bytes)."))
+    out.append(Block("table", header=["device", "installed", "usable", "weights", "KV cache", "activations",
+                                       "runtime", "free"], rows=[
+        [name, *(format_device_bytes(v) for v in values)] for name, values in _device_rows(e)]))
+
+    # Speed ---------------------------------------------------------------------------------------
+    out.append(Block("h2", "Speed", anchor="speed"))
+    if perf is None:
+        out.append(Block("p", "Not computed: the deployment does not fit, so nothing runs."))
+    else:
+        out += _speed_blocks(e)
+
+    # Cost ----------------------------------------------------------------------------------------
+    out.append(Block("h2", "Cost", anchor="cost"))
+    if cost is None:
+        out.append(Block("p", f"Not computed: {e.no_cost_reason}."))
+    else:
+        a = cost.assumptions
+        rows = [["purchase (capex)", _usd(cost.capex_usd), "USD"]]
+        rows += [[f"of which {item}", _usd(v), "USD"] for item, v in cost.capex_breakdown_usd.items()]
+        rows += [
+            ["power under load", _num(cost.power_watts, 0), "W"],
+            ["peak power (for hosting)", _num(cost.peak_power_watts, 0), "W"],
+            [f"average power at {a['utilisation']:.0%} utilisation", _num(cost.average_power_watts, 0), "W"],
+            ["energy per year", _usd(cost.annual_energy_usd), "USD/year"],
+            ["hosting per year", _usd(cost.annual_hosting_usd), "USD/year"],
+            ["maintenance per year", _usd(cost.annual_maintenance_usd), "USD/year"],
+            ["running cost (opex) per year", _usd(cost.annual_opex_usd), "USD/year"],
+            [f"capital per year (over {cost.years:g} years, {a['residual_value_pct']:g}% residual)",
+             _usd(cost.annual_capital_usd), "USD/year"],
+            [f"total cost of ownership over {cost.years:g} years", _usd(cost.tco_usd), "USD"],
+            ["output tokens served per year", _num(cost.output_tokens_per_year / 1e9, 2), "billion tokens"],
+            ["own cost per 1M output tokens", _usd(cost.usd_per_million_output_tokens), "USD"],
+            ["own cost per 1M input tokens (prefill share)", _usd(cost.usd_per_million_input_tokens), "USD"],
+            ["own cost per 1M output tokens, busy all year", _usd(cost.usd_per_million_output_tokens_at_saturation),
+             "USD"],
+        ]
+        if cost.cloud_usd_per_hour is not None:
+            rows += [["cloud rental of the same GPUs", _usd(cost.cloud_usd_per_hour), "USD/hour"],
+                     ["cloud rental per 1M output tokens", _usd(cost.cloud_usd_per_million_output_tokens), "USD"]]
+        if cost.api_usd_per_million_output_tokens is not None:
+            rows.append([f"API ({cost.api_provider}) per 1M output tokens, same prompts and answers",
+                         _usd(cost.api_usd_per_million_output_tokens), "USD"])
+        rows += [
+            ["monthly output volume compared", _num(cost.monthly_output_tokens / 1e6, 1), "million tokens/month"],
+            ["own running cost for that volume", _usd(cost.monthly_own_usd), "USD/month"],
+        ]
+        if cost.monthly_api_usd is not None:
+            rows.append(["API bill for that volume", _usd(cost.monthly_api_usd), "USD/month"])
+        if cost.monthly_cloud_usd is not None:
+            rows.append(["cloud rental for that volume", _usd(cost.monthly_cloud_usd), "USD/month"])
+        rows.append(["break-even against the API", _num(cost.breakeven_months, 1) if cost.breakeven_months else
+                     "never (the API costs less than running the hardware)" if cost.monthly_api_usd is not None
+                     else "n/a (no API price)", "months"])
+        if cost.monthly_cloud_usd is not None:
+            rows.append(["break-even against renting", _num(cost.breakeven_vs_cloud_months, 1)
+                         if cost.breakeven_vs_cloud_months else "never", "months"])
+        out.append(Block("table", header=["item", "value", "unit"], rows=rows))
+        if cost.notes:
+            out.append(Block("list", items=list(cost.notes)))
+
+    # Assumptions ---------------------------------------------------------------------------------
+    out.append(Block("h2", "Assumptions and sources"))
+    out.append(Block("h3", "Cost assumptions (data/cost_assumptions.csv)"))
+    out.append(Block("table", header=["assumption", "value used", "unit", "default", "date", "status", "source"],
+                      rows=assumption_rows(e)))
+    out.append(Block("h3", "Prices"))
+    out.append(Block("table", header=["price", "value", "date", "source"], rows=price_rows(e)))
+    out.append(Block("h3", "Hardware data"))
+    out.append(Block("table", header=["device", "status", "source"], rows=[
+        [h.name, h.status, h.source] for h in (d.device, d.cpu) if h is not None]))
+    out.append(Block("h3", "Engine memory policy (k2calc/engines.py)"))
+    out.append(Block("table", header=["setting", "value", "source"], rows=engine_rows(e)))
+    out.append(Block("h3", "Speed calibration (data/measurements.csv, data/class_corrections.csv)"))
+    out.append(Block("table", header=["item", "value"], rows=calibration_rows(e)))
+    return out
+
+
+def _speed_blocks(e: Estimate) -> list[Block]:
+    """The speed table (estimate, band, roofline) and what limits decode."""
+    s, perf = e.scenario, e.performance
+    b = perf.bands()
+    out: list[Block] = []
+
+    def row(label: str, key: str, roof: float | None, unit: str = "tok/s", fmt=_speed) -> list[str]:
+        high = b[key].high if roof is None else min(b[key].high, roof)  # never above the roofline
+        return [label, fmt(b[key].value), f"{fmt(b[key].low)} - {fmt(high)}", "" if roof is None else fmt(roof), unit]
+
+    speed_rows = [
+        row("decode, per user", "decode_tokens_per_s_per_user", perf.roofline_decode_tokens_per_s_per_user),
+        row(f"decode, all {s.concurrency:,} user(s)", "decode_tokens_per_s_total",
+            perf.roofline_decode_tokens_per_s_total),
+        row("output throughput incl. time to first token", "output_tokens_per_s_total", None),
+        row(f"prefill of a {s.input_tokens:,}-token prompt", "prefill_tokens_per_s",
+            perf.roofline_prefill_tokens_per_s),
+        row("time to first token", "ttft_s", None, "s", lambda x: _num(x, 2)),
+    ]
+    out.append(Block("table", header=["figure", "estimate", "band (low - high)", "roofline", "unit"], rows=speed_rows))
+    out.append(Block("list", items=[
+        f"Decode is limited by: {perf.bottleneck}",
+        f"Band: the calibration class {perf.calibration_class} spreads x{perf.decode_band_factor:.2f} (decode) and "
+        f"x{perf.prefill_band_factor:.2f} (prefill/TTFT) around published measurements; "
+        f"{perf.supporting_rows} measurement(s) from {perf.supporting_sources} source(s) support it; the band "
+        f"covers two thirds of them when each source is predicted without its own rows",
+        "Roofline: the same bytes and FLOPs at 100% of peak bandwidth and compute; no estimate exceeds it",
+        *perf.notes,
+    ]))
+    return out
+
+
+def _fix_line(f: PricedFix) -> str:
+    """'2 x NVIDIA DGX Spark (2 machines): capex $8,198, $25.94 per 1M output tokens'."""
+    return (f"{f.fix.label}: capex {_usd(f.capex_usd)}, {_usd(f.usd_per_million_output_tokens)} per 1M output "
+            f"tokens ({', '.join(f'{k}={v}' for k, v in to_query(f.fix.scenario).items()) or 'defaults'})")
+
+
+def _device_rows(e: Estimate) -> list[tuple[str, list[int]]]:
+    """(label, [installed, usable, weights, KV, activations, runtime, free] bytes) per device, with runs
+    of identical devices merged into one row ('GPU 0 - GPU 7 (8 alike)')."""
+    out: list[tuple[str, list[int]]] = []
+    run_first = run_last = ""
+    run_n = 0
+    prev: list[int] | None = None
+    for dev in e.memory.devices:
+        values = [dev.capacity_bytes, dev.usable_bytes, dev.weights_bytes, dev.kv_bytes, dev.activation_bytes,
+                  dev.overhead_bytes, dev.free_bytes]
+        if values == prev:
+            run_last, run_n = dev.name, run_n + 1
+            out[-1] = (f"{run_first.split(' (')[0]} - {run_last} ({run_n} alike)", values)
+            continue
+        out.append((dev.name, values))
+        run_first = run_last = dev.name
+        run_n = 1
+        prev = values
+    return out
+
+
+def assumption_rows(e: Estimate) -> list[list[str]]:
+    defaults = default_assumptions().model_dump()
+    try:
+        used = e.cost.assumptions if e.cost is not None else e.scenario.cost_assumptions().model_dump()
+    except K2CalcError:
+        used = defaults
+    rows = []
+    for key, a in assumption_sources().items():
+        value = used.get(key, a.value)
+        mark = "" if value == defaults.get(key, a.value) else " (your value)"
+        rows.append([key, f"{value:g}{mark}", a.unit, f"{a.value:g}", a.date, a.status, a.source])
+    return rows
+
+
+def price_rows(e: Estimate) -> list[list[str]]:
+    s, d = e.scenario, e.deployment
+    rows = []
+    if d.device is not None:
+        h = d.device
+        if s.hardware_price_usd is not None:
+            rows.append([f"{h.name}, per device", _usd(s.hardware_price_usd), "", "your value"])
+        else:
+            rows.append([f"{h.name}, per device", _usd(h.price_usd) if h.price_usd else "unknown",
+                         h.price_date or "", h.price_source or ""])
+        if d.topology == "gpu":
+            if s.cloud_usd_per_hour is not None:
+                rows.append([f"{h.name}, cloud rental per GPU-hour", _usd(s.cloud_usd_per_hour), "", "your value"])
+            elif h.cloud_usd_per_hour is not None:
+                rows.append([f"{h.name}, cloud rental per GPU-hour", _usd(h.cloud_usd_per_hour), h.cloud_date or "",
+                             h.cloud_source or ""])
+    if d.cpu is not None:
+        c = d.cpu
+        rows.append([f"{c.name}, per socket", _usd(c.price_usd) if c.price_usd else "unknown", c.price_date or "",
+                     c.price_source or ""])
+    provider = e.cost.api_provider if e.cost is not None else s.api_provider
+    p = api_price(d.model.id, provider)
+    if p is not None:
+        cached = "" if p.cached_input_usd_per_mtok is None else f", cached input {_usd(p.cached_input_usd_per_mtok)}"
+        value = f"input {_usd(p.input_usd_per_mtok)}{cached}, output {_usd(p.output_usd_per_mtok)}"
+        rows.append([f"API: {p.provider}, per 1M tokens", value, p.date, p.source])
+    else:
+        rows.append(["API", f"no price for {d.model.name} in data/api_prices.csv", "", ""])
+    return rows
+
+
+def engine_rows(e: Estimate) -> list[list[str]]:
+    d = e.deployment
+    g = d.engine
+    fraction = d.memory_fraction if d.memory_fraction is not None else g.memory_fraction
+    same = "engine defaults (first row)"
+    rows = [
+        ["engine", g.name, g.source],
+        ["share of each device's memory the engine uses",
+         "all of it" if fraction is None
+         else f"{fraction:.0%}" + (" (your value)" if d.memory_fraction is not None else ""),
+         "activations inside that share" if g.fraction_covers_activations
+         else "static pool of weights + KV; activations in the rest"],
+        ["runtime overhead per device (CUDA context, buffers)",
+         f"{format_device_bytes(g.runtime_bytes_single)} alone, "
+         f"{format_device_bytes(g.runtime_bytes_multi)} with several devices",
+         same],
+        ["prefill chunk (activation peak)", f"{g.chunk_tokens_large:,} tokens on >= 70 GiB devices, "
+                                            f"{g.chunk_tokens_small:,} on smaller ones", same],
+        ["activation bytes per hidden unit and token", f"{_engines.ACTIVATION_BYTES_PER_HIDDEN_PER_TOKEN} B",
+         "estimate reproducing vLLM's Kimi K2 Thinking TP8 start-up log (engines.py)"],
+        ["KV cache page", f"{g.kv_block_tokens} tokens", same],
+        ["MLA latent replicated on every tensor-parallel GPU", "yes" if g.mla_replicated_under_tp else "no", same],
+    ]
+    if d.topology == "unified" and d.device is not None:
+        if d.device.vendor.lower() == "apple":
+            limit = (f"{format_device_bytes(d.wired_limit_bytes)} (your value)" if d.wired_limit_bytes else
+                     f"{_engines.MAC_WIRED_FRACTION_LARGE:.0%} of memory (>= 64 GiB Macs), "
+                     f"{_engines.MAC_WIRED_FRACTION_SMALL:.0%} on smaller ones")
+            rows.append(["macOS GPU wired-memory limit", limit,
+                         "macOS default; raise with sysctl iogpu.wired_limit_mb"])
+        else:
+            rows.append(["share kept by the OS", f"{_engines.UNIFIED_OS_RESERVE_FRACTION:.0%}",
+                         "assumption (engines.py)"])
+    if d.topology in ("hybrid", "cpu"):
+        rows.append(["system RAM kept by the OS",
+                     f"{_engines.RAM_OS_RESERVE_FRACTION:.0%}, at least "
+                     f"{format_device_bytes(_engines.RAM_OS_RESERVE_MIN_BYTES, 0)}",
+                     "assumption (engines.py)"])
+    return rows
+
+
+def calibration_rows(e: Estimate) -> list[list[str]]:
+    from .validate import (
+        rows as validation_rows,  # the validation runs every measurement; only on demand
+    )
+
+    p = e.performance
+    if p is None:
+        return [["speed calibration", "not applicable: the deployment does not fit, so no speed is estimated"]]
+    ids = sorted({r.measurement.id for r in validation_rows() if r.klass == p.calibration_class})
+    return [
+        ["calibration class (engine family / platform)", p.calibration_class],
+        ["decode band", f"x{p.decode_band_factor:.2f}"],
+        ["prefill / TTFT band", f"x{p.prefill_band_factor:.2f}"],
+        ["supporting measurements", f"{p.supporting_rows} from {p.supporting_sources} source(s)"],
+        ["measurement ids", ", ".join(ids) if ids else "none: the band is widened"],
+        ["sources", "the 'source' column of data/measurements.csv for each id; python -m k2calc validate"],
+    ]
+
+
