@@ -31,7 +31,7 @@ from functools import lru_cache
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
-from .catalog_io import DATA_DIR, DATE_PATTERN, YEAR_OR_DATE_PATTERN, Rows, load_csv
+from .loader import DATA_DIR, DATE_PATTERN, YEAR_OR_DATE_PATTERN, Rows, load_csv
 from .errors import CatalogError, K2CalcError, first_error, validated
 from .memory import Deployment
 from .performance import PerformanceEstimate, platform_of

@@ -36,7 +36,7 @@ from pydantic import (
     field_validator,
 )
 
-from k2calc.catalog_io import DATA_DIR, DATE_PATTERN, load_csv, parse_csv
+from k2calc.loader import DATA_DIR, DATE_PATTERN, load_csv, parse_csv
 from k2calc.errors import UnknownIdError
 from k2calc.units import DRAM_BYTES_PER_TRANSFER, GB, TERA
 

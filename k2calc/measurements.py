@@ -32,7 +32,7 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from k2calc.catalog_io import DATA_DIR, load_csv
+from k2calc.loader import DATA_DIR, load_csv
 
 DEFAULT_PATH = DATA_DIR / "measurements.csv"
 

@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .catalog_io import DATA_DIR
+from .loader import DATA_DIR
 from .errors import CatalogError, UnknownIdError, validation_message
 
 MODELS_DIR = DATA_DIR / "models"
