@@ -84,7 +84,8 @@ def test_default_assumptions_are_the_csv_values(a):
 def test_capex_8x_h200(a, hw, h200):
     """8x H200 SXM (vLLM, one HGX node):
     8 x 35,000 (GPU street price) + 90,000 (chassis, CPUs, RAM) + 18,900 (installation) = 388,900 USD,
-    which is facts.md D's "8x H200 server ~370,000 + ~18,900 install"."""
+    which is the redhat-performance/configiq purchase catalogue's "8x H200 server ~370,000 + ~18,900
+    install" (2026, indicative; data/cost_assumptions.csv cites it)."""
     g = hw["h200-sxm"]
     derived = 8 * g.price_usd + a.gpu_server_chassis_usd + a.gpu_server_install_usd
     assert derived == 388_900

@@ -4,7 +4,8 @@
 The properties are physics a user relies on: more context or concurrency never needs less KV; what
 fits at a load fits at any smaller load; more devices, more RAM or a smaller KV dtype never reduce
 capacity; bytes per device add up; ``max_context_tokens`` is the real boundary; and the MLA latent is
-stored the way vLLM / SGLang store it (facts.md B).
+stored the way vLLM / SGLang store it (vllm-project/recipes moonshotai/Kimi-K2-Think.md; SGLang
+server_args.py --enable-dp-attention).
 """
 
 from __future__ import annotations
@@ -280,7 +281,7 @@ def test_max_context_tokens_is_the_boundary(model, deployment, n, context, kv_dt
 
 
 # ------------------------------------------------------------------------------------------------
-# How engines store the KV cache (facts.md B)
+# How engines store the KV cache (vllm-project/recipes moonshotai/Kimi-K2-Think.md; SGLang server_args.py)
 # ------------------------------------------------------------------------------------------------
 
 KIMI_KV_PER_TOKEN = 70_272  # 61 layers x (512 + 64) x 2 B
@@ -323,7 +324,8 @@ def test_gqa_kv_heads_split_across_tp_ranks(context, n):
 
 
 def test_kimi_tp8_h200_kv_capacity_matches_vllm_log_scale():
-    """vLLM recipe log: 46.80 GiB of KV per GPU, 715,072 tokens, the latent replicated (facts.md B)."""
+    """vLLM recipe log: 46.80 GiB of KV per GPU, 715,072 tokens, the latent replicated
+    (vllm-project/recipes: moonshotai/Kimi-K2-Think.md)."""
     m = memory(model="kimi-k2-thinking", hardware="h200-sxm", count=8, engine="vllm")
     assert m.kv_capacity_tokens == pytest.approx(715_072, rel=0.02)
 

@@ -2,7 +2,7 @@
 
 The sweeps only arrange what the core computes, so the tests check the shape a buyer relies on:
 speed falls per user and rises in total with users, never above the roofline; fewer sequences fit
-as they grow; the model and hardware comparisons give the verdicts facts.md implies; every chart has
+as they grow; the model and hardware comparisons give the verdicts the memory golden values imply; every chart has
 units on its numeric axes and serialises; the reports carry the scenario and every assumption's source.
 """
 
