@@ -112,7 +112,7 @@ def default_assumptions() -> CostAssumptions:
         if key not in keys:
             raise CatalogError(f"{rows.source}: no row for key '{key}' ({message})") from None
         i = keys.index(key)
-        column = "key" if exc.errors()[0]["type"] == "extra_forbidden" else "value"
+        column = "value" if key in CostAssumptions.model_fields else "key"  # an unknown key: its name is wrong
         raise rows.error(i, column, f"{key}: {message} (got {getattr(rows[i], column)!r})") from None
 
 
