@@ -24,7 +24,7 @@ from .memory import (
     ram_needed_bytes,
 )
 from .models import ModelArch, get_model
-from .quant import Scheme, resolve_scheme
+from .quant import Scheme, engine_scheme, resolve_scheme
 from .scenario import Catalogs, Scenario
 from .units import GPUS_PER_NODE, GiB
 
@@ -109,6 +109,7 @@ def resolve(s: Scenario, catalogs: Catalogs | None = None) -> Deployment:
         raise K2CalcError(f"{engine.name} does not run {_TOPOLOGY_WORDS[topology]}; use {', '.join(fitting)}")
     if engine_id in ("mlx-lm", "exo") and not apple:
         raise K2CalcError(f"{engine.name} runs on Apple silicon only; use llama.cpp, vllm or sglang")
+    scheme = engine_scheme(scheme, engine_id)
     if s.kv_dtype not in KV_DTYPES:
         raise K2CalcError(f"unknown KV cache dtype '{s.kv_dtype}'; choose one of {', '.join(KV_DTYPES)}")
     if topology in ("hybrid", "cpu"):

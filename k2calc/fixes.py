@@ -9,7 +9,6 @@ prices them and puts the cheapest first.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -38,16 +37,6 @@ class Fix:
     kind: str
     label: str
     scenario: Scenario
-
-
-def _largest(low: int, high: int, fits: Callable[[int], bool]) -> int | None:
-    """Largest n in [low, high] with fits(n), fits monotone decreasing in n; None when even low fails."""
-    if low > high or not fits(low):
-        return None
-    while low < high:
-        mid = (low + high + 1) // 2
-        low, high = (mid, high) if fits(mid) else (low, mid - 1)
-    return low
 
 
 def _fits(s: Scenario, catalogs: Catalogs | None) -> bool:
@@ -113,17 +102,18 @@ def _smaller_kv(s: Scenario, d: Deployment) -> list[Fix]:
     return [Fix("kv_dtype", f"{kv.upper() if kv == 'fp8' else kv} KV cache", s.model_copy(update={"kv_dtype": kv}))]
 
 
-def _less_load(s: Scenario, d: Deployment) -> list[Fix]:
-    """The longest context that fits (holding prompt + answer), and the most users that fit."""
+def _less_load(s: Scenario, mem: MemoryEstimate) -> list[Fix]:
+    """The longest context that fits (holding prompt + answer), and the most users that fit: the memory
+    estimate's own longest context at these users and most users at this context."""
     out = []
     request = s.input_tokens + s.output_tokens
-    context = _largest(request, s.context - 1, lambda c: estimate_memory(replace(d, context_tokens=c)).fits)
-    if context is not None:
+    context = min(mem.max_context_tokens, s.context - 1)
+    if context >= request:
         rounded = context // CONTEXT_STEP * CONTEXT_STEP
         context = rounded if rounded >= request else context
         out.append(Fix("context", f"context {context:,} tokens", s.model_copy(update={"context": context})))
-    users = _largest(1, s.concurrency - 1, lambda n: estimate_memory(replace(d, concurrency=n)).fits)
-    if users is not None:
+    users = min(mem.max_concurrency, s.concurrency - 1)
+    if users >= 1:
         out.append(Fix("users", f"{users:,} user(s) at once", s.model_copy(update={"concurrency": users})))
     return out
 
@@ -134,7 +124,7 @@ def fixes(s: Scenario, d: Deployment, mem: MemoryEstimate, smallest: dict[str, A
     if mem.fits:
         return []
     return [*_more_devices(s, d, smallest), *_more_ram(s, d, mem, catalogs), *_smaller_quant(s, d, catalogs), *_smaller_kv(s, d),
-            *_less_load(s, d)]
+            *_less_load(s, mem)]
 
 
 __all__ = ["Fix", "fixes"]

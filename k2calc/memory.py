@@ -224,8 +224,28 @@ class LayerBytes:
 
     @property
     def total(self) -> float:
-        return (self.attn_heads + self.attn_kv + self.attn_down + self.norms + self.router + self.dense
-                + self.shared + self.routed_per_expert * self.n_routed)
+        return self.with_experts(self.n_routed)
+
+    @property
+    def non_routed(self) -> float:
+        """Every byte but the routed experts' [B]."""
+        return self.attn_heads + self.attn_kv + self.attn_down + self.norms + self.router + self.dense + self.shared
+
+    def with_experts(self, experts: float) -> float:
+        """The layer with `experts` of its routed experts (held, or read in a step) [B]."""
+        return self.non_routed + self.routed_per_expert * min(experts, self.n_routed)
+
+
+def rank_layer_bytes(d: "Deployment", lb: LayerBytes, experts: float) -> float:
+    """Bytes of one layer on one tensor-parallel rank with `experts` routed experts [B]: attention heads
+    split over the attention TP group (TP / DP-attention), GQA k/v over min(TP, kv_heads), MLA's
+    down-projections whole on every rank where the engine replicates them, norms and the router on
+    every rank, MLPs and experts split over TP (EP places whole experts: the same bytes per rank).
+    The one placement rule of memory (experts held) and decode (experts read)."""
+    attn_tp = d.tp // d.dp
+    down = lb.attn_down if d.engine.mla_replicated_under_tp else lb.attn_down / attn_tp
+    return (lb.attn_heads / attn_tp + lb.attn_kv / min(attn_tp, d.model.num_kv_heads) + down + lb.norms
+            + lb.router + (lb.dense + lb.shared + lb.routed_per_expert * min(experts, lb.n_routed)) / d.tp)
 
 
 def layer_bytes(m: ModelArch, s: Scheme, i: int) -> LayerBytes:
@@ -332,9 +352,7 @@ def _server_devices(d: Deployment) -> list[DeviceMemory]:
         kv_tok = 0.0
         for i in layers:
             lb = layer_bytes(m, s, i)
-            down = lb.attn_down if e.mla_replicated_under_tp else lb.attn_down / attn_tp
-            w += (lb.attn_heads / attn_tp + lb.attn_kv / min(attn_tp, m.num_kv_heads) + down + lb.norms
-                  + lb.router + (lb.dense + lb.shared + lb.routed_per_expert * lb.n_routed) / d.tp)
+            w += rank_layer_bytes(d, lb, lb.n_routed)
         if stage_index == 0:
             w += groups["embeddings"] / d.tp
         if stage_index == len(stages) - 1:
@@ -385,7 +403,7 @@ def _hybrid_devices(d: Deployment) -> list[DeviceMemory]:
     win_total = kv_window_bytes_per_token(m, d.kv_dtype)
     if m.is_moe:
         gpu_layers = m.num_layers
-        non_expert = sum(lb.total - lb.routed_per_expert * lb.n_routed for lb in layers)
+        non_expert = sum(lb.non_routed for lb in layers)
         gpu_w = fixed + non_expert + sum(lb.routed_per_expert * min(d.gpu_experts, lb.n_routed) for lb in layers)
         ram_w = sum(lb.routed_per_expert * max(0, lb.n_routed - d.gpu_experts) for lb in layers)
     else:
@@ -553,4 +571,4 @@ def _max_context(dev: DeviceMemory, seqs_per_replica: int, window: int | None) -
 __all__ = ["Deployment", "DeviceMemory", "MemoryEstimate", "KV_DTYPES", "estimate_memory",
            "weights_by_group", "kv_bytes_per_token", "placement_depends_on_load", "kv_window_bytes_per_token",
            "layer_bytes", "pipeline_stages", "ram_usable_bytes", "ram_needed_bytes", "unified_limit_bytes",
-           "device_label", "ram_label"]
+           "device_label", "ram_label", "rank_layer_bytes"]

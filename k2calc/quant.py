@@ -161,6 +161,38 @@ SCHEMES: dict[str, Scheme] = {s.id: s for s in (
 
 QUANT_IDS = ("native", *SCHEMES)
 
+# How GGUF converters store a checkpoint shipped in another format (llama.cpp convert_hf_to_gguf.py).
+# gpt-oss: the MXFP4 experts stay MXFP4, every other linear weight and the embeddings become Q8_0, norms
+# and the router F32: ggml-org/gpt-oss-20b-GGUF is 12.1 GB against the 13.8 GB safetensors checkpoint.
+GGUF_CONVERSIONS: dict[str, Scheme] = {
+    "mxfp4-experts": _scheme("gguf-mxfp4", "GGUF MXFP4 experts + Q8_0", "q8_0", routed="mxfp4",
+                             embeddings="q8_0", lm_head="q8_0", **GGUF,
+                             note="llama.cpp's gpt-oss GGUF: MXFP4 experts, Q8_0 elsewhere, F32 norms and router"),
+}
+GGUF_ENGINES = frozenset({"llama.cpp", "ollama"})
+MLX_ENGINES = frozenset({"mlx-lm", "exo"})
+
+
+def engine_scheme(scheme: Scheme, engine_id: str) -> Scheme:
+    """The scheme as the engine stores the weights: GGUF engines convert a native non-GGUF checkpoint
+    (:data:`GGUF_CONVERSIONS`) and run a custom bits-per-weight average through their GGUF kernels; MLX
+    engines run such an average through MLX's affine kernels. Other combinations are unchanged."""
+    custom = scheme.id.startswith("bpw:")
+    if engine_id in GGUF_ENGINES:
+        if scheme.id in GGUF_CONVERSIONS:
+            return GGUF_CONVERSIONS[scheme.id]
+        if custom:
+            return _with_kernel(scheme, "gguf")
+    if engine_id in MLX_ENGINES and custom:
+        return _with_kernel(scheme, "mlx")
+    return scheme
+
+
+def _with_kernel(scheme: Scheme, kernel: Kernel) -> Scheme:
+    """The same bytes computed by another kernel family."""
+    formats = {g: WeightFormat(f.id, f.bits_per_weight, kernel, f.source) for g, f in scheme.formats.items()}
+    return Scheme(f"{scheme.id}", scheme.label, formats, scheme.note)
+
 
 def custom_scheme(bits_per_weight: float) -> Scheme:
     """Every tensor group at an average of `bits_per_weight` [bit] (e.g. a mixed MLX 3.3-bit build)."""

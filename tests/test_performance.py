@@ -341,12 +341,12 @@ def test_fp8_on_blackwell_keeps_scaling():
 
 def test_cross_validated_summary_does_not_regress():
     """Leave-one-source-out figures on the published rows, floored at what `validate` gave on
-    2026-12-02 (79% / 77% / 0.29 on 405 rows from 43 sources); issue 10's targets (85% / 80% / 0.30)
+    2026-12-02 (80% / 80% / 0.28 on 405 rows from 43 sources); issue 10's targets (85% / 80% / 0.30)
     are not met yet. A change to the physics that loses accuracy on runs it has not seen fails here."""
     s = validate.summary(validate.cross_validated_rows())
     assert s["decode_rows"] >= 250 and s["prefill_ttft_rows"] >= 140, s
     assert s["decode_within_1_5x"] >= 0.77, s
-    assert s["prefill_ttft_within_2x"] >= 0.75, s
+    assert s["prefill_ttft_within_2x"] >= 0.78, s
     assert s["median_abs_log2_ratio"] <= 0.30, s
 
 
@@ -449,3 +449,20 @@ def test_one_token_prompt_costs_about_one_decode_step(dep):
     t_prefill = prefill_time(d, mem, 1)[0]
     t_step = decode_step(d, mem, 1, 1).total_s
     assert t_prefill <= 3 * t_step, (t_prefill, t_step)
+
+
+def test_engine_cap_bends_throughput_and_makes_users_wait():
+    """vLLM decodes at most max_num_seqs = 1,024 requests at once on an H200 (arg_utils.py): past it the
+    total throughput stops growing and the extra users wait for a slot. gpt-oss-120b on 8x H200 (one TP8
+    replica), 1K prompts and answers at 4K context."""
+    def perf(users):
+        return estimate(Scenario.build(model="gpt-oss-120b", hardware="h200-sxm", count=8, engine="vllm",
+                                       concurrency=users, context=4096, input_tokens=1024,
+                                       output_tokens=1024)).performance
+    at_cap, past = perf(1024), perf(3072)
+    assert past.batch_per_replica == at_cap.batch_per_replica == 1024
+    assert past.decode_tokens_per_s_total == pytest.approx(at_cap.decode_tokens_per_s_total)
+    # 3,072 users around 1,024 slots: each waits two requests' time before its prompt is served.
+    request_s = at_cap.ttft_s + 1023 / at_cap.decode_tokens_per_s_per_user
+    assert past.ttft_s >= at_cap.ttft_s + 1.9 * request_s
+    assert any("1,024 requests at once" in n for n in past.notes)

@@ -45,9 +45,12 @@ NO_EVIDENCE = ClassCalibration()
 
 def calibration_class(d: Deployment) -> str:
     """Engine family / platform class of a deployment, e.g. 'server/nvidia-hopper' or
-    'ktransformers/nvidia-gddr+cpu': the unit the corrections and bands are computed for."""
+    'ktransformers/nvidia-gddr+cpu': the unit the corrections and bands are computed for. GPU servers
+    spread over several nodes are a class of their own ('+multinode'): the cluster network and the
+    engines' multi-node paths behave unlike one NVLink domain."""
     platform = platform_of(d.device).name if d.device else "cpu"
-    return f"{ENGINE_FAMILY[d.engine.id]}/{platform}{'+cpu' if d.topology == 'hybrid' else ''}"
+    suffix = "+cpu" if d.topology == "hybrid" else "+multinode" if d.topology == "gpu" and d.nodes > 1 else ""
+    return f"{ENGINE_FAMILY[d.engine.id]}/{platform}{suffix}"
 
 
 @lru_cache(maxsize=1)

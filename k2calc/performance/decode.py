@@ -19,7 +19,13 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from ..hardware import Hardware
-from ..memory import Deployment, MemoryEstimate, layer_bytes, pipeline_stages
+from ..memory import (
+    Deployment,
+    MemoryEstimate,
+    layer_bytes,
+    pipeline_stages,
+    rank_layer_bytes,
+)
 from ..models import ModelArch, all_layer_params, layer_params
 from .calibration import (
     KERNEL_PEAK_DTYPE,
@@ -279,13 +285,18 @@ MLA_WORK_EXPONENT = 0.4
 MLA_SPLIT_TOKENS = 4096
 MLA_SLOW_PLATFORMS = frozenset({"nvidia-hopper"})
 MLA_SLOW_ENGINES = frozenset({"sglang"})  # vLLM's FlashMLA pads the heads to a full tile: no such loss
+# Only with fewer than 16 query heads per GPU (Kimi K2's 64 heads at TP8): DeepSeek R1 (128 heads, 16
+# per GPU) on 8x H200 under SGLang decodes 58 tok/s per user at 16 users (InferenceX issue 870), at the
+# bandwidth, with no such loss.
+MLA_SLOW_BELOW_HEADS = 16
 
 
 def _kv_read_rate(d: Deployment, p: Platform, bandwidth: float, seqs: int, heads: int, seq_len: float) -> float:
     """Bytes/s at which one GPU reads its sequences' KV cache in a decode step, given the device's
     achievable `bandwidth` [B/s]."""
     rate = bandwidth
-    if d.model.attention == "mla" and p.name in MLA_SLOW_PLATFORMS and d.engine.id in MLA_SLOW_ENGINES:
+    if (d.model.attention == "mla" and p.name in MLA_SLOW_PLATFORMS and d.engine.id in MLA_SLOW_ENGINES
+            and heads < MLA_SLOW_BELOW_HEADS):
         work = max(1, seqs * heads) * max(1.0, seq_len / MLA_SPLIT_TOKENS)
         rate = min(rate, MLA_SMALL_WORK_BYTES_PER_S * work ** MLA_WORK_EXPONENT)
     return rate
@@ -327,10 +338,7 @@ def _server_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float)
     for stage, layers in enumerate(pipeline_stages(m.num_layers, d.pp)):
         weights = 0.0
         for i in layers:
-            lb = layer_bytes(m, s, i)
-            down = lb.attn_down if d.engine.mla_replicated_under_tp else lb.attn_down / attn_tp
-            weights += (lb.attn_heads / attn_tp + lb.attn_kv / min(attn_tp, m.num_kv_heads) + down + lb.norms
-                        + lb.router + (lb.dense + lb.shared + lb.routed_per_expert * min(touched, lb.n_routed)) / d.tp)
+            weights += rank_layer_bytes(d, layer_bytes(m, s, i), touched)
         if stage == d.pp - 1:
             weights += _lm_head_bytes(m, s) / d.tp
         rank = mem.devices[stage * d.tp]
@@ -390,8 +398,8 @@ def _hybrid_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float)
     gpu_bytes = cpu_bytes = 0.0
     for i in range(m.num_layers):
         lb = layer_bytes(m, s, i)
-        routed = lb.routed_per_expert * min(touched, lb.n_routed)
-        gpu_bytes += lb.total - lb.routed_per_expert * lb.n_routed + routed * gpu_share
+        routed = lb.with_experts(touched) - lb.non_routed
+        gpu_bytes += lb.non_routed + routed * gpu_share
         cpu_bytes += routed * (1 - gpu_share)
     flops = decode_flops(m, range(m.num_layers), batch, seq_len)
     cpu_flops = flops.routed * (1 - gpu_share)
@@ -430,7 +438,7 @@ def _cpu_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float) ->
     weights = _lm_head_bytes(m, s)
     for i in range(m.num_layers):
         lb = layer_bytes(m, s, i)
-        weights += lb.total - lb.routed_per_expert * lb.n_routed + lb.routed_per_expert * min(touched, lb.n_routed)
+        weights += lb.with_experts(touched)
     kv = batch * mem.devices[0].kv_bytes_per_token * seq_len
     flops = decode_flops(m, range(m.num_layers), batch, seq_len).total
     peak = _cpu_peak(cpu, d.sockets)

@@ -14,7 +14,15 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from ..memory import Deployment, MemoryEstimate
-from .bands import FAR_BAND, Band, Corrections, calibration_class, class_calibration
+from ..units import GiB
+from .bands import (
+    FAR_BAND,
+    Band,
+    ClassCalibration,
+    Corrections,
+    calibration_class,
+    class_calibration,
+)
 from .calibration import ENGINE_FAMILY, decode_kernel_evidence, platform_of
 from .decode import StepCost, decode_step
 from .prefill import REQUEST_OVERHEAD_S, prefill_time
@@ -67,6 +75,20 @@ class PerformanceEstimate:
 
 
 
+def decode_batch_cap(d: Deployment) -> int:
+    """Requests an engine decodes at once per replica by default [count]: vLLM's max_num_seqs (1,024 on
+    GPUs of 70 GiB or more other than A100, else 256: vllm/engine/arg_utils.py @99d7eb5d), SGLang's
+    request pool (at most 4,096: server_args.py / model_runner), KTransformers' SGLang front end as
+    SGLang's; the others are not capped here (llama.cpp's -np and mlx-lm's batching are user settings)."""
+    dev_bytes = d.device.memory_bytes if d.device else 0
+    if d.engine.id == "vllm":
+        a100 = d.device is not None and d.device.id.startswith("a100")
+        return 1024 if dev_bytes >= 70 * GiB and not a100 else 256
+    if d.engine.id in ("sglang", "ktransformers"):
+        return 4096
+    return 10**9
+
+
 # Utilisation of the prefill path beyond which the steady-state queue is taken as saturated; an
 # assumption (an M/D/1 queue's wait grows without bound as it approaches 1).
 MAX_PREFILL_UTILISATION = 0.95
@@ -89,6 +111,24 @@ def prefill_queue_s(users: int, prefill_s: float, request_s: float, burst_wait_s
     return min(rho / (2 * (1 - rho)) * prefill_s, burst_wait_s)
 
 
+def _evidence_band(d: Deployment, klass: str, dec: ClassCalibration, pre: ClassCalibration,
+                   notes: list[str]) -> float:
+    """The decode band factor, widened to x2 (with a note) where no published run speaks for the class
+    or for the MoE kernel on this platform."""
+    if dec.sources + pre.sources == 0:
+        notes.append(f"no published measurement for {klass}: physics alone, the band is widened to x{FAR_BAND:g}")
+        return dec.band_factor
+    if d.model.is_moe and d.device and ENGINE_FAMILY[d.engine.id] == "server":
+        kernel, platform = d.scheme.expert_kernel, platform_of(d.device).name
+        _, evidence = decode_kernel_evidence(kernel, platform)
+        if evidence != "measured":
+            band = max(dec.band_factor, FAR_BAND)
+            notes.append(f"no published run of {kernel} MoE kernels on {platform}: their efficiency is "
+                         f"{evidence}; the decode band is widened to x{band:g}")
+            return band
+    return dec.band_factor
+
+
 def estimate_performance(d: Deployment, mem: MemoryEstimate, input_tokens: int, output_tokens: int,
                          concurrency: int, corrections: Corrections | None = None) -> PerformanceEstimate:
     """Decode speed per user and in total, prefill speed and TTFT for `concurrency` users sending
@@ -100,13 +140,13 @@ def estimate_performance(d: Deployment, mem: MemoryEstimate, input_tokens: int, 
     klass = calibration_class(d)
     dec = class_calibration(klass, "decode", corrections)
     pre = class_calibration(klass, "prefill/ttft", corrections)
-    batch = max(1, math.ceil(concurrency / d.replicas))
+    cap = decode_batch_cap(d)
+    batch = min(max(1, math.ceil(concurrency / d.replicas)), cap)
+    served = batch * d.replicas
     seq_len = input_tokens + output_tokens / 2
     step = decode_step(d, mem, batch, seq_len)
     step_s = max(step.total_s / dec.correction, step.roofline_s)
     per_user = 1.0 / step_s
-    total = per_user * min(concurrency, batch * d.replicas)
-    roof_user = 1.0 / step.roofline_s
 
     def prefill_s(tokens: int, prompts: int = 1) -> tuple[float, float]:
         t, roof = prefill_time(d, mem, tokens, prompts)
@@ -118,37 +158,31 @@ def estimate_performance(d: Deployment, mem: MemoryEstimate, input_tokens: int, 
     # waits on average half a step to join, then each chunk shares a step with them, and behind the
     # prompts that arrived before it (prefill_queue_s).
     chunks = math.ceil(input_tokens / max(1, d.engine.chunk_tokens(d.device.memory_bytes if d.device else 0)))
-    others = step_s if batch > 1 else 0.0
-    ttft = overhead + t_prefill + (chunks + 0.5) * others + step_s
+    ttft = overhead + t_prefill + (chunks + 0.5) * (step_s if batch > 1 else 0.0) + step_s
     # All users at once (a burst): prompts queue, on average behind (C + 1) / 2 of them, prefilled together.
     queue = math.ceil((batch + 1) / 2)
     t_queue = prefill_s(input_tokens * queue, queue)[0] if queue > 1 else t_prefill
     ttft_burst = overhead + t_queue + step_s
     ttft += prefill_queue_s(batch, t_prefill, ttft + (output_tokens - 1) * step_s, t_queue - t_prefill)
-    duration = ttft + (output_tokens - 1) * step_s
+    # Users beyond the engine's running-request cap wait for a slot: each slot serves one request per
+    # request time, so a closed loop of C users around `served` slots waits (C / served - 1) requests.
+    ttft += max(0.0, concurrency / served - 1) * (ttft + (output_tokens - 1) * step_s)
     notes = []
+    if concurrency > served:
+        notes.append(f"{d.engine.name} runs at most {cap:,} requests at once per replica: {concurrency - served:,} "
+                     f"user(s) wait for a slot, which lengthens their time to first token")
     if d.topology == "hybrid":
         notes.append("hybrid: routed experts decoded on the CPU; long prompts prefilled on the GPU "
                      "with the CPU-resident experts streamed over PCIe")
-    decode_band = dec.band_factor
-    if dec.sources + pre.sources == 0:
-        notes.append(f"no published measurement for {klass}: physics alone, the band is widened to x{FAR_BAND:g}")
-    elif d.model.is_moe and d.device and ENGINE_FAMILY[d.engine.id] == "server":
-        kernel, platform = d.scheme.expert_kernel, platform_of(d.device).name
-        _, evidence = decode_kernel_evidence(kernel, platform)
-        if evidence != "measured":
-            decode_band = max(decode_band, FAR_BAND)
-            notes.append(f"no published run of {kernel} MoE kernels on {platform}: their efficiency is "
-                         f"{evidence}; the decode band is widened to x{decode_band:g}")
     return PerformanceEstimate(
-        decode_tokens_per_s_per_user=per_user, decode_tokens_per_s_total=total,
+        decode_tokens_per_s_per_user=per_user, decode_tokens_per_s_total=per_user * min(concurrency, served),
         prefill_tokens_per_s=input_tokens / t_prefill, ttft_s=ttft, ttft_burst_s=ttft_burst, bottleneck=step.bottleneck(),
-        roofline_decode_tokens_per_s_per_user=roof_user,
-        roofline_decode_tokens_per_s_total=roof_user * min(concurrency, batch * d.replicas),
+        roofline_decode_tokens_per_s_per_user=1.0 / step.roofline_s,
+        roofline_decode_tokens_per_s_total=min(concurrency, served) / step.roofline_s,
         roofline_prefill_tokens_per_s=input_tokens / roof_prefill,
-        output_tokens_per_s_total=concurrency * output_tokens / duration,
+        output_tokens_per_s_total=concurrency * output_tokens / (ttft + (output_tokens - 1) * step_s),
         step=step, batch_per_replica=batch, sequence_tokens=int(seq_len), calibration_class=klass,
-        decode_band_factor=decode_band, prefill_band_factor=pre.band_factor,
+        decode_band_factor=_evidence_band(d, klass, dec, pre, notes), prefill_band_factor=pre.band_factor,
         decode_correction=dec.correction, prefill_correction=pre.correction,
         supporting_rows=dec.rows + pre.rows, supporting_sources=dec.sources + pre.sources, notes=notes,
     )
