@@ -27,7 +27,7 @@ def rerun_times(reruns: int = 20) -> list[float]:
     from streamlit.testing.v1 import AppTest
 
     class ServerLikePagesManager(pages_manager.PagesManager):
-        """As the server does after the first st.navigation call (see tests/conftest.py)."""
+        """As the server does after the first st.navigation call (see tests/app/conftest.py)."""
 
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)

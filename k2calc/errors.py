@@ -10,7 +10,9 @@ import difflib
 import json
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class K2CalcError(ValueError):
@@ -115,6 +117,34 @@ def _first_non_finite(obj: Any, path: str = "") -> tuple[str, float] | tuple[Non
     return None, None
 
 
+def _first_raw(exc: Exception) -> dict | None:
+    """The first error of a pydantic ValidationError as pydantic gives it, or None for another exception:
+    the one place that reads ``exc.errors()``."""
+    errors = exc.errors() if hasattr(exc, "errors") else []
+    return errors[0] if errors else None
+
+
+def first_error(exc: Exception) -> tuple[str | None, str, object]:
+    """The first error of a pydantic ValidationError as (field, message, offending value).
+
+    ``field`` is the dotted location (None when the error is not attributable to one field), ``message``
+    is pydantic's text without its "Value error, " prefix, ``value`` is the input that failed, or
+    :data:`NO_VALUE` when there is none worth showing (a missing field, a whole object). Any other
+    exception gives (None, str(exc), NO_VALUE).
+    """
+    err = _first_raw(exc)
+    if err is None:
+        return None, str(exc), NO_VALUE
+    field = ".".join(str(p) for p in err["loc"]) or None
+    value = err.get("input", NO_VALUE)
+    if err["type"] == "missing" or isinstance(value, dict):
+        value = NO_VALUE
+    return field, err["msg"].removeprefix("Value error, "), value
+
+
+NO_VALUE = object()
+"""``first_error``'s value when no single input value failed."""
+
 _BOUND_ERRORS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
 
 
@@ -123,21 +153,32 @@ def validation_message(exc: Exception, names: Mapping[str, str] | None = None,
     """One line for the first error of a pydantic ValidationError: ``count: Input should be greater
     than or equal to 1 (got 0)``.
 
-    `names` maps a field to what the user typed (``{"bits_per_weight": "--bits-per-weight"}``); with
-    the pydantic `model` class the message ends with the field's allowed range; `quote` puts the field
-    name in quotes. The value quoted back is cut to :data:`MAX_SHOWN_CHARS` characters.
+    `names` maps a field to what the user typed (``{"bits_per_weight": "--bits-per-weight"}``, or a
+    :class:`FlagNames`); with the pydantic `model` class a bound error says the field's whole allowed
+    range; `quote` puts the field name in quotes. The value quoted back is cut to
+    :data:`MAX_SHOWN_CHARS` characters.
+
+    >>> from pydantic import BaseModel, Field, ValidationError
+    >>> class Users(BaseModel):
+    ...     count: int = Field(ge=1, le=1024)
+    >>> try:
+    ...     Users(count=0)
+    ... except ValidationError as exc:
+    ...     print(validation_message(exc))
+    ...     print(validation_message(exc, names=FlagNames(), model=Users))
+    count: Input should be greater than or equal to 1 (got 0)
+    --count: must be from 1 to 1024 (got 0)
     """
-    errors = exc.errors() if hasattr(exc, "errors") else []
-    if not errors:
+    err = _first_raw(exc)
+    if err is None:
         return shorten(str(exc), 200)
-    err = errors[0]
+    field, msg, value = first_error(exc)
     loc = [str(p) for p in err["loc"]]
-    if loc and names and loc[0] in names:
+    if loc and names is not None and loc[0] in names:
         loc[0] = names[loc[0]]
     where = ".".join(loc) or "input"
     if quote and loc:
         where = f"'{where}'"
-    msg = err["msg"].removeprefix("Value error, ")
     fields = getattr(model, "model_fields", {})
     if len(err["loc"]) == 1 and err["loc"][0] in fields:
         span = allowed_range(fields[err["loc"][0]])
@@ -145,6 +186,17 @@ def validation_message(exc: Exception, names: Mapping[str, str] | None = None,
             msg = f"must be {span}"
         elif span:
             msg += f"; allowed: {span}"
-    value = err.get("input")
-    given = f" (got {shorten(repr(value))})" if "input" in err and not isinstance(value, dict) and err["loc"] else ""
+    given = "" if value is NO_VALUE or not err["loc"] else f" (got {shorten(repr(value))})"
     return f"{where}: {msg}{given}"
+
+
+def validated(model: type[T], names: Mapping[str, str] | None = None, **values: Any) -> T:
+    """``model(**values)``, with a pydantic ValidationError turned into one :class:`K2CalcError` line
+    (:func:`validation_message`, naming fields as `names` maps them and giving the allowed range):
+    how user input becomes a typed object everywhere in k2calc."""
+    try:
+        return model(**values)
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        if not hasattr(exc, "errors"):
+            raise
+        raise K2CalcError(validation_message(exc, names=names, model=model)) from None

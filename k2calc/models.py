@@ -11,7 +11,9 @@ published figure is only a check (Kimi K2: 1026.4B derived vs "1T"; llama.cpp re
 
 References
 ----------
-facts.md section A (architectures and the Kimi K2 parameter derivation);
+``MoonshotAI/Kimi-K2: README.md`` (architecture table) and the Hugging Face model card
+``moonshotai/Kimi-K2-Thinking``; ``deepseek-ai/DeepSeek-V3: inference/configs/config_671B.json``; each
+``data/models/<id>.json`` lists the sources of its own figures;
 DeepSeek-V3 paper (arXiv 2412.19437) section 2.1 for MLA projections;
 Hugging Face transformers ``modeling_*`` files for the tensor shapes of each family.
 """
@@ -27,8 +29,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, model_validator
 
 from .errors import CatalogError, UnknownIdError, validation_message
+from .loader import DATA_DIR
 
-MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
+MODELS_DIR = DATA_DIR / "models"
 
 Family = Literal["deepseek_v3", "minimax_m2", "qwen3_moe", "gpt_oss", "glm4_moe", "dense"]
 

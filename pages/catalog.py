@@ -8,9 +8,8 @@ import datetime
 
 import pandas as pd
 import streamlit as st
-from pydantic import ValidationError
 
-from k2calc.errors import K2CalcError, validation_message
+from k2calc.errors import K2CalcError, validated
 from k2calc.hardware import (MAX_BANDWIDTH_GB_PER_S, MAX_LINK_GB_PER_S, MAX_MEMORY_BYTES, MAX_PRICE_USD,
                              MAX_TFLOPS, MAX_WATTS, Hardware, load_hardware)
 from k2calc.models import load_models, param_counts, parse_config_json
@@ -74,7 +73,8 @@ with tab_device:
         added = st.form_submit_button("Add device")
     if added:
         try:
-            device = Hardware(
+            device = validated(
+                Hardware,
                 id=dev_id.strip(), name=name.strip() or dev_id, kind=kind, vendor=vendor.strip() or "unknown",
                 memory_bytes=int(memory * GiB), memory_marketing_gb=memory, memory_type=memory_type,
                 memory_bandwidth_gb_per_s=bandwidth, bf16_dense_tflops=bf16, fp8_dense_tflops=fp8 or None,
@@ -83,8 +83,8 @@ with tab_device:
                 price_source="entered by the user" if price else None, status="unverified", source=source,
                 notes="added in the app",
             )
-        except ValidationError as exc:
-            st.error(f"The device was not added: {validation_message(exc, model=Hardware, quote=True)}")
+        except K2CalcError as exc:
+            st.error(str(exc))
         else:
             if device.id in load_hardware():
                 st.error(f"'{device.id}' is already a catalog id; choose another")

@@ -21,7 +21,7 @@ from k2calc.links import catalogs_from_param, catalogs_param, from_query
 from k2calc.models import load_models
 from k2calc.scenario import Catalogs, Scenario
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _encode(payload) -> str:
