@@ -75,6 +75,11 @@ def _parallelism(s: Scenario, m: ModelArch, topology: str, engine_id: str) -> tu
         tp = s.tp or (count // s.pp if s.pp else tp_default)
         pp = s.pp or max(1, count // tp)
         if count % (tp * pp):
+            if bool(s.tp) != bool(s.pp):  # say what the user gave, not the degree derived from it
+                flag, value = ("--tp", tp) if s.tp else ("--pp", pp)
+                fits = [t for t in range(1, count + 1) if count % t == 0]
+                raise K2CalcError(f"{flag} {value} does not divide the {count} devices; use one of "
+                                  f"{', '.join(map(str, fits))}")
             raise K2CalcError(f"TP {tp} x PP {pp} = {tp * pp} does not divide the {count} devices")
         if pp > m.num_layers:
             raise K2CalcError(f"PP {pp} is more than the model's {m.num_layers} layers")
@@ -198,7 +203,7 @@ def smallest_fitting(s: Scenario, catalogs: Catalogs | None = None) -> dict[str,
     """
     d = resolve(s, catalogs)
     if d.topology == "cpu":
-        return {"count": None, "ram_gb": math.ceil(ram_needed(estimate_memory(d)) / GiB),
+        return {"count": None, "ram_gb": math.ceil(ram_needed(estimate_memory(d, limits=False)) / GiB),
                 "reason": "CPU-only: the RAM is what scales; this is the system RAM needed"}
     last_reason = ""
     for count in candidate_counts(d.topology):

@@ -41,7 +41,7 @@ class Fix:
 
 def _fits(s: Scenario, catalogs: Catalogs | None) -> bool:
     try:
-        return estimate_memory(resolve(s, catalogs)).fits
+        return estimate_memory(resolve(s, catalogs), limits=False).fits
     except K2CalcError:
         return False
 
@@ -97,7 +97,7 @@ def _smaller_kv(s: Scenario, d: Deployment) -> list[Fix]:
     if KV_DTYPES[kv] >= KV_DTYPES[s.kv_dtype]:
         return []
     d8 = replace(d, kv_dtype=kv)
-    if not estimate_memory(d8).fits:
+    if not estimate_memory(d8, limits=False).fits:
         return []
     return [Fix("kv_dtype", f"{kv.upper() if kv == 'fp8' else kv} KV cache", s.model_copy(update={"kv_dtype": kv}))]
 

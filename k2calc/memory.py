@@ -258,6 +258,12 @@ def all_layer_bytes(m: ModelArch, s: Scheme) -> tuple[LayerBytes, ...]:
     return tuple(_compute_layer_bytes(m, s, i) for i in range(m.num_layers))
 
 
+@lru_cache(maxsize=256)
+def layer_totals(m: ModelArch, s: Scheme) -> tuple[float, ...]:
+    """Every layer's whole bytes (``LayerBytes.total``) under scheme `s` [B], computed once."""
+    return tuple(lb.total for lb in all_layer_bytes(m, s))
+
+
 def _compute_layer_bytes(m: ModelArch, s: Scheme, i: int) -> LayerBytes:
     lp = layer_params(m, i)
     bpw = lambda g: s.format_of(g).bytes_per_weight  # noqa: E731
@@ -392,7 +398,7 @@ def _hybrid_devices(d: Deployment) -> list[DeviceMemory]:
     """GPUs + system RAM: routed experts (or, for dense models, the layers that do not fit) in RAM."""
     m, s, e = d.model, d.scheme, d.engine
     groups = weights_by_group(m, s)
-    layers = [layer_bytes(m, s, i) for i in range(m.num_layers)]
+    layers = all_layer_bytes(m, s)
     n = d.count
     capacity = d.device.memory_bytes
     usable = _usable(d, capacity)
@@ -411,14 +417,15 @@ def _hybrid_devices(d: Deployment) -> list[DeviceMemory]:
         seqs = d.concurrency
         per_layer_kv = (kv_total + win_total) / m.num_layers * d.context_tokens * seqs
         room = n * usable - fixed - n * (act + overhead)
+        totals = layer_totals(m, s)  # this runs for every trial load of a binary search: no per-layer objects
         gpu_layers = 0
-        for lb in layers:
-            if room - lb.total - per_layer_kv < 0:
+        for total in totals:
+            if room - total - per_layer_kv < 0:
                 break
-            room -= lb.total + per_layer_kv
+            room -= total + per_layer_kv
             gpu_layers += 1
-        gpu_w = fixed + sum(lb.total for lb in layers[:gpu_layers])
-        ram_w = sum(lb.total for lb in layers[gpu_layers:])
+        gpu_w = fixed + sum(totals[:gpu_layers])
+        ram_w = sum(totals[gpu_layers:])
     gpu_share = gpu_layers / m.num_layers
     replicate_kv = m.attention == "mla" and e.mla_replicated_under_tp
     kv_tok = kv_total * gpu_share / (1 if replicate_kv else n)
@@ -464,7 +471,7 @@ def _block_floor(tokens: float, block: int) -> int:
     return int(tokens // block * block)
 
 
-def estimate_memory(d: Deployment) -> MemoryEstimate:
+def estimate_memory(d: Deployment, limits: bool = True) -> MemoryEstimate:
     """Place weights, KV, activations and overhead on every device and decide whether it fits.
 
     Returns per-device bytes, ``kv_capacity_tokens`` (one replica), ``max_concurrency`` (sequences of
@@ -473,10 +480,12 @@ def estimate_memory(d: Deployment) -> MemoryEstimate:
 
     A dense model on a hybrid box is split by whole layers according to the load (as llama.cpp's
     ``-ngl`` is chosen for a context), so there the three limits are found by re-placing the model at
-    each trial load instead of being read off one placement.
+    each trial load instead of being read off one placement. ``limits=False`` skips those searches (the
+    verdict, devices and bytes are the same; the three limits are then those of this one placement): for
+    callers that only read ``fits`` or the RAM-side bytes, such as the planner's RAM sizing.
     """
     est = _estimate_placed(d)
-    if placement_depends_on_load(d):
+    if limits and placement_depends_on_load(d):
         est.max_concurrency = _largest(lambda n: _estimate_placed(replace(d, concurrency=n)).fits)
         est.max_context_tokens = _largest(lambda c: _estimate_placed(replace(d, context_tokens=c)).fits)
         est.kv_capacity_tokens = _largest(

@@ -148,7 +148,7 @@ def _candidates(w: Workload, c: Constraints, catalogs: Catalogs) -> list[dict]:
 
 def _ram_for(values: dict, catalogs: Catalogs) -> int | None:
     """Smallest standard RAM size [GiB] with which a hybrid/CPU candidate's RAM-side load fits."""
-    mem = estimate_memory(resolve(Scenario.build(**{**values, "ram_gb": RAM_SIZES_GIB[-1]}), catalogs))
+    mem = estimate_memory(resolve(Scenario.build(**{**values, "ram_gb": RAM_SIZES_GIB[-1]}), catalogs), limits=False)
     return standard_ram_gib(ram_needed(mem))
 
 

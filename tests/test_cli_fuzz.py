@@ -92,3 +92,13 @@ def test_json_output_is_finite_or_one_error():
     assert finite_json({"a": 1.5}) == '{"a": 1.5}'
     with pytest.raises(K2CalcError, match=r"x\.1\.y"):
         finite_json({"x": [0, {"y": float("nan")}]})
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["estimate", "--tp", "3"], "--tp 3 does not divide the 8 devices; use one of 1, 2, 4, 8"),
+    (["estimate", "--pp", "3"], "--pp 3 does not divide the 8 devices; use one of 1, 2, 4, 8"),
+    (["estimate", "--tp", "3", "--pp", "2"], "TP 3 x PP 2 = 6 does not divide the 8 devices"),
+])
+def test_a_split_that_does_not_divide_names_only_what_was_given(argv, expected, capsys):
+    assert main(argv) == 2
+    assert capsys.readouterr().err == f"k2calc: error: {expected}\n"
