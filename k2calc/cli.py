@@ -24,6 +24,7 @@ from .scenario import Catalogs, Scenario
 from .units import format_count, format_device_bytes, format_gb
 
 FLAGS = FlagNames(concurrency="--concurrency")  # a field named in an error -> the flag the user typed
+MAX_TOP = 1000  # plan options listed
 COMMANDS = ("models", "hardware", "quants", "estimate", "plan", "sensitivity", "finetune", "validate", "benchmark")
 
 
@@ -276,8 +277,8 @@ def _plan(a: argparse.Namespace) -> str:
         get_model(model)
     for hw in c.hardware or ():
         get_hardware(hw)
-    if a.top < 1:
-        raise K2CalcError("--top must be at least 1")
+    if not 1 <= a.top <= MAX_TOP:
+        raise K2CalcError(f"--top: must be from 1 to {MAX_TOP} (got {a.top})")
     result = plan(w, c, top=a.top)
     if a.json:
         return finite_json(result.as_dict(), indent=2)

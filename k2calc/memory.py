@@ -322,7 +322,7 @@ def unified_limit_bytes(device: Hardware, capacity: int, wired_limit_bytes: int 
 
 def ram_usable_bytes(ram_bytes: int) -> int:
     """System RAM left for the model after the OS share (assumption in engines.py) [B]."""
-    return ram_bytes - max(RAM_OS_RESERVE_MIN_BYTES, int(ram_bytes * RAM_OS_RESERVE_FRACTION))
+    return max(0, ram_bytes - max(RAM_OS_RESERVE_MIN_BYTES, int(ram_bytes * RAM_OS_RESERVE_FRACTION)))
 
 
 def ram_needed_bytes(model_bytes: int) -> int:

@@ -53,9 +53,9 @@ class Constraints(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    models: tuple[str, ...] = ("kimi-k2-thinking",)
-    budget_usd: float | None = Field(None, gt=0)
-    power_limit_watts: float | None = Field(None, gt=0)
+    models: tuple[str, ...] = Field(("kimi-k2-thinking",), min_length=1, max_length=50)
+    budget_usd: float | None = Field(None, gt=0, le=1e12)
+    power_limit_watts: float | None = Field(None, gt=0, le=1e9)
     where: Literal["any", "on-prem", "cloud"] = "any"
     engines: tuple[str, ...] | None = None
     quants: tuple[str, ...] | None = None

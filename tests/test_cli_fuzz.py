@@ -35,6 +35,23 @@ BASES = {
 }
 
 
+QUANTITIES = ("bytes", "usd", "watts", "tokens_per_s", "hours", "kwh")
+
+
+def _assert_non_negative(obj, argv, path=""):
+    """Bytes, dollars, watts, speeds and hours are never negative (``free_bytes`` is a shortfall when
+    it does not fit, by design)."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            _assert_non_negative(v, argv, f"{path}.{k}")
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            _assert_non_negative(v, argv, f"{path}[{i}]")
+    elif isinstance(obj, (int, float)) and not isinstance(obj, bool) and not path.endswith("free_bytes"):
+        last = path.rsplit(".", 1)[-1]
+        assert not (obj < 0 and any(q in last for q in QUANTITIES)), (path, obj, argv)
+
+
 def _check(argv, capsys):
     try:
         status = main(argv)
@@ -43,7 +60,7 @@ def _check(argv, capsys):
     out, err = capsys.readouterr()
     assert status in (0, 2), (argv, err)
     if status == 0:
-        json.loads(out, parse_constant=lambda c: pytest.fail(f"{c} in the JSON of {argv}"))
+        _assert_non_negative(json.loads(out, parse_constant=lambda c: pytest.fail(f"{c} in the JSON of {argv}")), argv)
     else:
         assert err.count("\n") == 1 and err.startswith("k2calc: error:"), err
         assert len(err) < 600, err

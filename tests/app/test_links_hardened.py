@@ -132,3 +132,31 @@ def test_catalog_page_device_inputs_have_physical_maxima():
         assert at.number_input(key=key).max is not None, key
     at.number_input(key="dev_mem").set_value(1.7e308).run()
     assert not at.exception
+
+
+_odd = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
+                 st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12), st.just([]), st.just({}))
+
+
+@settings(max_examples=int(__import__("os").environ.get("FUZZ_EXAMPLES", "150")), deadline=None)
+@given(st.sampled_from(["hardware", "models"]), st.data())
+def test_the_custom_decoder_gives_catalogs_or_one_error(kind, data):
+    """Mutated custom devices and models: a usable catalog (estimate finite or one error), or one line."""
+    base = (_device(id="my-dev") if kind == "hardware"
+            else {**load_models()["llama-3.1-8b"].model_dump(mode="json"), "id": "my-model"})
+    item = dict(base)
+    for _ in range(data.draw(st.integers(1, 3))):
+        item[data.draw(st.sampled_from(sorted(base)))] = data.draw(_odd)
+    try:
+        catalogs = catalogs_from_param(_encode({kind: [item]}))
+    except K2CalcError as exc:
+        assert "\n" not in str(exc)
+        return
+    from k2calc.estimate import estimate
+    (new_id,) = catalogs.hardware if kind == "hardware" else catalogs.models
+    scenario = Scenario(hardware=new_id, count=1) if kind == "hardware" else Scenario(model=new_id)
+    try:
+        result = estimate(scenario, catalogs).as_dict()
+    except K2CalcError:
+        return
+    json.dumps(result, allow_nan=False)  # every number finite
