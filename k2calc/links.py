@@ -13,6 +13,7 @@ import json
 import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from pydantic import ValidationError
 
@@ -20,10 +21,11 @@ from .engines import get_engine
 from .errors import K2CalcError
 from .hardware import Hardware, get_hardware
 from .models import ModelArch, get_model
-from .scenario import Catalogs, Scenario
+from .scenario import COST_FIELDS, Catalogs, Scenario
 
 NONE_TOKEN = "none"
 CUSTOM_PARAM = "custom"  # query parameter carrying imported models and custom devices (catalogs_param)
+BASELINE_PARAM = "baseline"  # query parameter carrying a pinned baseline scenario (baseline_param)
 
 
 def to_query(s: Scenario) -> dict[str, str]:
@@ -52,7 +54,7 @@ def from_query(params: Mapping[str, str | Sequence[str]], catalogs: Catalogs | N
     ignored: list[str] = []
     for name, raw in params.items():
         text = raw[-1] if isinstance(raw, (list, tuple)) else raw
-        if name == CUSTOM_PARAM:
+        if name in (CUSTOM_PARAM, BASELINE_PARAM):
             continue
         if name not in Scenario.model_fields:
             ignored.append(f"'{name}' (not a scenario setting)")
@@ -80,14 +82,53 @@ def from_query(params: Mapping[str, str | Sequence[str]], catalogs: Catalogs | N
             ignored.append(f"{name}={values.pop(name)!r} ({err['msg']})")
 
 
-def share_query(s: Scenario, catalogs: Catalogs | None = None) -> dict[str, str]:
-    """Everything a link needs: the scenario's non-default fields and the session's custom models and
-    devices (one compressed parameter)."""
+def physics_query(s: Scenario) -> dict[str, str]:
+    """:func:`to_query` without the cost fields (:data:`~k2calc.scenario.COST_FIELDS`): two scenarios
+    with the same physics query have the same deployment, memory and speed."""
+    return {k: v for k, v in to_query(s).items() if k not in COST_FIELDS}
+
+
+def share_query(s: Scenario, catalogs: Catalogs | None = None, baseline: Scenario | None = None) -> dict[str, str]:
+    """Everything a link needs: the scenario's non-default fields, the session's custom models and
+    devices (one compressed parameter) and, when one is pinned, the baseline scenario (another)."""
     query = to_query(s)
     custom = catalogs_param(catalogs) if catalogs else None
     if custom:
         query[CUSTOM_PARAM] = custom
+    if baseline is not None:
+        query[BASELINE_PARAM] = baseline_param(baseline)
     return query
+
+
+def baseline_param(s: Scenario) -> str:
+    """A scenario as one URL-safe text: its :func:`to_query` URL-encoded (``name=value&...``),
+    compressed and base64url-encoded (unpadded). The default scenario is the empty text.
+
+    >>> baseline_param(Scenario(concurrency=4))
+    'eNpLzs9LLi0qSs1LrrQ1AQAl1AUd'
+    """
+    query = to_query(s)
+    if not query:
+        return ""
+    text = urlencode(query)
+    return base64.urlsafe_b64encode(zlib.compress(text.encode(), 9)).decode().rstrip("=")
+
+
+def baseline_from_param(text: str | None, catalogs: Catalogs | None = None) -> tuple[Scenario | None, list[str]]:
+    """Inverse of :func:`baseline_param`, never raising: (None, []) when there is no baseline; a damaged
+    text gives (None, [why]); settings that cannot be used are named and left at the defaults, as in
+    :func:`from_query`."""
+    if text is None:
+        return None, []
+    if text == "":
+        return Scenario(), []
+    try:
+        raw = zlib.decompress(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))).decode()
+        pairs = dict(parse_qsl(raw, keep_blank_values=True, strict_parsing=True))
+    except (ValueError, TypeError, zlib.error, UnicodeDecodeError) as exc:
+        return None, [f"the link's baseline could not be read ({type(exc).__name__})"]
+    scenario, ignored = from_query(pairs, catalogs)
+    return scenario, [f"baseline {i}" for i in ignored]
 
 
 def catalogs_param(catalogs: Catalogs) -> str | None:
@@ -114,5 +155,5 @@ def catalogs_from_param(text: str | None) -> Catalogs:
     return Catalogs(models={m.id: m for m in models}, hardware={h.id: h for h in hardware})
 
 
-__all__ = ["to_query", "from_query", "share_query", "catalogs_param", "catalogs_from_param", "CUSTOM_PARAM",
-           "NONE_TOKEN"]
+__all__ = ["to_query", "from_query", "share_query", "physics_query", "catalogs_param", "catalogs_from_param",
+           "baseline_param", "baseline_from_param", "CUSTOM_PARAM", "BASELINE_PARAM", "NONE_TOKEN"]

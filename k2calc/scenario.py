@@ -20,6 +20,11 @@ from .hardware import Hardware, load_hardware
 from .models import ModelArch
 
 MAX_COUNT = 1024
+# Scenario fields that only change the money, never the deployment, memory or speed: a what-if on one of
+# them re-prices an estimate (k2calc.estimate.reprice) instead of running the physics again.
+COST_FIELDS = ("electricity_usd_per_kwh", "pue", "hosting_usd_per_kw_month", "maintenance_pct_per_year",
+               "amortisation_years", "residual_value_pct", "utilisation", "cache_hit_rate",
+               "hardware_price_usd", "cloud_usd_per_hour", "monthly_output_tokens", "api_provider")
 
 
 class WorkloadError(K2CalcError):
@@ -145,10 +150,7 @@ class Scenario(BaseModel):
 
     def cost_overrides(self) -> dict[str, Any]:
         """The cost settings this scenario sets (the rest stay at their dated defaults)."""
-        names = ("electricity_usd_per_kwh", "pue", "hosting_usd_per_kw_month", "maintenance_pct_per_year",
-                 "amortisation_years", "residual_value_pct", "utilisation", "cache_hit_rate",
-                 "hardware_price_usd", "cloud_usd_per_hour", "monthly_output_tokens", "api_provider")
-        return {k: getattr(self, k) for k in names if getattr(self, k) is not None}
+        return {k: getattr(self, k) for k in COST_FIELDS if getattr(self, k) is not None}
 
     def cost_assumptions(self) -> CostAssumptions:
         """The default assumptions with this scenario's overrides."""
@@ -190,4 +192,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["Scenario", "Workload", "WorkloadError", "Catalogs", "MAX_COUNT"]
+__all__ = ["Scenario", "Workload", "WorkloadError", "Catalogs", "MAX_COUNT", "COST_FIELDS"]
