@@ -57,9 +57,10 @@ def _md(blocks: list[Block]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def report_markdown(e: Estimate, share_url: str | None = None) -> str:
-    """A printable Markdown summary: verdict, key figures with units, every assumption with its source."""
-    return _md(blocks(e, share_url))
+def report_markdown(e: Estimate, share_url: str | None = None, baseline: Estimate | None = None) -> str:
+    """A printable Markdown summary: verdict, key figures with units, every assumption with its source;
+    with a pinned `baseline`, both scenarios' key figures and the differences."""
+    return _md(blocks(e, share_url, baseline))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -144,8 +145,9 @@ def _figure_anchor(key: str) -> str:
     return ""
 
 
-def _default_figures(e: Estimate) -> dict[str, go.Figure]:
-    """Memory per device, speed against users and (when priced) the cost breakdown of the estimate."""
+def _default_figures(e: Estimate, baseline: Estimate | None = None) -> dict[str, go.Figure]:
+    """Memory per device, speed against users (with the baseline's curve as a faint trace) and (when
+    priced) the cost breakdown of the estimate."""
     from .charts import cost_breakdown, memory_per_device, speed_vs_concurrency
     from .sweeps import published_points, speed_curve
 
@@ -153,26 +155,29 @@ def _default_figures(e: Estimate) -> dict[str, go.Figure]:
     if e.performance is None:  # does not fit: no speed chart as if it ran
         return figs
     # the sweeps reuse the estimate's deployment (imported models and custom devices need no catalog)
-    figs["speed_vs_concurrency"] = speed_vs_concurrency(speed_curve(e), published_points(e))
+    base = speed_curve(baseline) if baseline is not None and baseline.fits else None
+    figs["speed_vs_concurrency"] = speed_vs_concurrency(speed_curve(e), published_points(e), baseline=base)
     if e.cost is not None:
         figs["cost_breakdown"] = cost_breakdown(e)
     return figs
 
 
-def report_html(e: Estimate, figures: dict[str, go.Figure] | None = None, share_url: str | None = None) -> str:
+def report_html(e: Estimate, figures: dict[str, go.Figure] | None = None, share_url: str | None = None,
+                baseline: Estimate | None = None) -> str:
     """A self-contained HTML page (inline CSS, plotly.js embedded once) with the same content as
     :func:`report_markdown` and the figures; opens offline and prints cleanly.
 
     ``figures``: {name: figure}; a name containing 'memory', 'speed'/'concurrency'/'context' or 'cost'
     is placed in that section, others under 'Charts'. None: memory per device, speed against users
-    and the cost breakdown of `e`.
+    and the cost breakdown of `e`. ``baseline``: a pinned scenario compared with `e` (its own section, and
+    its speed curve as a faint trace on the default speed chart).
     """
-    figs = _default_figures(e) if figures is None else figures
+    figs = _default_figures(e, baseline) if figures is None else figures
     rendered: dict[str, str] = {}
     for i, (key, fig) in enumerate(figs.items()):
         rendered[key] = fig.to_html(full_html=False, include_plotlyjs=(i == 0), default_width="100%",
                                     config={"displaylogo": False, "responsive": True})
-    content = blocks(e, share_url)
+    content = blocks(e, share_url, baseline)
     title = html.escape(content[0].text)
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{title}</title>\n'

@@ -17,6 +17,7 @@ from .errors import K2CalcError
 from .estimate import Estimate, PricedFix
 from .links import to_query
 from .units import format_device_bytes, format_gb
+from .whatif import changed_settings, compare
 
 # ------------------------------------------------------------------------------------------------
 # Blocks: the content, independent of the output format
@@ -63,7 +64,7 @@ def _where(e: Estimate) -> str:
     return " + ".join(parts)
 
 
-def blocks(e: Estimate, share_url: str | None) -> list[Block]:
+def blocks(e: Estimate, share_url: str | None, baseline: Estimate | None = None) -> list[Block]:
     s, d, mem, perf, cost = e.scenario, e.deployment, e.memory, e.performance, e.cost
     m = d.model
     out: list[Block] = [
@@ -121,6 +122,9 @@ def blocks(e: Estimate, share_url: str | None) -> list[Block]:
         out.append(Block("list", items=[_fix_line(f) for f in e.fixes]))
     if mem.warnings:
         out.append(Block("list", items=[f"Warning: {w}" for w in mem.warnings]))
+
+    if baseline is not None:
+        out += baseline_blocks(e, baseline)
 
     # Memory --------------------------------------------------------------------------------------
     out.append(Block("h2", "Memory", anchor="memory"))
@@ -208,6 +212,33 @@ def blocks(e: Estimate, share_url: str | None) -> list[Block]:
     out.append(Block("h3", "Speed calibration (data/measurements.csv, data/class_corrections.csv)"))
     out.append(Block("table", header=["item", "value"], rows=calibration_rows(e)))
     return out
+
+
+def baseline_blocks(e: Estimate, baseline: Estimate) -> list[Block]:
+    """Both scenarios side by side: the settings that differ, then each key figure in the baseline and
+    now, its change and whether that is better (faster, more, cheaper) or worse."""
+    changes = changed_settings(e.scenario, baseline.scenario)
+    out = [Block("h2", "Against the pinned baseline"),
+           Block("p", f"Baseline: {baseline.deployment.model.name} on {_where(baseline)}, "
+                      f"{baseline.scenario.concurrency:,} x {baseline.scenario.context:,} tokens"
+                      + (" (fits)." if baseline.fits else " (does not fit).")
+                      + f" Baseline link parameters: {_query_text(baseline)}.")]
+    if changes:
+        out.append(Block("table", header=["setting", "baseline", "this scenario"], rows=[
+            [name, "default" if was is None else str(was), "default" if now is None else str(now)]
+            for name, was, now in changes]))
+    else:
+        out.append(Block("p", "No setting differs: this scenario is the baseline."))
+    verdict = {True: "better", False: "worse", None: ""}
+    out.append(Block("table", header=["figure", "unit", "baseline", "this scenario", "change", "better or worse"],
+                     rows=[[d.figure.label, d.figure.unit, d.figure.format(d.baseline), d.figure.format(d.current),
+                            d.text(), verdict[d.improved]] for d in compare(e, baseline)]))
+    return out
+
+
+def _query_text(e: Estimate) -> str:
+    q = to_query(e.scenario)
+    return "&".join(f"{k}={v}" for k, v in q.items()) if q else "all defaults"
 
 
 def _speed_blocks(e: Estimate) -> list[Block]:
