@@ -149,7 +149,8 @@ def _scales(scenario: Scenario, catalogs: Catalogs) -> dict[str, tuple]:
 
 
 def _pin_baseline() -> None:
-    st.session_state["baseline"] = st.session_state.get("scenario")
+    if st.session_state.get("scenario") is not None:  # None while the sidebar shows an error
+        st.session_state["baseline"] = st.session_state["scenario"]
 
 
 def _clear_baseline() -> None:
@@ -160,7 +161,7 @@ def baseline_controls(sb) -> None:
     """Pin the scenario on screen as the baseline every key figure is compared with (kept in the link)."""
     c1, c2 = sb.columns(2)
     c1.button("Pin as baseline", key="pin_baseline", on_click=_pin_baseline, icon=":material/push_pin:",
-              disabled=st.session_state.get("scenario") is None, width="stretch",
+              width="stretch",
               help="Keep this scenario; key figures then show their change against it, the speed chart shows "
                    "it as a faint trace and the report compares both. The share link carries it.")
     if session_baseline() is not None:
