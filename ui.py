@@ -136,10 +136,10 @@ def cached_context_curve(e: Estimate, catalogs: Catalogs) -> pd.DataFrame:
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
-def _speed_figure(key: tuple, baseline_key: tuple | None, _curve, _points, _baseline_curve) -> go.Figure:
+def _speed_figure(key: tuple, baseline_key: tuple | None, users: int, _curve, _points, _baseline_curve) -> go.Figure:
     # cache_resource, not cache_data: a plotly figure pickles in ~100 ms, longer than it takes to build;
     # the figure is only read (st.plotly_chart copies it), never changed.
-    return speed_vs_concurrency(_curve, _points, baseline=_baseline_curve)
+    return speed_vs_concurrency(_curve, _points, baseline=_baseline_curve, concurrency=users)
 
 
 def cached_speed_figure(e: Estimate, catalogs: Catalogs, baseline: Estimate | None = None) -> go.Figure:
@@ -147,4 +147,4 @@ def cached_speed_figure(e: Estimate, catalogs: Catalogs, baseline: Estimate | No
     curve, points = cached_speed_data(e, catalogs)
     base_curve = cached_speed_data(baseline, catalogs)[0] if baseline is not None and baseline.fits else None
     base_key = _cache_key(baseline.scenario, catalogs) if base_curve is not None else None
-    return _speed_figure(_cache_key(e.scenario, catalogs), base_key, curve, points, base_curve)
+    return _speed_figure(_cache_key(e.scenario, catalogs), base_key, e.scenario.concurrency, curve, points, base_curve)

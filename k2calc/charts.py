@@ -165,7 +165,7 @@ _TOTAL_METRICS = {"decode_tokens_per_s_total", "output_tokens_per_s_total"}
 
 def speed_vs_concurrency(curve: pd.DataFrame, points: pd.DataFrame | None = None,
                          title: str = "Decode speed against concurrent users",
-                         baseline: pd.DataFrame | None = None) -> go.Figure:
+                         baseline: pd.DataFrame | None = None, concurrency: int | None = None) -> go.Figure:
     """Two panels over concurrent users (log axis): decode speed one user sees (top) and all users
     together (bottom) [tok/s; log axis when a panel spans more than a factor 20], each with its
     uncertainty band (shaded), its roofline (dashed:
@@ -224,6 +224,10 @@ def speed_vs_concurrency(curve: pd.DataFrame, points: pd.DataFrame | None = None
                     hovertemplate=("<b>%{customdata[0]}</b><br>%{customdata[1]}<br>%{customdata[2]}: %{y:,.1f} tok/s "
                                    "measured, %{customdata[3]:,.1f} predicted for that run<br>%{customdata[4]}"
                                    "<extra></extra>"))
+    if concurrency:
+        fig.add_vline(x=concurrency, line=dict(color=NEUTRAL, dash="dot"), row="all", col=1)
+        fig.add_annotation(x=math.log10(concurrency), xref="x", y=1, yref="paper", text=f"your {concurrency:,} user(s)",
+                           showarrow=False, xanchor="left", yanchor="bottom")
     fig.update_xaxes(type="log", tickvals=ticks, ticktext=[f"{v:,}" for v in ticks])
     fig.update_xaxes(title="concurrent users [count]", row=2, col=1)
     for (key, row, col, low, high, roof) in panels:
