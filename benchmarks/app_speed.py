@@ -30,7 +30,7 @@ def _app():
     from streamlit.testing.v1 import AppTest
 
     class ServerLikePagesManager(pages_manager.PagesManager):
-        """As the server does after the first st.navigation call (see tests/conftest.py)."""
+        """As the server does after the first st.navigation call (see tests/app/conftest.py)."""
 
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)

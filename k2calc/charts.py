@@ -22,7 +22,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .memory import MemoryEstimate
-from .units import GiB
+from .units import GiB, format_usd
 
 if TYPE_CHECKING:  # pragma: no cover
     from .estimate import Estimate
@@ -373,7 +373,7 @@ def tornado_chart(df: pd.DataFrame, title: str = "What moves the cost most") -> 
         fig.add_trace(trace)
     if base is not None:
         fig.add_vline(x=base, line=dict(color=NEUTRAL, width=2),
-                      annotation_text=f"your scenario: ${base:,.2f}", annotation_position="top")
+                      annotation_text=f"your scenario: {format_usd(base, 2)}", annotation_position="top")
     fig.update_layout(barmode="overlay")
     fig.update_xaxes(title="$ per 1M output tokens [USD]")
     fig.update_yaxes(title=None, type="category")

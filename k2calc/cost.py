@@ -24,23 +24,20 @@ Definitions (all in USD, watts, tokens):
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
-from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
-from .errors import CatalogError, K2CalcError, validation_message
+from .loader import DATA_DIR, DATE_PATTERN, YEAR_OR_DATE_PATTERN, Rows, load_csv
+from .errors import CatalogError, K2CalcError, first_error, validated
 from .memory import Deployment
 from .performance import PerformanceEstimate, platform_of
-from .units import GiB
+from .units import HOURS_PER_MONTH, HOURS_PER_YEAR, SECONDS_PER_HOUR, GiB, nodes_for_gpus
 
-DATA = Path(__file__).resolve().parent.parent / "data"
-HOURS_PER_YEAR = 8760.0
-HOURS_PER_MONTH = HOURS_PER_YEAR / 12
-GPUS_PER_SERVER = 8
+DATA = DATA_DIR
 # Load power of a device with no measured typical draw: a share of its TDP (decode rarely pins a GPU
 # at its power limit); an assumption.
 LOAD_SHARE_OF_TDP = 0.8
@@ -74,80 +71,70 @@ class CostAssumptions(BaseModel):
     def with_overrides(self, **values: float | None) -> "CostAssumptions":
         """A copy with the user's values (None = keep the default); bad values raise K2CalcError."""
         changes = {k: v for k, v in values.items() if v is not None}
-        try:
-            return CostAssumptions(**{**self.model_dump(), **changes})
-        except ValidationError as exc:
-            raise K2CalcError(validation_message(exc)) from None
+        return validated(CostAssumptions, **{**self.model_dump(), **changes})
 
 
-@dataclass(frozen=True)
+_ROW = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+@pydantic_dataclass(frozen=True, config=_ROW, kw_only=True)
 class Assumption:
-    """Where a default comes from."""
+    """Where a default comes from: one row of data/cost_assumptions.csv."""
 
     key: str
     value: float
     unit: str
-    date: str
+    date: str = Field(pattern=YEAR_OR_DATE_PATTERN)
     status: str
     source: str
 
 
 @lru_cache(maxsize=1)
+def _assumption_rows() -> Rows[Assumption]:
+    return load_csv(DATA / "cost_assumptions.csv", Assumption, key="key")
+
+
+@lru_cache(maxsize=1)
 def assumption_sources() -> dict[str, Assumption]:
     """data/cost_assumptions.csv keyed by assumption name."""
-    path = DATA / "cost_assumptions.csv"
-    out = {}
-    with path.open(newline="") as f:
-        for line, row in enumerate(csv.DictReader(f), start=2):
-            try:
-                out[row["key"]] = Assumption(row["key"], float(row["value"]), row["unit"], row["date"],
-                                             row["status"], row["source"])
-            except (KeyError, ValueError, TypeError) as exc:
-                raise CatalogError(f"cost_assumptions.csv line {line}: {exc}") from None
-    return out
+    return {a.key: a for a in _assumption_rows()}
 
 
 @lru_cache(maxsize=1)
 def default_assumptions() -> CostAssumptions:
-    values = {k: a.value for k, a in assumption_sources().items()}
+    """The dated defaults; a value out of range names its line and column in cost_assumptions.csv."""
+    rows = _assumption_rows()
     try:
-        return CostAssumptions(**values)
+        return CostAssumptions(**{a.key: a.value for a in rows})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise CatalogError(f"cost_assumptions.csv, key '{err['loc'][0]}': {err['msg']}") from None
+        key, message, _ = first_error(exc)
+        keys = [a.key for a in rows]
+        if key not in keys:
+            raise CatalogError(f"{rows.source}: no row for key '{key}' ({message})") from None
+        i = keys.index(key)
+        column = "value" if key in CostAssumptions.model_fields else "key"  # an unknown key: its name is wrong
+        raise rows.error(i, column, f"{key}: {message} (got {getattr(rows[i], column)!r})") from None
 
 
-@dataclass(frozen=True)
+@pydantic_dataclass(frozen=True, config=_ROW, kw_only=True)
 class ApiPrice:
-    """One provider's price for a model [USD per 1M tokens]."""
+    """One provider's price for a model [USD per 1M tokens]: one row of data/api_prices.csv."""
 
     model_id: str
     provider: str
-    input_usd_per_mtok: float
-    cached_input_usd_per_mtok: float | None
-    output_usd_per_mtok: float
-    date: str
+    input_usd_per_mtok: float = Field(ge=0)
+    cached_input_usd_per_mtok: float | None = Field(None, ge=0)
+    output_usd_per_mtok: float = Field(ge=0)
+    context_tokens: int | None = Field(None, ge=1)
+    date: str = Field(pattern=DATE_PATTERN)
+    status: str
     source: str
 
 
 @lru_cache(maxsize=1)
 def load_api_prices() -> tuple[ApiPrice, ...]:
-    """data/api_prices.csv; a bad row raises CatalogError with its line."""
-    out = []
-    with (DATA / "api_prices.csv").open(newline="") as f:
-        for line, row in enumerate(csv.DictReader(f), start=2):
-            try:
-                cached = row["cached_input_usd_per_mtok"]
-                price = ApiPrice(row["model_id"], row["provider"], float(row["input_usd_per_mtok"]),
-                                 float(cached) if cached else None, float(row["output_usd_per_mtok"]),
-                                 row["date"], row["source"])
-            except (KeyError, ValueError, TypeError) as exc:
-                raise CatalogError(f"api_prices.csv line {line}: missing or malformed cell ({exc})") from None
-            prices = (price.input_usd_per_mtok, price.output_usd_per_mtok, price.cached_input_usd_per_mtok or 0.0)
-            if not all(math.isfinite(p) and p >= 0 for p in prices):
-                raise CatalogError(f"api_prices.csv line {line}: prices must be finite and not negative")
-            out.append(price)
-    return tuple(out)
+    """data/api_prices.csv; a bad cell raises CatalogError naming its line and column."""
+    return tuple(load_csv(DATA / "api_prices.csv", ApiPrice, key=("model_id", "provider")))
 
 
 def api_price(model_id: str, provider: str | None = None) -> ApiPrice | None:
@@ -172,7 +159,7 @@ def api_usd_per_million_output(price: ApiPrice, input_tokens: int, output_tokens
 
 
 def _nodes(d: Deployment) -> int:
-    return max(d.nodes, math.ceil(d.count / GPUS_PER_SERVER))
+    return max(d.nodes, nodes_for_gpus(d.count))
 
 
 def _is_server_gpu(d: Deployment) -> bool:
@@ -298,7 +285,7 @@ def estimate_cost(d: Deployment, perf: PerformanceEstimate, input_tokens: int, o
     capital = (capex - residual) / a.amortisation_years
     annual = capital + opex
     tps = perf.output_tokens_per_s_total
-    tokens_year = tps * 3600 * HOURS_PER_YEAR * a.utilisation
+    tokens_year = tps * SECONDS_PER_HOUR * HOURS_PER_YEAR * a.utilisation
     per_m_out = annual / tokens_year * 1e6 if tokens_year else math.inf
     # Time share of prefill in serving one request: its prompt at the prefill rate against the whole.
     t_prefill = input_tokens / perf.prefill_tokens_per_s
@@ -308,13 +295,13 @@ def estimate_cost(d: Deployment, perf: PerformanceEstimate, input_tokens: int, o
     per_m_in = annual * prefill_share / input_year * 1e6 if input_year else math.inf
     # Saturation: busy every hour of the year at the same concurrency (energy at full load).
     annual_full = capital + load_w / 1000 * HOURS_PER_YEAR * a.pue * a.electricity_usd_per_kwh + hosting_usd + maintenance_usd
-    per_m_full = annual_full / (tps * 3600 * HOURS_PER_YEAR) * 1e6 if tps else math.inf
+    per_m_full = annual_full / (tps * SECONDS_PER_HOUR * HOURS_PER_YEAR) * 1e6 if tps else math.inf
 
     rate = cloud_usd_per_hour if cloud_usd_per_hour is not None else (d.device.cloud_usd_per_hour if d.device else None)
     cloud_hour = cloud_per_m = None
     if d.topology == "gpu" and rate is not None:
         cloud_hour = d.count * rate
-        cloud_per_m = cloud_hour / (tps * 3600) * 1e6 if tps else math.inf
+        cloud_per_m = cloud_hour / (tps * SECONDS_PER_HOUR) * 1e6 if tps else math.inf
     elif d.topology != "gpu":
         notes.append("cloud rental: not offered for this kind of machine")
     else:
@@ -327,7 +314,7 @@ def estimate_cost(d: Deployment, perf: PerformanceEstimate, input_tokens: int, o
     else:
         api_per_m = api_usd_per_million_output(price, input_tokens, output_tokens, a.cache_hit_rate)
 
-    capacity_month = tps * 3600 * HOURS_PER_MONTH  # output tokens at full utilisation
+    capacity_month = tps * SECONDS_PER_HOUR * HOURS_PER_MONTH  # output tokens at full utilisation
     monthly = monthly_output_tokens if monthly_output_tokens is not None else capacity_month * a.utilisation
     if monthly_output_tokens is not None and monthly > capacity_month:
         notes.append(f"{monthly:,.0f} output tokens a month is more than this deployment's "
@@ -336,7 +323,7 @@ def estimate_cost(d: Deployment, perf: PerformanceEstimate, input_tokens: int, o
     month_energy = load_w * (used + a.idle_power_share * (1 - used)) / 1000 * HOURS_PER_MONTH * a.pue * a.electricity_usd_per_kwh
     monthly_own = month_energy + (hosting_usd + maintenance_usd) / 12
     monthly_api = monthly / 1e6 * api_per_m if api_per_m is not None else None
-    monthly_cloud = cloud_hour * monthly / (tps * 3600) if cloud_hour is not None and tps else None
+    monthly_cloud = cloud_hour * monthly / (tps * SECONDS_PER_HOUR) if cloud_hour is not None and tps else None
     return CostEstimate(
         capex_usd=capex, capex_breakdown_usd=capex_items, power_watts=load_w, peak_power_watts=peak_w,
         average_power_watts=avg_w, annual_energy_kwh=energy_kwh, annual_energy_usd=energy_usd,

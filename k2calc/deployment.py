@@ -26,12 +26,11 @@ from .memory import (
 from .models import ModelArch, get_model
 from .quant import Scheme, engine_scheme, resolve_scheme
 from .scenario import Catalogs, Scenario
-from .units import GiB
+from .units import GPUS_PER_NODE, GiB
 
 # Engines that split one replica with tensor parallelism by default; the others split layers
 # (llama.cpp --split-mode layer, mlx-lm / exo pipeline).
 TP_ENGINES = frozenset({"vllm", "sglang", "ktransformers"})
-GPUS_PER_NODE = 8  # HGX/DGX-style servers; the smallest-count search fills nodes of 8
 RAM_SIZES_GIB = (128, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096)  # standard server RAM builds
 
 

@@ -18,7 +18,9 @@ References
 * llama.cpp: weights + KV (F16 by default; MLA models cache only the latent) + compute buffers sized by
   ``n_ubatch`` (512 by default).
 * mlx-lm: ``prefill_step_size`` 2048; macOS lets the GPU wire about 3/4 of unified memory on large
-  Macs by default (2/3 on small ones); ``sudo sysctl iogpu.wired_limit_mb=N`` raises it (facts.md B).
+  Macs by default (2/3 on small ones): Metal's ``MTLDevice.recommendedMaxWorkingSetSize``
+  (https://developer.apple.com/documentation/metal/mtldevice/recommendedmaxworkingsetsize);
+  ``sudo sysctl iogpu.wired_limit_mb=N`` raises it (ml-explore/mlx-lm ``README.md``, "Large Models").
 * ktransformers / kt-kernel (SGLang integration): attention, shared experts, dense layers and the KV
   cache on the GPU; routed experts in system RAM computed by the CPU; ``--kt-num-gpu-experts`` keeps N
   experts per MoE layer on the GPU (kvcache-ai/ktransformers ``doc/en/Kimi-K2-Thinking.md``).
@@ -129,7 +131,8 @@ RAM_OS_RESERVE_FRACTION = 0.05
 RAM_OS_RESERVE_MIN_BYTES = 8 * GiB
 # Non-Apple unified-memory systems (DGX Spark): share kept by the OS and CPU side [1]; an assumption.
 UNIFIED_OS_RESERVE_FRACTION = 0.10
-# macOS default GPU wired-memory limit as a share of unified memory (facts.md B).
+# macOS default GPU wired-memory limit as a share of unified memory (Metal's recommendedMaxWorkingSetSize;
+# see the References above).
 MAC_WIRED_FRACTION_LARGE = 0.75
 MAC_WIRED_FRACTION_SMALL = 2 / 3
 MAC_LARGE_THRESHOLD_BYTES = 64 * GiB

@@ -71,7 +71,7 @@ class Estimate(BaseModel):
         return f"cost not computed: {self.cost_error}" if self.cost is None else None
 
     def as_dict(self) -> dict[str, Any]:
-        """The ``--json`` object (architecture.md section 2); every number finite (inf/NaN become null)."""
+        """The ``--json`` object (the contract in README.md, "Command line"); every number finite (inf/NaN become null)."""
         d, m = self.deployment, self.deployment.model
         counts = param_counts(m)
         return finite_json({

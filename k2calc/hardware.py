@@ -10,17 +10,20 @@ One row per device. Units are in the column names and stay as the datasheet give
   channels x MT/s x 8 B.
 * ``*_dense_tflops`` / ``*_dense_tops`` [10^12 FLOP/s or OP/s]: dense peak, never the 2:4-sparse figure.
 * ``link_gb_per_s`` [GB/s]: scale-up link bandwidth **per direction** per device.
-* ``status``: the weakest of the row's memory, bandwidth and compute figures (see facts.md).
+* ``status``: the weakest of the row's memory, bandwidth and compute figures: verified (read in a primary
+  source: datasheet, nvidia-smi), corroborated (several secondary sources agree), derived (computed from
+  verified values), unverified (one secondary source: an assumption).
 
 References
 ----------
-``../shared/reference/facts.md`` sections C and D; the ``source`` and ``notes`` columns cite each row.
+NVIDIA Hopper/Blackwell datasheets (as summarised on glennklockwood.com), AMD Instinct MI300X/MI325X/MI355X
+datasheets, ``ai-dynamo/aiconfigurator: systems/h200_sxm.yaml``, the LMSYS DGX Spark review
+(``lm-sys/lm-sys.github.io: blog/2025-10-13-nvidia-dgx-spark.md``); the ``source`` and ``notes`` columns
+cite each row.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -29,19 +32,18 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     ValidationInfo,
     field_validator,
 )
 
-from k2calc.errors import CatalogError, UnknownIdError
-from k2calc.units import GB, TERA
+from k2calc.loader import DATA_DIR, DATE_PATTERN, load_csv, parse_csv
+from k2calc.errors import UnknownIdError
+from k2calc.units import DRAM_BYTES_PER_TRANSFER, GB, TERA
 
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "data" / "hardware.csv"
+DEFAULT_PATH = DATA_DIR / "hardware.csv"
 DTYPES = ("bf16", "fp16", "fp8", "int8", "int4", "fp4")
 _DTYPE_COLUMN = {"bf16": "bf16_dense_tflops", "fp16": "bf16_dense_tflops", "fp8": "fp8_dense_tflops",
                  "int8": "int8_dense_tops", "int4": "int4_dense_tops", "fp4": "fp4_dense_tflops"}
-_DATE = r"^\d{4}-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?$"
 _CPU_ONLY = "required for kind 'cpu'"
 
 
@@ -79,10 +81,10 @@ class Hardware(BaseModel):
     max_sockets: int | None = _pos("sockets per server")
     matrix_isa: str | None = Field(None, description="'tensor-core', 'matrix-core', 'amx', 'avx512-bf16', 'apple-gpu'")
     price_usd: float | None = _pos("purchase price per device [USD]")
-    price_date: str | None = Field(None, pattern=_DATE, description="YYYY-MM or YYYY-MM-DD")
+    price_date: str | None = Field(None, pattern=DATE_PATTERN, description="YYYY-MM or YYYY-MM-DD")
     price_source: str | None = None
     cloud_usd_per_hour: float | None = _pos("rental per device-hour [USD/h]")
-    cloud_date: str | None = Field(None, pattern=_DATE)
+    cloud_date: str | None = Field(None, pattern=DATE_PATTERN)
     cloud_source: str | None = None
     status: Literal["verified", "corroborated", "derived", "unverified"]
     source: str = Field(min_length=1)
@@ -106,9 +108,9 @@ class Hardware(BaseModel):
             raise ValueError(_CPU_ONLY)
         if info.field_name == "memory_mt_per_s" and v is not None and info.data.get("kind") == "cpu":
             channels, bw = info.data.get("memory_channels"), info.data.get("memory_bandwidth_gb_per_s")
-            if channels and bw and abs(channels * v * 8 / 1000 - bw) > 0.01 * bw:
+            if channels and bw and abs(channels * v * DRAM_BYTES_PER_TRANSFER / 1000 - bw) > 0.01 * bw:
                 raise ValueError(f"memory_bandwidth_gb_per_s {bw:g} should be channels x MT/s x 8 B = "
-                                 f"{channels * v * 8 / 1000:g} GB/s per socket")
+                                 f"{channels * v * DRAM_BYTES_PER_TRANSFER / 1000:g} GB/s per socket")
         return v
 
     @field_validator("typical_watts")
@@ -167,45 +169,9 @@ class Hardware(BaseModel):
 COLUMNS: tuple[str, ...] = tuple(Hardware.model_fields)
 
 
-def parse_hardware_csv(text: str, source_name: str = "hardware.csv") -> dict[str, Hardware]:
+def parse_hardware_csv(text: str | bytes, source_name: str = "hardware.csv") -> dict[str, Hardware]:
     """Parse and validate catalog CSV text; raise CatalogError naming the line (header = 1) and column."""
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
-    if not header:
-        raise CatalogError(f"{source_name}: empty file, expected header {','.join(COLUMNS)}")
-    header = [h.strip() for h in header]
-    missing = [c for c in COLUMNS if c not in header]
-    unknown = [h for h in header if h not in COLUMNS]
-    repeated = sorted({h for h in header if header.count(h) > 1})
-    if missing or unknown or repeated:
-        parts = [f"{label} column(s) {', '.join(repr(c) for c in cols)}" for label, cols in
-                 (("missing", missing), ("unknown", unknown), ("repeated", repeated)) if cols]
-        raise CatalogError(f"{source_name} line 1 (header): {'; '.join(parts)}")
-
-    catalog: dict[str, Hardware] = {}
-    first_line: dict[str, int] = {}
-    end = reader.line_num
-    for cells in reader:
-        line, end = end + 1, reader.line_num  # a quoted cell may span lines: report where the row starts
-        if not any(c.strip() for c in cells):
-            continue
-        if len(cells) != len(header):
-            raise CatalogError(f"{source_name} line {line}: expected {len(header)} cells, got {len(cells)}")
-        raw = {col: (cell.strip() or None) for col, cell in zip(header, cells)}
-        try:
-            hw = Hardware(**raw)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            column = str(err["loc"][0]) if err["loc"] else "?"
-            message = err["msg"].removeprefix("Value error, ")
-            more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-            got = "cell is empty" if raw.get(column) is None else f"got {raw[column]!r}"
-            raise CatalogError(f"{source_name} line {line}, column '{column}': {message} ({got}){more}") from None
-        if hw.id in catalog:
-            raise CatalogError(f"{source_name} line {line}, column 'id': duplicate id '{hw.id}' "
-                               f"(first on line {first_line[hw.id]})")
-        catalog[hw.id], first_line[hw.id] = hw, line
-    return catalog
+    return {hw.id: hw for hw in parse_csv(text, Hardware, key="id", source=source_name)}
 
 
 @lru_cache(maxsize=1)
@@ -214,11 +180,7 @@ def _load_default() -> dict[str, Hardware]:
 
 
 def _load(path: Path) -> dict[str, Hardware]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CatalogError(f"cannot read hardware catalog {path}: {exc.strerror or exc}") from None
-    return parse_hardware_csv(text, source_name=path.name)
+    return {hw.id: hw for hw in load_csv(path, Hardware, key="id")}
 
 
 def load_hardware(path: str | Path | None = None) -> dict[str, Hardware]:

@@ -1,11 +1,12 @@
 """Published benchmark measurements, mapped onto k2calc's catalog ids.
 
-``data/measurements.csv`` holds one row per row of ``reference/calibration.csv`` (the free-form table of
-published numbers), with model, quantization, hardware, CPU and engine mapped to catalog ids and every
-value converted to one normalised metric. Rows are kept even when they fit no catalog id (then the id is
+``data/measurements.csv`` holds one row per published number (engine docs and recipes, model cards, blog
+posts, issues, and the SGLang cookbook's benchmark blocks; ``source`` names the file and commit or the
+URL), with model, quantization, hardware, CPU and engine mapped to catalog ids and every value converted
+to one normalised metric. Rows are kept even when they fit no catalog id (then the id is
 empty and ``notes`` says why); ``notes`` also keeps the published number whenever it was converted.
 
-Metrics (see reference/facts.md section F, "Reading them"):
+Metrics (as SGLang's and vLLM's ``bench_serving`` scripts report them):
 
 * ``decode_tokens_per_s_per_user`` [tok/s]: decode speed one user sees. From SGLang/vLLM benchmarks it is
   1000 / ``mean_tpot`` [ms] (or 1000 / ``mean_itl``); from single-request tools it is their decode rate.
@@ -25,16 +26,15 @@ average of X bits per weight. An empty CSV cell means "not stated by the source"
 
 from __future__ import annotations
 
-import csv
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from k2calc.errors import CatalogError
+from k2calc.loader import DATA_DIR, load_csv
 
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "data" / "measurements.csv"
+DEFAULT_PATH = DATA_DIR / "measurements.csv"
 
 Metric = Literal[
     "decode_tokens_per_s_per_user", "decode_tokens_per_s_total", "output_tokens_per_s_total",
@@ -111,44 +111,14 @@ class Measurement(BaseModel):
 COLUMNS = tuple(Measurement.model_fields)
 
 
-def _cell(value: str) -> str | None:
-    value = value.strip()
-    return value or None
-
-
 @lru_cache(maxsize=8)
 def _load(path: Path) -> tuple[Measurement, ...]:
-    try:
-        handle = path.open(newline="", encoding="utf-8")
-    except OSError as exc:
-        raise CatalogError(f"{path}: cannot read measurements: {exc.strerror}") from exc
-    with handle:
-        reader = csv.DictReader(handle)
-        if tuple(reader.fieldnames or ()) != COLUMNS:
-            raise CatalogError(f"{path}: line 1: header must be {','.join(COLUMNS)}")
-        rows: list[Measurement] = []
-        seen: set[str] = set()
-        for raw in reader:
-            line = reader.line_num
-            if None in raw or any(v is None for v in raw.values()):
-                raise CatalogError(f"{path}: line {line}: expected {len(COLUMNS)} columns")
-            data = {k: v for k, v in ((k, _cell(v)) for k, v in raw.items()) if v is not None}
-            try:
-                row = Measurement.model_validate(data)
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                column = err["loc"][0] if err["loc"] else "?"
-                raise CatalogError(f"{path}: line {line}, column '{column}': {err['msg']}") from None
-            if row.id in seen:
-                raise CatalogError(f"{path}: line {line}, column 'id': duplicate id '{row.id}'")
-            seen.add(row.id)
-            rows.append(row)
-    return tuple(rows)
+    return tuple(load_csv(path, Measurement, key="id"))
 
 
 def load_measurements(path: str | Path | None = None) -> list[Measurement]:
     """All measurements in ``path`` (default ``<repo>/data/measurements.csv``), parsed once and cached.
 
-    Raises :class:`CatalogError` naming the file, CSV line and column of the first bad cell.
+    Raises :class:`~k2calc.errors.CatalogError` naming the file, CSV line and column of the first bad cell.
     """
     return list(_load(Path(path).resolve() if path is not None else DEFAULT_PATH))

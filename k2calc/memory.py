@@ -3,7 +3,8 @@
 Entry point: :func:`estimate_memory` takes a resolved :class:`Deployment` and returns a
 :class:`MemoryEstimate` with one :class:`DeviceMemory` per device of one model replica.
 
-Physics (facts.md sections A and B; architecture.md section 3):
+Physics (MLA: DeepSeek-V3 paper, arXiv 2412.19437, section 2.1; engine storage and policies: the
+references in :mod:`k2calc.engines`):
 
 * Weights per tensor group in the scheme's format (scales included), placed per device: tensor
   parallelism (TP) shards attention heads, MLP/expert widths and the vocabulary; vLLM and SGLang keep

@@ -11,7 +11,9 @@ published figure is only a check (Kimi K2: 1026.4B derived vs "1T"; llama.cpp re
 
 References
 ----------
-facts.md section A (architectures and the Kimi K2 parameter derivation);
+``MoonshotAI/Kimi-K2: README.md`` (architecture table) and the Hugging Face model card
+``moonshotai/Kimi-K2-Thinking``; ``deepseek-ai/DeepSeek-V3: inference/configs/config_671B.json``; each
+``data/models/<id>.json`` lists the sources of its own figures;
 DeepSeek-V3 paper (arXiv 2412.19437) section 2.1 for MLA projections;
 Hugging Face transformers ``modeling_*`` files for the tensor shapes of each family.
 """
@@ -26,9 +28,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .errors import CatalogError, UnknownIdError
+from .loader import DATA_DIR
+from .errors import CatalogError, UnknownIdError, validation_message
 
-MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
+MODELS_DIR = DATA_DIR / "models"
 
 Family = Literal["deepseek_v3", "minimax_m2", "qwen3_moe", "gpt_oss", "glm4_moe", "dense"]
 
@@ -220,8 +223,7 @@ def from_hf_config(config: dict[str, Any], model_id: str, name: str | None = Non
     try:
         return ModelArch(**fields)
     except ValueError as exc:  # pydantic ValidationError is a ValueError
-        first = exc.errors()[0] if hasattr(exc, "errors") else {"loc": ("?",), "msg": str(exc)}
-        raise CatalogError(f"{where}: field '{first['loc'][0]}': {first['msg']}") from None
+        raise CatalogError(f"{where}: {validation_message(exc)}") from None
 
 
 def parse_config_json(text: str | bytes, model_id: str = "custom", name: str | None = None) -> ModelArch:

@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from .cost import (
     CostAssumptions,
@@ -28,19 +28,19 @@ from .cost import (
     estimate_cost,
 )
 from .deployment import (
-    GPUS_PER_NODE,
     RAM_SIZES_GIB,
     ram_needed,
     resolve,
     standard_ram_gib,
 )
 from .engines import engine_quants
-from .errors import K2CalcError, validation_message
+from .errors import K2CalcError, validated
 from .memory import estimate_memory, weights_by_group
 from .models import get_model
 from .performance import estimate_performance
 from .quant import resolve_scheme
 from .scenario import Catalogs, Scenario, Workload
+from .units import GiB, format_usd, nodes_for_gpus
 
 GPU_COUNTS = (1, 2, 4, 8, 16, 24, 32)
 SYSTEM_COUNTS = (1, 2, 3, 4)
@@ -128,8 +128,8 @@ def _candidates(w: Workload, c: Constraints, catalogs: Catalogs) -> list[dict]:
                 for engine in c.server_engines:
                     for count in GPU_COUNTS:
                         out.append({**base, "hardware": h.id, "count": count,
-                                    "nodes": max(1, math.ceil(count / 8)), "engine": engine})
-                if h.memory_bytes and h.memory_bytes < 110 * 2**30:  # PCIe cards: also as a hybrid box
+                                    "nodes": nodes_for_gpus(count), "engine": engine})
+                if h.memory_bytes and h.memory_bytes < 110 * GiB:  # PCIe cards: also as a hybrid box
                     for cpu in (x for x in catalog.values() if x.is_cpu):
                         for count in HYBRID_GPU_COUNTS:
                             out.append({**base, "hardware": h.id, "count": count, "cpu": cpu.id, "sockets": 2,
@@ -305,7 +305,7 @@ def _price(w, c, a, s, d, perf, batch, replicas, mode, reject, hw_key) -> Option
         breakeven = cost.breakeven_months
         if c.budget_usd is not None and capex > c.budget_usd:
             # the cheapest over-budget attempt of a class is the one worth reporting
-            reject(hw_key, 3 + 1 / capex, f"over budget: ${capex:,.0f} for {replicas} x {s.count} x {s.hardware}")
+            reject(hw_key, 3 + 1 / capex, f"over budget: {format_usd(capex, digits=0)} for {replicas} x {s.count} x {s.hardware}")
             return None
         if c.power_limit_watts is not None and cost.power_watts * replicas > c.power_limit_watts:
             reject(hw_key, 3, f"over the power limit: {cost.power_watts * replicas:,.0f} W")
@@ -333,7 +333,7 @@ def option_scenario(o: Option, w: Workload, catalogs: Catalogs | None = None) ->
     elif h.is_cpu:
         values.update(sockets=o.sockets or 2, ram_gb=o.ram_gb)
     else:
-        values.update(count=o.count, nodes=max(1, math.ceil(o.count / GPUS_PER_NODE)))
+        values.update(count=o.count, nodes=nodes_for_gpus(o.count))
     return Scenario.build(**values)
 
 
@@ -371,10 +371,8 @@ def build_workload(**values) -> Workload:
 
 
 def build_constraints(**values) -> Constraints:
-    try:
-        return Constraints(**{k: v for k, v in values.items() if v is not None})
-    except ValidationError as exc:
-        raise K2CalcError(validation_message(exc)) from None
+    """The planner's constraints (None = default); raises K2CalcError in one line."""
+    return validated(Constraints, **{k: v for k, v in values.items() if v is not None})
 
 
 __all__ = ["Workload", "Constraints", "Option", "PlanResult", "plan", "build_workload", "build_constraints",

@@ -14,6 +14,7 @@ from .deployment import resolve
 from .errors import K2CalcError
 from .estimate import estimate
 from .scenario import Catalogs, Scenario
+from .units import format_usd
 
 
 @dataclass(frozen=True)
@@ -45,13 +46,13 @@ def _ranges(s: Scenario) -> list[tuple[str, str, dict, str, dict]]:
     return [
         ("utilisation", f"{u / 2:.0%}", {"utilisation": u / 2}, f"{min(1.0, u * 1.5):.0%}",
          {"utilisation": min(1.0, u * 1.5)}),
-        ("electricity", f"${a.electricity_usd_per_kwh / 2:.3f}/kWh", {"electricity_usd_per_kwh": a.electricity_usd_per_kwh / 2},
-         f"${a.electricity_usd_per_kwh * 1.5:.3f}/kWh", {"electricity_usd_per_kwh": a.electricity_usd_per_kwh * 1.5}),
+        ("electricity", f"{format_usd(a.electricity_usd_per_kwh / 2, 3)}/kWh", {"electricity_usd_per_kwh": a.electricity_usd_per_kwh / 2},
+         f"{format_usd(a.electricity_usd_per_kwh * 1.5, 3)}/kWh", {"electricity_usd_per_kwh": a.electricity_usd_per_kwh * 1.5}),
         ("hardware price", "-30%", {"hardware_price_usd": price * 0.7} if price else {}, "+30%",
          {"hardware_price_usd": price * 1.3} if price else {}),
         ("amortisation", "2 years", {"amortisation_years": 2.0}, "6 years", {"amortisation_years": 6.0}),
         ("hosting", "$0/kW-month (own room)", {"hosting_usd_per_kw_month": 0.0},
-         f"${a.hosting_usd_per_kw_month * 2:.0f}/kW-month", {"hosting_usd_per_kw_month": a.hosting_usd_per_kw_month * 2}),
+         f"{format_usd(a.hosting_usd_per_kw_month * 2, 0)}/kW-month", {"hosting_usd_per_kw_month": a.hosting_usd_per_kw_month * 2}),
         ("context", f"{max(1, s.context // 2):,} tokens", {"context": max(1, s.context // 2)},
          f"{s.context * 2:,} tokens", {"context": s.context * 2}),
         ("concurrency", f"{max(1, s.concurrency // 2)} users", {"concurrency": max(1, s.concurrency // 2)},

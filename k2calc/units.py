@@ -1,4 +1,4 @@
-"""Units, constants and the one byte formatter.
+"""Units, constants (one per physical fact used in several modules) and the one byte and money formatters.
 
 Everything inside k2calc is SI base units: bytes (int), seconds, FLOP, bytes/s, watts, USD.
 The unit is part of every name (``weights_bytes``, ``bandwidth_bytes_per_s``).
@@ -19,29 +19,50 @@ IEC 80000-13 (binary prefixes); humanize ``naturalsize`` for the single-formatte
 
 from __future__ import annotations
 
-KB = 10**3
+import math
+
 MB = 10**6
 GB = 10**9
 TB = 10**12
 KiB = 2**10
 MiB = 2**20
 GiB = 2**30
-TiB = 2**40
 
 TERA = 10**12
 """FLOP/s per TFLOPS."""
 
-BITS_PER_BYTE = 8
+SECONDS_PER_HOUR = 3600
+HOURS_PER_YEAR = 8760.0
+"""365 x 24 h: a year of continuous service (the cost model's year)."""
+HOURS_PER_MONTH = HOURS_PER_YEAR / 12
+
+# ------------------------------------------------------------------------------------------------
+# Physical facts used in more than one module: one constant each, with its source.
+# ------------------------------------------------------------------------------------------------
+
+GPUS_PER_NODE = 8
+"""GPUs in one HGX/DGX server, the NVLink domain k2calc fills before adding a node.
+
+References: NVIDIA DGX H100/H200 user guide ("8x NVIDIA H100/H200 Tensor Core GPUs",
+https://docs.nvidia.com/dgx/dgxh100-user-guide/introduction-to-dgxh100.html); HGX B200 (8 GPUs,
+https://www.nvidia.com/en-us/data-center/hgx/); AMD Instinct MI300X platform (8 OAM GPUs).
+"""
+
+DRAM_BYTES_PER_TRANSFER = 8
+"""Data bytes one DDR4/DDR5 channel moves per transfer: a 64-bit channel (DDR5: two 32-bit subchannels),
+so peak bandwidth per socket [B/s] = channels x MT/s x 10^6 x 8.
+
+References: JEDEC JESD79-5 (DDR5 SDRAM); e.g. 8 channels of DDR5-4800 = 307.2 GB/s per socket.
+"""
 
 
-def gb_to_bytes(gb: float) -> int:
-    """Decimal gigabytes [GB] -> bytes [B]."""
-    return int(round(gb * GB))
+def nodes_for_gpus(count: int) -> int:
+    """Servers needed for ``count`` GPUs [count], :data:`GPUS_PER_NODE` to a server, at least one.
 
-
-def gib_to_bytes(gib: float) -> int:
-    """Binary gibibytes [GiB] -> bytes [B]."""
-    return int(round(gib * GiB))
+    >>> nodes_for_gpus(8), nodes_for_gpus(9), nodes_for_gpus(32)
+    (1, 2, 4)
+    """
+    return max(1, -(-count // GPUS_PER_NODE))
 
 
 def format_bytes(n_bytes: float, binary: bool = False, digits: int = 1) -> str:
@@ -109,3 +130,18 @@ def format_count(n: float, digits: int = 1) -> str:
         if abs(value) >= threshold and not (suffix == "T" and abs(value) < 1e13):
             return f"{value / threshold:.{digits}f}{suffix}"
     return f"{value:.0f}"
+
+
+def format_usd(x: float | None, digits: int | None = None) -> str:
+    """Money [USD] as shown everywhere: two decimals below $1,000 unless told, thousands separators.
+
+    >>> format_usd(388_900), format_usd(93.6), format_usd(1234.5, digits=2), format_usd(None)
+    ('$388,900', '$93.60', '$1,234.50', 'n/a')
+    >>> format_usd(float("inf"))
+    'n/a'
+    """
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    if digits is None:
+        digits = 2 if abs(x) < 1000 else 0
+    return f"${x:,.{digits}f}"

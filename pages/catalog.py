@@ -8,9 +8,8 @@ import datetime
 
 import pandas as pd
 import streamlit as st
-from pydantic import ValidationError
 
-from k2calc.errors import K2CalcError
+from k2calc.errors import K2CalcError, validated
 from k2calc.hardware import Hardware, load_hardware
 from k2calc.models import load_models, param_counts, parse_config_json
 from k2calc.units import GiB
@@ -67,7 +66,8 @@ with tab_device:
         added = st.form_submit_button("Add device")
     if added:
         try:
-            device = Hardware(
+            device = validated(
+                Hardware,
                 id=dev_id.strip(), name=name.strip() or dev_id, kind=kind, vendor=vendor.strip() or "unknown",
                 memory_bytes=int(memory * GiB), memory_marketing_gb=memory, memory_type=memory_type,
                 memory_bandwidth_gb_per_s=bandwidth, bf16_dense_tflops=bf16, fp8_dense_tflops=fp8 or None,
@@ -76,9 +76,8 @@ with tab_device:
                 price_source="entered by the user" if price else None, status="unverified", source=source,
                 notes="added in the app",
             )
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            st.error(f"{err['loc'][0] if err['loc'] else 'device'}: {err['msg']}")
+        except K2CalcError as exc:
+            st.error(str(exc))
         else:
             if device.id in load_hardware():
                 st.error(f"'{device.id}' is already a catalog id; choose another")

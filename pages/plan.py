@@ -12,6 +12,7 @@ from k2calc.models import load_models
 from k2calc.planner import build_constraints, build_workload, option_scenario, plan
 from k2calc.sensitivity import sensitivity
 from k2calc.sweeps import cumulative_cost, tornado
+from k2calc.units import format_usd
 from ui import estimate_or_stop, page_setup
 
 scenario, catalogs = page_setup()
@@ -49,7 +50,7 @@ except K2CalcError as exc:
 st.caption(f"{result.candidates} deployments evaluated in {result.seconds:.2f} s.")
 for model, api in result.api_usd_per_million_output_tokens.items():
     if api is not None:
-        st.caption(f"The {names.get(model, model)} API costs ${api:,.2f} per 1M output tokens for this workload.")
+        st.caption(f"The {names.get(model, model)} API costs {format_usd(api, 2)} per 1M output tokens for this workload.")
 if result.options:
     table = pd.DataFrame([{
         "deployment": o.label, "buy/rent": o.mode, "model": o.model, "quant": o.quant, "engine": o.engine,

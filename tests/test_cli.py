@@ -97,7 +97,7 @@ def test_kimi_thinking_json_has_eight_device_rows_with_every_field(kimi_8x_h200)
 
 
 def test_json_has_the_contract_keys(kimi_8x_h200):
-    """Contract keys (architecture.md section 2)."""
+    """The --json contract keys (README.md, "Command line"; scripts depend on them)."""
     assert {"fits", "reasons", "warnings", "scenario", "model", "quant", "deployment", "memory",
             "performance", "cost", "smallest_fitting"} <= set(kimi_8x_h200)
     cost = kimi_8x_h200["cost"]

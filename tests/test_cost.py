@@ -84,7 +84,8 @@ def test_default_assumptions_are_the_csv_values(a):
 def test_capex_8x_h200(a, hw, h200):
     """8x H200 SXM (vLLM, one HGX node):
     8 x 35,000 (GPU street price) + 90,000 (chassis, CPUs, RAM) + 18,900 (installation) = 388,900 USD,
-    which is facts.md D's "8x H200 server ~370,000 + ~18,900 install"."""
+    which is the redhat-performance/configiq purchase catalogue's "8x H200 server ~370,000 + ~18,900
+    install" (2026, indicative; data/cost_assumptions.csv cites it)."""
     g = hw["h200-sxm"]
     derived = 8 * g.price_usd + a.gpu_server_chassis_usd + a.gpu_server_install_usd
     assert derived == 388_900
@@ -274,7 +275,8 @@ def test_higher_api_price_never_delays_breakeven_through_estimate(p1, p2, p_in):
     scenario = Scenario.build(**PRO6000, monthly_output_tokens=3e8)
 
     def months(out_price):
-        fake = ApiPrice("kimi-k2-thinking", "Test", p_in, None, out_price, "2026", "test")
+        fake = ApiPrice(model_id="kimi-k2-thinking", provider="Test", input_usd_per_mtok=p_in,
+                        output_usd_per_mtok=out_price, date="2026-01", status="test", source="test")
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(cost, "api_price", lambda model_id, provider=None: fake)
             c = estimate(scenario).cost
@@ -357,14 +359,16 @@ def test_api_csv_good_file_loads(api_csv):
     assert [p.provider for p in cost.load_api_prices()] == ["Moonshot"]
 
 
-@pytest.mark.parametrize("row, words", [
-    ("minimax-m2,MiniMax,abc,,1.20,204800,2025-10,s,src\n", "malformed cell"),
-    ("minimax-m2,MiniMax,0.30,,-1.20,204800,2025-10,s,src\n", "not negative"),
-    ("minimax-m2,MiniMax,0.30,zero,1.20,204800,2025-10,s,src\n", "malformed cell"),
+@pytest.mark.parametrize("row, column, words", [
+    ("minimax-m2,MiniMax,abc,,1.20,204800,2025-10,s,src\n", "input_usd_per_mtok", "valid number"),
+    ("minimax-m2,MiniMax,0.30,,-1.20,204800,2025-10,s,src\n", "output_usd_per_mtok", "greater than or equal to 0"),
+    ("minimax-m2,MiniMax,0.30,zero,1.20,204800,2025-10,s,src\n", "cached_input_usd_per_mtok", "valid number"),
+    ("minimax-m2,MiniMax,0.30,,1.20,204800,late 2025,s,src\n", "date", "pattern"),
+    ("kimi-k2-thinking,Moonshot,0.30,,1.20,204800,2025-10,s,src\n", "model_id", "duplicate"),
 ])
-def test_malformed_api_price_row_raises_catalog_error_naming_the_line(api_csv, row, words):
+def test_malformed_api_price_row_raises_catalog_error_naming_the_line(api_csv, row, column, words):
     api_csv(API_GOOD, row)
-    with pytest.raises(CatalogError, match=rf"api_prices\.csv line 3: .*{words}"):
+    with pytest.raises(CatalogError, match=rf"^api_prices\.csv line 3, column '{column}': .*{words}"):
         cost.load_api_prices()
 
 
@@ -375,7 +379,7 @@ def test_malformed_api_price_row_leaves_cli_estimate_robust(api_csv, capsys):
     assert main(["estimate"]) == 0
     out, err = capsys.readouterr()
     assert err == "" and "FITS" in out
-    assert "warning: cost not computed: api_prices.csv line 3: missing or malformed cell" in out
+    assert "warning: cost not computed: api_prices.csv line 3, column 'input_usd_per_mtok': " in out
 
 
 def test_short_api_price_row_raises_catalog_error(api_csv):

@@ -13,7 +13,9 @@ from k2calc.measurements import COLUMNS, METRICS, UNITS, Measurement, load_measu
 
 REPO = Path(__file__).resolve().parent.parent
 CSV_PATH = REPO / "data" / "measurements.csv"
-CALIBRATION = Path("/work/shared/reference/calibration.csv")
+# Rows 1-107 map the published-numbers table the file started from one to one; the rows after them come
+# from the SGLang cookbook, engine issues and dated pages, each with where to find it.
+PUBLISHED_TABLE_ROWS = 107
 
 MODEL_IDS = {
     "kimi-k2-thinking", "kimi-k2-instruct", "deepseek-v3", "minimax-m2", "qwen3-235b-a22b", "gpt-oss-120b",
@@ -37,16 +39,15 @@ def by_id(rows: list[Measurement], id_: str) -> Measurement:
     return row
 
 
-@pytest.mark.skipif(not CALIBRATION.exists(), reason="shared reference not mounted")
-def test_one_row_per_calibration_row_then_cookbook_rows(rows):
-    """The first rows map calibration.csv one to one; rows added after them cite where a reader finds
-    them: a repository file with its commit, an issue, PR or discussion number, or a dated page."""
-    with CALIBRATION.open(newline="") as f:
-        n_calibration = sum(1 for _ in csv.DictReader(f))
-    assert len(rows) >= n_calibration
+def test_published_table_rows_then_findable_rows(rows):
+    """Runs from the repository alone (it read a file outside it before and skipped without it): rows
+    added after the published table cite where a reader finds them (a repository file with its commit,
+    an issue, PR or discussion number, or a dated page), and every row names a source one can open."""
+    assert len(rows) > PUBLISHED_TABLE_ROWS
     findable = re.compile(r"commit|@[0-9a-f]{7}|#\d+|issue|PR |discussion|20\d\d-\d\d|https?://")
-    unfindable = [r.id for r in rows[n_calibration:] if not findable.search(r.source)]
-    assert not unfindable
+    assert [r.id for r in rows[PUBLISHED_TABLE_ROWS:] if not findable.search(r.source)] == []
+    openable = re.compile(r"commit|https?://|github|arxiv|[\w-]+/[\w.-]+|\.(md|com|ai|org|io)\b")
+    assert [r.id for r in rows if not openable.search(r.source)] == []
 
 
 def test_ids_are_from_the_catalogs_or_empty(rows):

@@ -1,4 +1,5 @@
-"""Memory model: golden values derived by hand from facts.md, and the seed document's statements."""
+"""Memory model: golden values derived by hand from the models' config.json files and published checkpoint
+sizes (each data/models/<id>.json cites its sources), and the seed document's statements."""
 
 import pytest
 
@@ -19,7 +20,8 @@ def mem(**kw):
 # --- weights --------------------------------------------------------------------------------------
 
 def test_k2_thinking_weights_by_hand():
-    """facts.md A: 1014.7B routed params x 4.5 bit (INT4 + BF16 scale per 32) + 11.7B other x 2 B = 594.2 GB."""
+    """1014.7B routed params x 4.5 bit (INT4 + BF16 scale per 32) + 11.7B other x 2 B = 594.2 GB, the
+    checkpoint size (moonshotai/Kimi-K2-Thinking: compressed-tensors pack-quantized, group size 32)."""
     m = get_model("kimi-k2-thinking")
     groups = weights_by_group(m, resolve_scheme("native", m))
     assert groups["routed_experts"] == round(60 * 384 * 44_040_192 * 4.5 / 8)
@@ -29,7 +31,8 @@ def test_k2_thinking_weights_by_hand():
 
 def test_k2_instruct_fp8_weights_by_hand():
     """FP8 e4m3 + one FP32 scale per 128x128 block = 8.00195 bit on every linear weight; embeddings,
-    lm_head (2 x 1.174B x 2 B) and router in BF16: about 1,029 GB (facts.md A)."""
+    lm_head (2 x 1.174B x 2 B) and router in BF16: about 1,029 GB (deepseek-ai/DeepSeek-V3
+    README_WEIGHTS.md for the block-FP8 format; moonshotai/Kimi-K2-Instruct checkpoint)."""
     assert FORMATS["fp8-block"].bits_per_weight == pytest.approx(8 + 32 / 16384)
     m = get_model("kimi-k2-instruct")
     assert sum(weights_by_group(m, resolve_scheme("native", m)).values()) == pytest.approx(1.029e12, rel=0.002)

@@ -1,4 +1,5 @@
-"""Model catalog, parameter counts and config.json import: golden values derived by hand (facts.md A)."""
+"""Model catalog, parameter counts and config.json import: golden values derived by hand from the models'
+config.json fields (MoonshotAI/Kimi-K2 README.md, deepseek-ai/DeepSeek-V3 inference/configs/config_671B.json)."""
 
 import json
 
@@ -22,7 +23,7 @@ def test_catalog_has_every_required_model():
 
 
 def test_kimi_k2_parameter_groups_by_hand():
-    """Kimi K2, facts.md A.
+    """Kimi K2 (MoonshotAI/Kimi-K2 README.md architecture table; llama.cpp reports 1026.41B).
 
     MLA layer: q_a 7168x1536 + q_b 1536x(64x192) + kv_a 7168x576 + kv_b 512x(64x256) + o 8192x7168
     = 11,010,048 + 18,874,368 + 4,128,768 + 8,388,608 + 58,720,256 = 101,122,048 (+ norms 1536+512).

@@ -275,10 +275,11 @@ def test_kernel_without_published_runs_borrows_the_nearest_and_widens():
     assert any("w4a16" in n and "borrowed from nvidia-hopper" in n for n in b200.notes), b200.notes
     assert b200.decode_band_factor == FAR_BAND
     assert not any("no published run of" in n for n in h200.notes)
-    # Speeds differ by no more than the rooflines do (B200 8 TB/s and 2.25 PFLOPS vs H200 4.8 and 0.99).
+    # Speeds differ by no more than the hardware does: B200 has 8.0 / 4.8 = 1.67x the bandwidth and
+    # 2,250 / 989.5 = 2.27x the BF16 tensor peak W4A16 kernels compute on (datasheets), x1.15 for the
+    # two classes' corrections.
     speed = b200.decode_tokens_per_s_per_user / h200.decode_tokens_per_s_per_user
-    roof = b200.roofline_decode_tokens_per_s_per_user / h200.roofline_decode_tokens_per_s_per_user
-    assert speed <= 1.1 * roof, (speed, roof)
+    assert 1.0 < speed <= 1.15 * max(8.0 / 4.8, 2250 / 989.5), speed
 
 
 def test_class_with_published_rows_has_no_far_band_note():
@@ -341,13 +342,13 @@ def test_fp8_on_blackwell_keeps_scaling():
 
 def test_cross_validated_summary_does_not_regress():
     """Leave-one-source-out figures on the published rows, floored at what `validate` gave on
-    2026-12-02 (79% / 79% / 0.29 on 442 rows from 47 sources); issue 10's targets (85% / 80% / 0.30)
+    2026-12-02 (82% / 79% / 0.28 on 442 rows from 47 sources); issue 10's targets (85% / 80% / 0.30)
     are not met yet. A change to the physics that loses accuracy on runs it has not seen fails here."""
     s = validate.summary(validate.cross_validated_rows())
     assert s["decode_rows"] >= 280 and s["prefill_ttft_rows"] >= 150, s
-    assert s["decode_within_1_5x"] >= 0.77, s
+    assert s["decode_within_1_5x"] >= 0.80, s
     assert s["prefill_ttft_within_2x"] >= 0.78, s
-    assert s["median_abs_log2_ratio"] <= 0.30, s
+    assert s["median_abs_log2_ratio"] <= 0.29, s
 
 
 def test_cross_validation_holds_each_source_out():

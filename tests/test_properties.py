@@ -4,7 +4,8 @@
 The properties are physics a user relies on: more context or concurrency never needs less KV; what
 fits at a load fits at any smaller load; more devices, more RAM or a smaller KV dtype never reduce
 capacity; bytes per device add up; ``max_context_tokens`` is the real boundary; and the MLA latent is
-stored the way vLLM / SGLang store it (facts.md B).
+stored the way vLLM / SGLang store it (vllm-project/recipes moonshotai/Kimi-K2-Think.md; SGLang
+server_args.py --enable-dp-attention).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 from k2calc.deployment import resolve
 from k2calc.errors import K2CalcError
 from k2calc.estimate import estimate
-from k2calc.memory import MemoryEstimate, estimate_memory
+from k2calc.memory import MemoryEstimate, estimate_memory, weights_by_group
 from k2calc.models import load_models
 from k2calc.scenario import Scenario
 
@@ -213,16 +214,38 @@ def test_fp8_kv_never_gives_less_capacity_than_bf16(model, deployment, context, 
 # Weights: independent of hardware, placed without loss
 # ------------------------------------------------------------------------------------------------
 
+def placed(**values):
+    """(deployment, memory estimate) of a scenario, or None when the combination is invalid."""
+    try:
+        d = resolve(Scenario.build(**values))
+    except K2CalcError:
+        return None
+    return d, estimate_memory(d)
+
+
 @SETTINGS
 @given(model=models, quant=st.sampled_from(["native", "bf16", "fp8", "q4_k_m", "mlx-4bit", "int4"]),
-       d1=deployments, d2=deployments)
-def test_weights_bytes_do_not_depend_on_hardware_or_engine(model, quant, d1, d2):
-    a = memory(model=model, quant=quant, **DEPLOYMENTS[d1])
-    b = memory(model=model, quant=quant, **DEPLOYMENTS[d2])
-    assume(a is not None and b is not None)
-    assert a.weights_bytes == b.weights_bytes
-    assert a.weights_by_group_bytes == b.weights_by_group_bytes
-    assert sum(a.weights_by_group_bytes.values()) == a.weights_bytes
+       deployment=deployments)
+def test_weights_bytes_depend_only_on_the_model_and_the_scheme_the_engine_stores(model, quant, deployment):
+    """Hardware never changes the weights; an engine does only by storing another format (GGUF engines
+    convert gpt-oss's MXFP4 checkpoint to MXFP4 experts + Q8_0), and then the bytes are that format's."""
+    found = placed(model=model, quant=quant, **DEPLOYMENTS[deployment])
+    assume(found is not None)
+    d, mem = found
+    assert mem.weights_by_group_bytes == weights_by_group(d.model, d.scheme)
+    assert sum(mem.weights_by_group_bytes.values()) == mem.weights_bytes
+
+
+def test_same_scheme_same_weights_on_any_hardware_and_a_converting_engine_differs():
+    """The case hypothesis found when weights came to depend on the engine (gpt-oss-120b native: Macs
+    with MLX keep the checkpoint's MXFP4 + BF16; llama.cpp stores MXFP4 experts + Q8_0, ggml-org's GGUF)."""
+    mac, _ = placed(model="gpt-oss-120b", **DEPLOYMENTS["2x mac 512gb"])
+    gguf, _ = placed(model="gpt-oss-120b", **DEPLOYMENTS["4x mi300x llama.cpp"])
+    server, _ = placed(model="gpt-oss-120b", hardware="h200-sxm", count=8)
+    assert mac.scheme.id == server.scheme.id != gguf.scheme.id
+    weights = {k: sum(weights_by_group(d.model, d.scheme).values()) for k, d in
+               (("mac", mac), ("gguf", gguf), ("server", server))}
+    assert weights["mac"] == weights["server"] > weights["gguf"]
 
 
 @SETTINGS
@@ -280,7 +303,7 @@ def test_max_context_tokens_is_the_boundary(model, deployment, n, context, kv_dt
 
 
 # ------------------------------------------------------------------------------------------------
-# How engines store the KV cache (facts.md B)
+# How engines store the KV cache (vllm-project/recipes moonshotai/Kimi-K2-Think.md; SGLang server_args.py)
 # ------------------------------------------------------------------------------------------------
 
 KIMI_KV_PER_TOKEN = 70_272  # 61 layers x (512 + 64) x 2 B
@@ -323,7 +346,8 @@ def test_gqa_kv_heads_split_across_tp_ranks(context, n):
 
 
 def test_kimi_tp8_h200_kv_capacity_matches_vllm_log_scale():
-    """vLLM recipe log: 46.80 GiB of KV per GPU, 715,072 tokens, the latent replicated (facts.md B)."""
+    """vLLM recipe log: 46.80 GiB of KV per GPU, 715,072 tokens, the latent replicated
+    (vllm-project/recipes: moonshotai/Kimi-K2-Think.md)."""
     m = memory(model="kimi-k2-thinking", hardware="h200-sxm", count=8, engine="vllm")
     assert m.kv_capacity_tokens == pytest.approx(715_072, rel=0.02)
 

@@ -2,7 +2,7 @@
 
 The sweeps only arrange what the core computes, so the tests check the shape a buyer relies on:
 speed falls per user and rises in total with users, never above the roofline; fewer sequences fit
-as they grow; the model and hardware comparisons give the verdicts facts.md implies; every chart has
+as they grow; the model and hardware comparisons give the verdicts the memory golden values imply; every chart has
 units on its numeric axes and serialises; the reports carry the scenario and every assumption's source.
 """
 
@@ -12,6 +12,8 @@ import html
 import io
 import json
 import re
+import subprocess
+import sys
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -167,10 +169,10 @@ def test_cumulative_cost_and_breakeven(k2_estimate):
     # a cheap box against a dear API: the chart's break-even matches the cost model's
     cheap = estimate(Scenario(hardware="mac-studio-m3-ultra-512gb", count=2, monthly_output_tokens=2e8,
                               electricity_usd_per_kwh=0.0, hosting_usd_per_kw_month=0.0))
-    if cheap.cost.breakeven_months and cheap.cost.breakeven_months < 60:
-        d = sweeps.cumulative_cost(cheap)
-        month = charts._crossing(list(d["month"]), list(d["buy_usd"]), list(d["api_usd"]))
-        assert month == pytest.approx(cheap.cost.breakeven_months, rel=1e-6)
+    assert 0 < cheap.cost.breakeven_months < 60  # the crossing is inside the chart's five years
+    d = sweeps.cumulative_cost(cheap)
+    month = charts._crossing(list(d["month"]), list(d["buy_usd"]), list(d["api_usd"]))
+    assert month == pytest.approx(cheap.cost.breakeven_months, rel=1e-6)
 
 
 def test_tornado_base_recovered_from_linear_swings(k2_estimate):
@@ -258,12 +260,15 @@ def test_colours_fixed_per_model_and_class():
     strong = [charts.MODEL_COLOURS[m] for m in ("kimi-k2-thinking", "kimi-k2-instruct", "minimax-m2")]
     assert len(set(strong)) == 3
     assert charts.model_colour("kimi-k2-thinking") == charts.MODEL_COLOURS["kimi-k2-thinking"]
-    assert charts.model_colour("my-imported-model") == charts.model_colour("my-imported-model")
+    imported = charts.model_colour("my-imported-model")  # not in the catalog: a colour from the spare set
+    assert imported in charts._EXTRA_COLOURS and imported not in charts.MODEL_COLOURS.values()
+    again = subprocess.run([sys.executable, "-c", "from k2calc.charts import model_colour; "
+                            "print(model_colour('my-imported-model'))"], capture_output=True, text=True)
+    assert again.stdout.strip() == imported  # the same in another process (no salted hash)
     df = sweeps.compare_hardware(Scenario())
     fig = charts.hardware_scatter(df)
-    for trace in fig.data:
-        if trace.name in charts.CLASS_COLOURS:
-            assert trace.marker.color == charts.CLASS_COLOURS[trace.name]
+    classes = {t.name: t.marker.color for t in fig.data if t.name in charts.CLASS_COLOURS}
+    assert classes == charts.CLASS_COLOURS  # every class is drawn, each in its own colour
     cm = charts.compare_models_chart(sweeps.compare_models(Scenario(), ["minimax-m2"]))
     assert cm.data[0].marker.color == charts.MODEL_COLOURS["minimax-m2"]
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from k2calc.cost import HOURS_PER_YEAR
+from k2calc.units import HOURS_PER_YEAR
 from k2calc.deployment import resolve
 from k2calc.errors import K2CalcError
 from k2calc.estimate import estimate, reprice

@@ -15,7 +15,7 @@ from k2calc.models import parse_config_json
 from k2calc.scenario import Catalogs, Scenario
 from k2calc.units import GiB
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PAGES = ["calculator", "compare_models", "compare_hardware", "plan", "finetune", "report", "catalog", "method"]
 
 
@@ -157,6 +157,14 @@ def test_a_custom_device_is_usable_and_travels_in_the_link(app):
     fresh = _app(link)  # a colleague opens the link
     assert fresh.session_state["scenario"].hardware == "lab-gpu"
     assert not fresh.warning
+
+
+def test_a_bad_custom_device_is_one_error_line(app):
+    app.switch_page("pages/catalog.py").run()
+    app.text_input(key="dev_id").set_value("Lab GPU")  # ids are lowercase with dashes
+    app.button[0].click().run()
+    assert not app.exception and not app.success
+    assert [e.value for e in app.error] == ["id: String should match pattern '^[a-z0-9][a-z0-9.-]*$' (got 'Lab GPU')"]
 
 
 def test_a_damaged_custom_parameter_warns():

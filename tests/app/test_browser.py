@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("K2CALC_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -79,7 +79,7 @@ def test_verdict_metric_and_a_changed_input(server, browser):
     page = browser.new_page(viewport={"width": 1366, "height": 900})
     page.goto(server)
     expect(page.get_by_text("Fits.", exact=False).first).to_be_visible(timeout=30_000)
-    expect(page.get_by_text("594.2 GB").first).to_be_visible()
+    expect(page.get_by_text("594.2 GB").first).to_be_visible(timeout=30_000)
     count = page.get_by_label("Count (GPUs or systems)", exact=True)
     count.fill("4")
     count.press("Enter")

@@ -1,4 +1,5 @@
-"""Shared pytest fixtures."""
+"""Fixtures of the app tests (AppTest and the browser): only these import streamlit, so the core tests
+in tests/ run without it (tests/test_packaging.py checks that)."""
 
 import pytest
 import streamlit.runtime.pages_manager as pages_manager
