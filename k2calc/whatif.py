@@ -18,6 +18,7 @@ from .errors import K2CalcError
 from .memory import estimate_memory
 from .models import get_model
 from .scenario import MAX_COUNT, Catalogs, Scenario
+from .units import format_usd
 
 # Fallback cap on the users scale when the setup cannot be resolved or holds nothing [users].
 USERS_FALLBACK_CAP = 1024
@@ -203,12 +204,10 @@ class KeyFigure:
         if x is None:
             return "n/a"
         sign = ("+" if x > 0 else "-" if x < 0 else "") if signed else ("-" if x < 0 else "")
-        digits = 0 if self.unit.startswith("USD") and abs(x) >= 1000 else self.digits
-        number = f"{abs(x):,.{digits}f}"
-        if self.unit == "USD":
-            return f"{sign}${number}"
-        if self.unit.startswith("USD/"):
-            return f"{sign}${number}/{self.unit.split('/', 1)[1]}"
+        if self.unit.startswith("USD"):
+            money = format_usd(abs(x), None if abs(x) >= 1000 else self.digits)
+            return sign + money + (f"/{self.unit.split('/', 1)[1]}" if "/" in self.unit else "")
+        number = f"{abs(x):,.{self.digits}f}"
         return f"{sign}{number} {self.unit}"
 
 

@@ -166,3 +166,18 @@ def test_faster_and_cheaper_count_as_better():
     unfit = estimate(Scenario(count=4))
     gone = {x.figure.key: x for x in compare(unfit, base)}["decode_tokens_per_s_per_user"]
     assert gone.current is None and gone.text() == "n/a" and gone.improved is None
+
+
+def test_the_report_shows_both_scenarios_and_the_baseline_trace():
+    from k2calc.report import report_html, report_markdown
+
+    base = estimate(Scenario())
+    now = estimate(Scenario(concurrency=8, utilisation=0.9))
+    md = report_markdown(now, baseline=base)
+    assert "## Against the pinned baseline" in md and "| concurrency | 1 | 8 |" in md
+    assert "| utilisation | default | 0.9 |" in md
+    delta = {d.figure.key: d for d in compare(now, base)}["usd_per_million_output_tokens"]
+    assert f"| {delta.text().replace('$', chr(92) + '$')} | better |" in md
+    assert "Against the pinned baseline" not in report_markdown(now)
+    page = report_html(now, baseline=base)
+    assert "Against the pinned baseline" in page and "baseline per user" in page
