@@ -159,13 +159,13 @@ def _clear_baseline() -> None:
 
 def baseline_controls(sb) -> None:
     """Pin the scenario on screen as the baseline every key figure is compared with (kept in the link)."""
-    c1, c2 = sb.columns(2)
-    c1.button("Pin as baseline", key="pin_baseline", on_click=_pin_baseline, icon=":material/push_pin:",
+    sb.button("Pin as baseline", key="pin_baseline", on_click=_pin_baseline, icon=":material/push_pin:",
               width="stretch",
               help="Keep this scenario; key figures then show their change against it, the speed chart shows "
                    "it as a faint trace and the report compares both. The share link carries it.")
     if session_baseline() is not None:
-        c2.button("Clear baseline", key="clear_baseline", on_click=_clear_baseline, width="stretch")
+        sb.button("Clear baseline", key="clear_baseline", on_click=_clear_baseline, icon=":material/close:",
+                  width="stretch", help="Stop comparing; the link no longer carries a baseline.")
 
 
 def sidebar_scenario() -> Scenario | None:

@@ -43,8 +43,10 @@ def vs_baseline(key: str) -> dict:
     d = deltas.get(key)
     if d is None or d.change is None:
         return {}
-    colour = "off" if d.improved is None else "normal" if KEY_FIGURES_BY_KEY[key].better == "higher" else "inverse"
-    return {"delta": d.text(), "delta_color": colour}
+    if d.improved is None:  # no change at the shown precision: grey, no arrow
+        return {"delta": d.text(), "delta_color": "off", "delta_arrow": "off"}
+    colour = "normal" if KEY_FIGURES_BY_KEY[key].better == "higher" else "inverse"
+    return {"delta": d.text(), "delta_color": colour, "delta_description": "vs baseline"}
 
 
 d, mem, perf, cost = result.deployment, result.memory, result.performance, result.cost
