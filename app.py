@@ -13,8 +13,16 @@ import streamlit as st
 from k2calc.engines import ENGINES
 from k2calc.errors import K2CalcError
 from k2calc.hardware import load_hardware
-from k2calc.links import (BASELINE_PARAM, CUSTOM_PARAM, baseline_from_param, catalogs_from_param, catalogs_param,
-                          from_query, physics_query, share_query)
+from k2calc.links import (
+    BASELINE_PARAM,
+    CUSTOM_PARAM,
+    baseline_from_param,
+    catalogs_from_param,
+    catalogs_param,
+    from_query,
+    physics_query,
+    share_query,
+)
 from k2calc.memory import KV_DTYPES
 from k2calc.models import load_models
 from k2calc.quant import QUANT_IDS, SCHEMES

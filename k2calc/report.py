@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 from .cost import api_price, assumption_sources
 from .estimate import Estimate, finite_json
 from .performance import PerformanceEstimate
+from .whatif import compare
 from .report_content import (
     Block,
     assumption_rows,
@@ -189,9 +190,11 @@ def report_html(e: Estimate, figures: dict[str, go.Figure] | None = None, share_
 # ------------------------------------------------------------------------------------------------
 
 
-def report_json(e: Estimate, share_url: str | None = None) -> str:
+def report_json(e: Estimate, share_url: str | None = None, baseline: Estimate | None = None) -> str:
     """``e.as_dict()`` plus ``assumptions_sources`` (data/cost_assumptions.csv rows by key),
-    ``other_sources`` (prices, engine policy, calibration) and ``share_url``."""
+    ``other_sources`` (prices, engine policy, calibration) and ``share_url``; with a pinned `baseline`,
+    ``baseline`` (its own object) and ``against_baseline`` (per key figure: unit, baseline, current,
+    change, better: 'higher'/'lower', improved: true/false/null)."""
     d = e.deployment
     provider = e.cost.api_provider if e.cost is not None else e.scenario.api_provider
     p = api_price(d.model.id, provider)
@@ -206,6 +209,11 @@ def report_json(e: Estimate, share_url: str | None = None) -> str:
     }
     body = {**e.as_dict(), "assumptions_sources": {k: asdict(a) for k, a in assumption_sources().items()},
             "other_sources": other, "share_url": share_url}
+    if baseline is not None:
+        body["baseline"] = baseline.as_dict()
+        body["against_baseline"] = {x.figure.key: {
+            "unit": x.figure.unit, "baseline": x.baseline, "current": x.current, "change": x.change,
+            "better": x.figure.better, "improved": x.improved} for x in compare(e, baseline)}
     return json.dumps(finite_json(body), indent=2, allow_nan=False, default=str)
 
 

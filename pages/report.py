@@ -34,7 +34,8 @@ c1.download_button("HTML report", report_html(result, share_url=share, baseline=
                    mime="text/html", key="download_html")
 c2.download_button("Markdown", report_markdown(result, share_url=share, baseline=baseline), file_name=f"{name}.md",
                    mime="text/markdown", key="download_md")
-c3.download_button("JSON (scenario + results)", report_json(result, share_url=share), file_name=f"{name}.json",
+c3.download_button("JSON (scenario + results)", report_json(result, share_url=share, baseline=baseline),
+                   file_name=f"{name}.json",
                    mime="application/json", key="download_json")
 with c4.popover("CSV tables"):
     for fname, text in tables_csv(result).items():

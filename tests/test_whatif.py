@@ -7,7 +7,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from k2calc.units import HOURS_PER_YEAR
 from k2calc.deployment import resolve
 from k2calc.errors import K2CalcError
 from k2calc.estimate import estimate, reprice
@@ -23,6 +22,7 @@ from k2calc.links import (
 from k2calc.memory import estimate_memory
 from k2calc.models import load_models
 from k2calc.scenario import COST_FIELDS, MAX_COUNT, Scenario
+from k2calc.units import HOURS_PER_YEAR
 from k2calc.whatif import (
     COST_SCALES,
     changed_settings,
@@ -64,7 +64,7 @@ def test_workload_steps_never_offer_an_error(values):
         assert list(steps) == sorted(steps)
         for v in steps:
             changed = s.model_copy(update={field: v})
-            changed.workload  # context holds prompt + answer
+            assert changed.workload.context_tokens == changed.context  # it holds prompt + answer
             resolve(changed)
 
 
@@ -181,3 +181,10 @@ def test_the_report_shows_both_scenarios_and_the_baseline_trace():
     assert "Against the pinned baseline" not in report_markdown(now)
     page = report_html(now, baseline=base)
     assert "Against the pinned baseline" in page and "baseline per user" in page
+    import json
+
+    from k2calc.report import report_json
+    body = json.loads(report_json(now, baseline=base))
+    assert body["baseline"]["scenario"]["concurrency"] == 1
+    cost = body["against_baseline"]["usd_per_million_output_tokens"]
+    assert cost["improved"] is True and math.isclose(cost["change"], delta.change)
