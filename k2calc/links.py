@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlencode
 from pydantic import ValidationError
 
 from .engines import get_engine
-from .errors import K2CalcError
+from .errors import K2CalcError, first_error
 from .hardware import Hardware, get_hardware
 from .models import ModelArch, get_model
 from .scenario import COST_FIELDS, Catalogs, Scenario
@@ -74,12 +74,11 @@ def from_query(params: Mapping[str, str | Sequence[str]], catalogs: Catalogs | N
         try:
             return Scenario(**values), ignored
         except ValidationError as exc:
-            err = exc.errors()[0]
-            name = err["loc"][0] if err["loc"] else None
+            name, message, _ = first_error(exc)
             if name not in values:  # not attributable to one parameter: drop them all
                 ignored.extend(f"{k}={v!r}" for k, v in values.items())
                 return Scenario(), ignored
-            ignored.append(f"{name}={values.pop(name)!r} ({err['msg']})")
+            ignored.append(f"{name}={values.pop(name)!r} ({message})")
 
 
 def physics_query(s: Scenario) -> dict[str, str]:

@@ -28,8 +28,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .loader import DATA_DIR
 from .errors import CatalogError, UnknownIdError, validation_message
+from .loader import DATA_DIR
 
 MODELS_DIR = DATA_DIR / "models"
 

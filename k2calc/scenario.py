@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .cost import CostAssumptions, default_assumptions
-from .errors import K2CalcError, validation_message
+from .errors import K2CalcError, first_error, validation_message
 from .hardware import Hardware, load_hardware
 from .models import ModelArch
 
@@ -86,9 +86,9 @@ class Workload(BaseModel):
 
 def _workload_error(exc: ValidationError) -> K2CalcError:
     """One line: the context check's own sentence, or the field's message."""
-    err = exc.errors()[0]
-    if not err["loc"]:  # the model-level check (context vs prompt + answer)
-        return WorkloadError(err["msg"].removeprefix("Value error, "))
+    field, message, _ = first_error(exc)
+    if field is None:  # the model-level check (context vs prompt + answer)
+        return WorkloadError(message)
     return K2CalcError(validation_message(exc))
 
 

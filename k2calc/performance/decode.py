@@ -19,14 +19,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ..hardware import Hardware
-from ..memory import (
-    Deployment,
-    MemoryEstimate,
-    layer_bytes,
-    pipeline_stages,
-    rank_layer_bytes,
-)
+from ..memory import Deployment, MemoryEstimate, rank_layer_bytes
 from ..models import ModelArch, all_layer_params, layer_params
+from ..weights import layer_bytes, pipeline_stages
 from .calibration import (
     KERNEL_PEAK_DTYPE,
     Platform,
