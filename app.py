@@ -13,12 +13,22 @@ import streamlit as st
 from k2calc.engines import ENGINES
 from k2calc.errors import K2CalcError
 from k2calc.hardware import load_hardware
-from k2calc.links import CUSTOM_PARAM, catalogs_from_param, from_query, share_query
+from k2calc.links import (
+    BASELINE_PARAM,
+    CUSTOM_PARAM,
+    baseline_from_param,
+    catalogs_from_param,
+    catalogs_param,
+    from_query,
+    physics_query,
+    share_query,
+)
 from k2calc.memory import KV_DTYPES
 from k2calc.models import load_models
 from k2calc.quant import QUANT_IDS, SCHEMES
 from k2calc.scenario import Catalogs, Scenario
-from ui import leave_legacy_pages_mode, session_catalogs
+from k2calc.whatif import COST_SCALES, workload_scales
+from ui import leave_legacy_pages_mode, session_baseline, session_catalogs, slider_pair
 
 leave_legacy_pages_mode()
 
@@ -33,7 +43,10 @@ HELP = {
     "kv": "KV cache: the attention keys and values kept for every token of every sequence. MLA models "
           "(Kimi K2, DeepSeek) store one compressed latent per token and layer.",
     "context": "Tokens one sequence keeps in the KV cache: prompt plus answer.",
+    "users": "Requests served at the same time, each holding its own KV cache. The slider goes up to the most "
+             "that could ever fit (at the shortest context that holds one request); type any number in the box.",
 }
+COST_STEPS = {"utilisation": 0.05, "electricity_usd_per_kwh": 0.01, "amortisation_years": 0.5, "cache_hit_rate": 0.05}
 
 
 @st.cache_data
@@ -73,7 +86,9 @@ def _seed_from_url() -> None:
     st.session_state["custom_models"] = dict(custom.models)
     st.session_state["custom_hardware"] = dict(custom.hardware)
     scenario, bad = from_query(params, custom)
-    st.session_state["url_warnings"] = ignored + bad
+    baseline, bad_baseline = baseline_from_param(params.get(BASELINE_PARAM), custom)
+    st.session_state["baseline"] = baseline
+    st.session_state["url_warnings"] = ignored + bad + bad_baseline
     _seed_widgets(scenario)
 
 
@@ -101,6 +116,75 @@ def _none_if_auto(value):
     return None if value in (AUTO, 0, 0.0) else value
 
 
+def _scenario_from_state(cpu_only: bool, hybrid: bool) -> Scenario:
+    """The Scenario the sidebar's widget values describe; raises K2CalcError naming a bad field."""
+    ss = st.session_state
+    return Scenario.build(
+        model=ss["model"], quant=ss["quant"],
+        hardware=ss["hardware"],
+        count=1 if cpu_only else int(ss["count"]),
+        nodes=1 if cpu_only else int(ss["nodes"]),
+        cpu=ss.get("cpu") if hybrid else None,
+        sockets=int(ss.get("sockets") or DEFAULT.sockets),
+        ram_gb=float(ss["ram_gb"]) if (hybrid or cpu_only) else None,
+        engine=_none_if_auto(ss["engine_choice"]), kv_dtype=ss["kv_dtype"],
+        tp=_none_if_auto(ss["tp_choice"]), pp=_none_if_auto(ss["pp_choice"]),
+        ep=_none_if_auto(ss["ep_choice"]), dp_attention=ss["dp_attention"],
+        dcp=int(ss["dcp"]), gpu_experts=int(ss["gpu_experts"]) if hybrid else 0,
+        kt_prefill=ss["kt_prefill"], context=int(ss["context"]),
+        concurrency=int(ss["concurrency"]),
+        input_tokens=int(ss["input_tokens"]), output_tokens=int(ss["output_tokens"]),
+        memory_fraction=_none_if_auto(ss["memory_fraction_choice"]),
+        wired_limit_gb=_none_if_auto(ss["wired_limit_choice"]),
+        **{f: ss.get(f) for f in (
+            "utilisation", "electricity_usd_per_kwh", "pue", "hosting_usd_per_kw_month",
+            "maintenance_pct_per_year", "amortisation_years", "residual_value_pct", "cache_hit_rate",
+            "hardware_price_usd", "cloud_usd_per_hour", "monthly_output_tokens")},
+        bits_per_weight=ss.get("bits_per_weight"), api_provider=ss.get("api_provider"),
+    )
+
+
+def _current_scenario() -> Scenario:
+    """The scenario as the widgets hold it now (after a slider's callback), for the sliders' limits; the
+    last good one (or the defaults) while the widgets describe an invalid one."""
+    ss = st.session_state
+    try:
+        return _scenario_from_state(bool(ss.get("cpu_only")), bool(ss.get("hybrid")) and not ss.get("cpu_only"))
+    except (K2CalcError, KeyError, TypeError, ValueError):
+        return ss.get("scenario") or DEFAULT
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _scales_for(key: tuple, _scenario: Scenario, _catalogs: Catalogs) -> dict[str, tuple]:
+    return workload_scales(_scenario, _catalogs)
+
+
+def _scales(scenario: Scenario, catalogs: Catalogs) -> dict[str, tuple]:
+    """Slider steps for the request and the device count (k2calc.whatif.workload_scales), cached per scenario."""
+    key = (tuple(sorted(physics_query(scenario).items())), catalogs_param(catalogs))
+    return _scales_for(key, scenario, catalogs)
+
+
+def _pin_baseline() -> None:
+    if st.session_state.get("scenario") is not None:  # None while the sidebar shows an error
+        st.session_state["baseline"] = st.session_state["scenario"]
+
+
+def _clear_baseline() -> None:
+    st.session_state["baseline"] = None
+
+
+def baseline_controls(sb) -> None:
+    """Pin the scenario on screen as the baseline every key figure is compared with (kept in the link)."""
+    sb.button("Pin as baseline", key="pin_baseline", on_click=_pin_baseline, icon=":material/push_pin:",
+              width="stretch",
+              help="Keep this scenario; key figures then show their change against it, the speed chart shows "
+                   "it as a faint trace and the report compares both. The share link carries it.")
+    if session_baseline() is not None:
+        sb.button("Clear baseline", key="clear_baseline", on_click=_clear_baseline, icon=":material/close:",
+                  width="stretch", help="Stop comparing; the link no longer carries a baseline.")
+
+
 def sidebar_scenario() -> Scenario | None:
     """The scenario widgets; returns the validated Scenario, or None after showing the error."""
     models, hardware, cpus = _catalog_labels()
@@ -109,6 +193,9 @@ def sidebar_scenario() -> Scenario | None:
                                if not h.is_cpu}}
     sb = st.sidebar
     sb.header("Scenario")
+    baseline_controls(sb)
+    catalogs = session_catalogs()
+    scales = _scales(_current_scenario(), catalogs)
     sb.selectbox("Model", list(models), format_func=lambda k: models.get(k, k), key="model")
     sb.selectbox("Quantization", QUANT_IDS, key="quant",
                  format_func=lambda q: "native (as shipped)" if q == "native" else SCHEMES[q].label,
@@ -122,7 +209,8 @@ def sidebar_scenario() -> Scenario | None:
         if st.session_state.get("hardware") not in hardware:
             st.session_state["hardware"] = DEFAULT.hardware
         sb.selectbox("Hardware", list(hardware), format_func=hardware.get, key="hardware")
-        sb.number_input("Count (GPUs or systems)", min_value=1, max_value=1024, step=1, key="count")
+        slider_pair(sb, "count", "Count (GPUs or systems)", scales["count"],
+                    number=dict(min_value=1, max_value=1024, step=1))
         sb.number_input("Nodes (servers)", min_value=1, max_value=128, step=1, key="nodes")
     hybrid = False if cpu_only else sb.toggle(
         "Hybrid CPU+GPU (experts in system RAM)", key="hybrid",
@@ -137,11 +225,33 @@ def sidebar_scenario() -> Scenario | None:
         if not st.session_state.get("ram_gb"):
             st.session_state["ram_gb"] = 2048.0
         sb.number_input("System RAM [GB, as sold]", min_value=8.0, max_value=65536.0, step=64.0, key="ram_gb")
-    sb.number_input("Context per sequence [tokens]", min_value=1, max_value=10_000_000, step=1024, key="context",
-                    help=HELP["context"])
-    sb.number_input("Concurrent users", min_value=1, max_value=1_000_000, step=1, key="concurrency")
-    sb.number_input("Prompt per request [tokens]", min_value=1, max_value=10_000_000, step=256, key="input_tokens")
-    sb.number_input("Answer per request [tokens]", min_value=1, max_value=10_000_000, step=128, key="output_tokens")
+    slider_pair(sb, "context", "Context per sequence [tokens]", scales["context"], help=HELP["context"],
+                number=dict(min_value=1, max_value=10_000_000, step=1024))
+    slider_pair(sb, "concurrency", "Concurrent users [sequences]", scales["concurrency"], help=HELP["users"],
+                number=dict(min_value=1, max_value=1_000_000, step=1))
+    slider_pair(sb, "input_tokens", "Prompt per request [tokens]", scales["input_tokens"],
+                number=dict(min_value=1, max_value=10_000_000, step=256))
+    slider_pair(sb, "output_tokens", "Answer per request [tokens]", scales["output_tokens"],
+                number=dict(min_value=1, max_value=10_000_000, step=128))
+    with sb.expander("What if: money", expanded=True):
+        from k2calc.cost import assumption_sources
+        sources = assumption_sources()
+        for field, label, fmt in (
+            ("utilisation", "Utilisation [share of the year]", lambda v: f"{v:.0%}"),
+            ("electricity_usd_per_kwh", "Electricity [USD/kWh]", lambda v: f"${v:.2f}/kWh"),
+            ("amortisation_years", "Amortisation [years]", lambda v: f"{v:g} years"),
+            ("cache_hit_rate", "API cached-prompt share [0-1]", lambda v: f"{v:.0%}"),
+        ):
+            src = sources[field]
+            slider_pair(st, field, label, COST_SCALES[field], fmt=fmt, default=src.value,
+                        number=dict(step=COST_STEPS[field], placeholder=f"{src.value:g} (default)"),
+                        help=f"Default {src.value:g} {src.unit} ({src.date}): {src.source}")
+        device = catalogs.hardware_catalog().get(st.session_state.get("hardware"))
+        catalog_price = device.price_usd if device is not None else None
+        slider_pair(st, "hardware_price_usd", "Price per device [USD] (empty = catalog)",
+                    COST_SCALES["hardware_price_usd"], fmt=lambda v: f"${v:,.0f}", default=catalog_price,
+                    number=dict(min_value=0.0, step=500.0, placeholder=(
+                        f"{catalog_price:,.0f} (catalog)" if catalog_price else "no catalog price")))
     with sb.expander("Advanced: engine, parallelism, KV cache"):
         st.selectbox("Engine", [AUTO, *ENGINES], key="engine_choice",
                      format_func=lambda e: "auto (by hardware)" if e == AUTO else ENGINES[e].name)
@@ -161,54 +271,24 @@ def sidebar_scenario() -> Scenario | None:
                         key="memory_fraction_choice")
         st.number_input("Mac wired-memory limit [GiB] (0 = macOS default)", min_value=0.0, max_value=65536.0,
                         step=16.0, key="wired_limit_choice")
-    with sb.expander("Cost assumptions"):
-        from k2calc.cost import assumption_sources
-        sources = assumption_sources()
+    with sb.expander("More cost assumptions"):
         for field, label, step in (
-            ("utilisation", "Utilisation [share of the year]", 0.05),
-            ("electricity_usd_per_kwh", "Electricity [USD/kWh]", 0.01),
             ("pue", "PUE [ratio]", 0.05),
             ("hosting_usd_per_kw_month", "Hosting [USD per kW-month]", 10.0),
             ("maintenance_pct_per_year", "Maintenance [% of capex per year]", 1.0),
-            ("amortisation_years", "Amortisation [years]", 0.5),
             ("residual_value_pct", "Residual value [% of capex]", 1.0),
-            ("cache_hit_rate", "API cached-prompt share [0-1]", 0.05),
         ):
             src = sources[field]
             low, high = _field_bounds(field)
             st.number_input(label, step=step, key=field, placeholder=f"{src.value:g} (default)",
                             min_value=low, max_value=high,
                             help=f"Default {src.value:g} {src.unit} ({src.date}): {src.source}")
-        st.number_input("Price per device [USD] (empty = catalog)", min_value=0.0, step=500.0,
-                        key="hardware_price_usd")
         st.number_input("Cloud rental per device-hour [USD] (empty = catalog)", min_value=0.0,
                         step=0.1, key="cloud_usd_per_hour")
         st.number_input("Monthly output volume [tokens] (empty = capacity x utilisation)",
                         min_value=1.0, step=1e6, key="monthly_output_tokens")
     try:
-        return Scenario.build(
-            model=st.session_state["model"], quant=st.session_state["quant"],
-            hardware=st.session_state["hardware"],
-            count=1 if cpu_only else int(st.session_state["count"]),
-            nodes=1 if cpu_only else int(st.session_state["nodes"]),
-            cpu=st.session_state.get("cpu") if hybrid else None,
-            sockets=int(st.session_state.get("sockets") or DEFAULT.sockets),
-            ram_gb=float(st.session_state["ram_gb"]) if (hybrid or cpu_only) else None,
-            engine=_none_if_auto(st.session_state["engine_choice"]), kv_dtype=st.session_state["kv_dtype"],
-            tp=_none_if_auto(st.session_state["tp_choice"]), pp=_none_if_auto(st.session_state["pp_choice"]),
-            ep=_none_if_auto(st.session_state["ep_choice"]), dp_attention=st.session_state["dp_attention"],
-            dcp=int(st.session_state["dcp"]), gpu_experts=int(st.session_state["gpu_experts"]) if hybrid else 0,
-            kt_prefill=st.session_state["kt_prefill"], context=int(st.session_state["context"]),
-            concurrency=int(st.session_state["concurrency"]),
-            input_tokens=int(st.session_state["input_tokens"]), output_tokens=int(st.session_state["output_tokens"]),
-            memory_fraction=_none_if_auto(st.session_state["memory_fraction_choice"]),
-            wired_limit_gb=_none_if_auto(st.session_state["wired_limit_choice"]),
-            **{f: st.session_state.get(f) for f in (
-                "utilisation", "electricity_usd_per_kwh", "pue", "hosting_usd_per_kw_month",
-                "maintenance_pct_per_year", "amortisation_years", "residual_value_pct", "cache_hit_rate",
-                "hardware_price_usd", "cloud_usd_per_hour", "monthly_output_tokens")},
-            bits_per_weight=st.session_state.get("bits_per_weight"), api_provider=st.session_state.get("api_provider"),
-        )
+        return _scenario_from_state(cpu_only, hybrid)
     except K2CalcError as exc:
         sb.error(str(exc))
         return None
@@ -232,7 +312,7 @@ scenario = sidebar_scenario()
 catalogs = session_catalogs()
 st.session_state["scenario"] = scenario
 if scenario is not None:
-    query = share_query(scenario, catalogs)
+    query = share_query(scenario, catalogs, session_baseline())
     if query != st.query_params.to_dict():
         st.query_params.from_dict(query)
 if st.session_state.get("url_warnings"):

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
+from k2calc.charts import speed_vs_concurrency
 from k2calc.errors import K2CalcError
-from k2calc.estimate import Estimate, estimate
+from k2calc.estimate import Estimate, estimate, reprice
+from k2calc.links import catalogs_param, physics_query
 from k2calc.scenario import Catalogs, Scenario
+from k2calc.sweeps import context_curve, published_points, speed_curve
+from k2calc.whatif import nearest_step
 
 
 def leave_legacy_pages_mode() -> None:
@@ -44,7 +53,98 @@ def session_catalogs() -> Catalogs:
 def estimate_or_stop(scenario: Scenario, catalogs: Catalogs) -> Estimate:
     """The scenario's estimate; on a user error, show its one line and stop the page."""
     try:
-        return estimate(scenario, catalogs)
+        return cached_estimate(scenario, catalogs)
     except K2CalcError as exc:
         st.error(str(exc))
         st.stop()
+
+
+# ------------------------------------------------------------------------------------------------
+# What-if: sliders beside number boxes, a pinned baseline, estimates cached per scenario
+# ------------------------------------------------------------------------------------------------
+
+def slider_key(field: str) -> str:
+    """The select_slider's key for a Scenario field (the number box's key is the field itself)."""
+    return f"{field}_slider"
+
+
+def _slider_moved(field: str) -> None:
+    """A slider was dragged: the exact value (the number box, the scenario, the URL) follows it."""
+    st.session_state[field] = st.session_state[slider_key(field)]
+
+
+def slider_pair(container, field: str, label: str, steps: Sequence, *, number: dict | None = None,
+                fmt: Callable[[Any], str] | None = None, default: Any = None, help: str | None = None) -> None:
+    """A number box holding the exact value (key = `field`) with a slider under it on `steps`.
+
+    Dragging the slider sets the exact value to the step; typing a value moves the slider to the nearest
+    step and keeps what was typed (nothing entered is silently changed). ``default`` is what the slider
+    shows while the field is empty (a cost assumption left at its dated default). With fewer than two
+    steps there is nothing to drag and only the number box is drawn.
+    """
+    ss = st.session_state
+    container.number_input(label, key=field, help=help, **(number or {}))
+    if len(steps) < 2:
+        return
+    value = ss.get(field)
+    ss[slider_key(field)] = nearest_step(steps, default if value is None else value)
+    container.select_slider(f"{label}, slider", options=list(steps), key=slider_key(field),
+                            format_func=fmt or (lambda v: f"{v:,}"), label_visibility="collapsed",
+                            on_change=_slider_moved, args=(field,))
+
+
+def session_baseline() -> Scenario | None:
+    """The pinned baseline scenario, or None."""
+    return st.session_state.get("baseline")
+
+
+def _cache_key(scenario: Scenario, catalogs: Catalogs) -> tuple:
+    """What makes two scenarios' physics identical: the link without its cost fields, and the session's
+    custom models and devices."""
+    return tuple(sorted(physics_query(scenario).items())), catalogs_param(catalogs)
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def _physics_estimate(key: tuple, _scenario: Scenario, _catalogs: Catalogs) -> Estimate:
+    return estimate(_scenario, _catalogs)
+
+
+def cached_estimate(scenario: Scenario, catalogs: Catalogs) -> Estimate:
+    """estimate(scenario), with the physics cached per scenario (keyed on its link without the cost
+    fields): moving a cost slider only re-prices (k2calc.estimate.reprice). Raises K2CalcError."""
+    return reprice(_physics_estimate(_cache_key(scenario, catalogs), scenario, catalogs), scenario, catalogs)
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def _speed_data(key: tuple, _e: Estimate) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return speed_curve(_e), published_points(_e)
+
+
+def cached_speed_data(e: Estimate, catalogs: Catalogs) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(speed curve against users, published points nearby) of a fitting estimate, cached per physics."""
+    return _speed_data(_cache_key(e.scenario, catalogs), e)
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def _context_data(key: tuple, _e: Estimate) -> pd.DataFrame:
+    return context_curve(_e)
+
+
+def cached_context_curve(e: Estimate, catalogs: Catalogs) -> pd.DataFrame:
+    """Sequences that fit against context, cached per physics."""
+    return _context_data(_cache_key(e.scenario, catalogs), e)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _speed_figure(key: tuple, baseline_key: tuple | None, users: int, _curve, _points, _baseline_curve) -> go.Figure:
+    # cache_resource, not cache_data: a plotly figure pickles in ~100 ms, longer than it takes to build;
+    # the figure is only read (st.plotly_chart copies it), never changed.
+    return speed_vs_concurrency(_curve, _points, baseline=_baseline_curve, concurrency=users)
+
+
+def cached_speed_figure(e: Estimate, catalogs: Catalogs, baseline: Estimate | None = None) -> go.Figure:
+    """The speed-against-users chart of a fitting estimate, with the baseline's curve as a faint trace."""
+    curve, points = cached_speed_data(e, catalogs)
+    base_curve = cached_speed_data(baseline, catalogs)[0] if baseline is not None and baseline.fits else None
+    base_key = _cache_key(baseline.scenario, catalogs) if base_curve is not None else None
+    return _speed_figure(_cache_key(e.scenario, catalogs), base_key, e.scenario.concurrency, curve, points, base_curve)

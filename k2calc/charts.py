@@ -164,15 +164,25 @@ _TOTAL_METRICS = {"decode_tokens_per_s_total", "output_tokens_per_s_total"}
 
 
 def speed_vs_concurrency(curve: pd.DataFrame, points: pd.DataFrame | None = None,
-                         title: str = "Decode speed against concurrent users") -> go.Figure:
+                         title: str = "Decode speed against concurrent users",
+                         baseline: pd.DataFrame | None = None, concurrency: int | None = None) -> go.Figure:
     """Two panels over concurrent users (log axis): decode speed one user sees (top) and all users
     together (bottom) [tok/s; log axis when a panel spans more than a factor 20], each with its
     uncertainty band (shaded), its roofline (dashed:
     the same work at 100% of the hardware) and published measurements of the same model as markers
     (filled diamond: same hardware; open circle: same engine family and platform). Where the KV cache
-    of that many sequences no longer fits, the area is shaded grey."""
+    of that many sequences no longer fits, the area is shaded grey. ``baseline``: a pinned scenario's
+    curve (same columns), drawn as a faint dotted trace in each panel ("baseline ...")."""
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.07)
     x = list(curve["concurrency"])
+    ticks = x
+    if baseline is not None and len(baseline):
+        ticks = sorted(set(x) | set(baseline["concurrency"]))
+        for key, row, col in (("per user", 1, "per_user_tok_s"), ("total", 2, "total_tok_s")):
+            fig.add_scatter(x=list(baseline["concurrency"]), y=list(baseline[col]), mode="lines",
+                            name=f"baseline {key}", legendgroup="baseline", row=row, col=1,
+                            line=dict(color=_rgba(SPEED_COLOURS[key], 0.45), width=2, dash="dot"),
+                            hovertemplate="baseline, %{x} users: %{y:,.1f} tok/s " + key + "<extra></extra>")
     panels = (("per user", 1, "per_user_tok_s", "per_user_low_tok_s", "per_user_high_tok_s", "roofline_per_user_tok_s"),
               ("total", 2, "total_tok_s", "total_low_tok_s", "total_high_tok_s", "roofline_total_tok_s"))
     for key, row, col, low, high, roof in panels:
@@ -214,7 +224,11 @@ def speed_vs_concurrency(curve: pd.DataFrame, points: pd.DataFrame | None = None
                     hovertemplate=("<b>%{customdata[0]}</b><br>%{customdata[1]}<br>%{customdata[2]}: %{y:,.1f} tok/s "
                                    "measured, %{customdata[3]:,.1f} predicted for that run<br>%{customdata[4]}"
                                    "<extra></extra>"))
-    fig.update_xaxes(type="log", tickvals=x, ticktext=[f"{v:,}" for v in x])
+    if concurrency:
+        fig.add_vline(x=concurrency, line=dict(color=NEUTRAL, dash="dot"), row="all", col=1)
+        fig.add_annotation(x=math.log10(concurrency), xref="x", y=1, yref="paper", text=f"your {concurrency:,} user(s)",
+                           showarrow=False, xanchor="left", yanchor="bottom")
+    fig.update_xaxes(type="log", tickvals=ticks, ticktext=[f"{v:,}" for v in ticks])
     fig.update_xaxes(title="concurrent users [count]", row=2, col=1)
     for (key, row, col, low, high, roof) in panels:
         values = [v for c in (col, low, high, roof) for v in curve[c] if _finite(v) and v > 0]

@@ -1,6 +1,6 @@
 """The command line: ``python -m k2calc models | hardware | quants | estimate ...``.
 
-The contract (architecture.md section 2) is stable: scripts depend on the ``--json`` keys. Every user
+The command-line contract is stable: scripts depend on the ``--json`` keys. Every user
 error prints one line to stderr and exits with status 2; no traceback reaches the user.
 """
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -360,6 +361,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except K2CalcError as exc:
         sys.stderr.write(f"k2calc: error: {exc}\n")
         return 2
+    except BrokenPipeError:  # the reader stopped early (`| head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

@@ -31,11 +31,17 @@ from functools import lru_cache
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
-from .loader import DATA_DIR, DATE_PATTERN, YEAR_OR_DATE_PATTERN, Rows, load_csv
 from .errors import CatalogError, K2CalcError, first_error, validated
+from .loader import DATA_DIR, DATE_PATTERN, YEAR_OR_DATE_PATTERN, Rows, load_csv
 from .memory import Deployment
 from .performance import PerformanceEstimate, platform_of
-from .units import HOURS_PER_MONTH, HOURS_PER_YEAR, SECONDS_PER_HOUR, GiB, nodes_for_gpus
+from .units import (
+    HOURS_PER_MONTH,
+    HOURS_PER_YEAR,
+    SECONDS_PER_HOUR,
+    GiB,
+    nodes_for_gpus,
+)
 
 DATA = DATA_DIR
 # Load power of a device with no measured typical draw: a share of its TDP (decode rarely pins a GPU

@@ -26,7 +26,7 @@ from .memory import (
 from .models import ModelArch, get_model
 from .quant import Scheme, engine_scheme, resolve_scheme
 from .scenario import Catalogs, Scenario
-from .units import GPUS_PER_NODE, GiB
+from .units import GPUS_PER_NODE, GiB, nodes_for_gpus
 
 # Engines that split one replica with tensor parallelism by default; the others split layers
 # (llama.cpp --split-mode layer, mlx-lm / exo pipeline).
@@ -207,7 +207,7 @@ def smallest_fitting(s: Scenario, catalogs: Catalogs | None = None) -> dict[str,
                 "reason": "CPU-only: the RAM is what scales; this is the system RAM needed"}
     last_reason = ""
     for count in candidate_counts(d.topology):
-        nodes = max(1, math.ceil(count / GPUS_PER_NODE)) if d.topology == "gpu" else 1
+        nodes = nodes_for_gpus(count) if d.topology == "gpu" else 1
         try:
             mem = estimate_memory(resolve(with_count(s, count, nodes), catalogs))
         except K2CalcError as exc:

@@ -26,7 +26,7 @@ from .links import to_query
 from .memory import Deployment, MemoryEstimate, estimate_memory
 from .models import param_counts
 from .performance import PerformanceEstimate, estimate_performance
-from .scenario import Catalogs, Scenario, Workload
+from .scenario import COST_FIELDS, Catalogs, Scenario, Workload
 
 
 class PricedFix(BaseModel):
@@ -137,6 +137,18 @@ def estimate(s: Scenario, catalogs: Catalogs | None = None) -> Estimate:
                     cost_error=cost_error, smallest={"count": d.count, "nodes": d.nodes, "reason": ""})
 
 
+def reprice(e: Estimate, s: Scenario, catalogs: Catalogs | None = None) -> Estimate:
+    """`e` with the cost of scenario `s`, which differs from ``e.scenario`` only in cost fields
+    (:data:`~k2calc.scenario.COST_FIELDS`): the deployment, memory and speed are reused, so a what-if on
+    a price or an assumption costs no physics. Equal to ``estimate(s)``. A setup that does not fit is run
+    again (its fixes are priced with the new assumptions); so is one whose physics differ."""
+    same = {k: v for k, v in s.model_dump().items() if k not in COST_FIELDS}
+    if not e.fits or same != {k: v for k, v in e.scenario.model_dump().items() if k not in COST_FIELDS}:
+        return estimate(s, catalogs)
+    cost, cost_error = run_cost(s, e.deployment, e.performance)
+    return e.model_copy(update={"scenario": s, "workload": s.workload, "cost": cost, "cost_error": cost_error})
+
+
 def _priced(candidates: list[Fix], catalogs: Catalogs | None) -> list[PricedFix]:
     """Each fix with its capex and $/1M output tokens, cheapest capex first (then cheapest per token)."""
     out = []
@@ -153,4 +165,4 @@ def _priced(candidates: list[Fix], catalogs: Catalogs | None) -> list[PricedFix]
                                       f.usd_per_million_output_tokens))
 
 
-__all__ = ["Estimate", "PricedFix", "estimate", "finite_json", "run_cost"]
+__all__ = ["Estimate", "PricedFix", "estimate", "finite_json", "reprice", "run_cost"]

@@ -36,8 +36,8 @@ from pydantic import (
     field_validator,
 )
 
-from k2calc.loader import DATA_DIR, DATE_PATTERN, load_csv, parse_csv
 from k2calc.errors import UnknownIdError
+from k2calc.loader import DATA_DIR, DATE_PATTERN, load_csv, parse_csv
 from k2calc.units import DRAM_BYTES_PER_TRANSFER, GB, TERA
 
 DEFAULT_PATH = DATA_DIR / "hardware.csv"

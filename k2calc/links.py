@@ -14,19 +14,21 @@ import typing
 import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from pydantic import ValidationError
 
 from .engines import get_engine
-from .errors import K2CalcError, shorten, validation_message
+from .errors import K2CalcError, first_error, shorten, validation_message
 from .hardware import Hardware, get_hardware, load_hardware
 from .models import ModelArch, get_model, load_models
-from .scenario import Catalogs, Scenario
+from .scenario import COST_FIELDS, Catalogs, Scenario
 
 NONE_TOKEN = "none"
 MAX_CUSTOM_CHARS = 200_000  # a link's custom models and devices, compressed: a few KB each
 MAX_CUSTOM_ITEMS = 50
 CUSTOM_PARAM = "custom"  # query parameter carrying imported models and custom devices (catalogs_param)
+BASELINE_PARAM = "baseline"  # query parameter carrying a pinned baseline scenario (baseline_param)
 
 
 def to_query(s: Scenario) -> dict[str, str]:
@@ -55,7 +57,7 @@ def from_query(params: Mapping[str, str | Sequence[str]], catalogs: Catalogs | N
     ignored: list[str] = []
     for name, raw in params.items():
         text = raw[-1] if isinstance(raw, (list, tuple)) else raw
-        if name == CUSTOM_PARAM:
+        if name in (CUSTOM_PARAM, BASELINE_PARAM):
             continue
         if name not in Scenario.model_fields:
             ignored.append(f"'{name}' (not a scenario setting)")
@@ -78,8 +80,7 @@ def from_query(params: Mapping[str, str | Sequence[str]], catalogs: Catalogs | N
         try:
             return Scenario(**values), ignored
         except ValidationError as exc:
-            err = exc.errors()[0]
-            name = err["loc"][0] if err["loc"] else None
+            name, message, _ = first_error(exc)
             if name not in values:  # not attributable to one parameter: drop them all
                 ignored.extend(f"{k}={shorten(repr(v))}" for k, v in values.items())
                 return Scenario(), ignored
@@ -92,14 +93,55 @@ def _nullable(name: str) -> bool:
     return type(None) in typing.get_args(Scenario.model_fields[name].annotation)
 
 
-def share_query(s: Scenario, catalogs: Catalogs | None = None) -> dict[str, str]:
-    """Everything a link needs: the scenario's non-default fields and the session's custom models and
-    devices (one compressed parameter)."""
+def physics_query(s: Scenario) -> dict[str, str]:
+    """:func:`to_query` without the cost fields (:data:`~k2calc.scenario.COST_FIELDS`): two scenarios
+    with the same physics query have the same deployment, memory and speed."""
+    return {k: v for k, v in to_query(s).items() if k not in COST_FIELDS}
+
+
+def share_query(s: Scenario, catalogs: Catalogs | None = None, baseline: Scenario | None = None) -> dict[str, str]:
+    """Everything a link needs: the scenario's non-default fields, the session's custom models and
+    devices (one compressed parameter) and, when one is pinned, the baseline scenario (another)."""
     query = to_query(s)
     custom = catalogs_param(catalogs) if catalogs else None
     if custom:
         query[CUSTOM_PARAM] = custom
+    if baseline is not None:
+        query[BASELINE_PARAM] = baseline_param(baseline)
     return query
+
+
+def baseline_param(s: Scenario) -> str:
+    """A scenario as one URL-safe text: its :func:`to_query` URL-encoded (``name=value&...``),
+    compressed and base64url-encoded (unpadded). The default scenario is the empty text.
+
+    >>> baseline_param(Scenario(concurrency=4))
+    'eNpLzs9LLi0qSs1LrrQ1AQAl1AUd'
+    """
+    query = to_query(s)
+    if not query:
+        return ""
+    text = urlencode(query)
+    return base64.urlsafe_b64encode(zlib.compress(text.encode(), 9)).decode().rstrip("=")
+
+
+def baseline_from_param(text: str | None, catalogs: Catalogs | None = None) -> tuple[Scenario | None, list[str]]:
+    """Inverse of :func:`baseline_param`, never raising: (None, []) when there is no baseline; a damaged
+    text gives (None, [why]); settings that cannot be used are named and left at the defaults, as in
+    :func:`from_query`."""
+    if text is None:
+        return None, []
+    if text == "":
+        return Scenario(), []
+    if len(text) > MAX_CUSTOM_CHARS:
+        return None, [f"the link's baseline is {len(text):,} characters (at most {MAX_CUSTOM_CHARS:,})"]
+    try:
+        raw = _inflate(text).decode()
+        pairs = dict(parse_qsl(raw, keep_blank_values=True, strict_parsing=True))
+    except (ValueError, TypeError, zlib.error, UnicodeDecodeError) as exc:
+        return None, [f"the link's baseline could not be read ({type(exc).__name__})"]
+    scenario, ignored = from_query(pairs, catalogs)
+    return scenario, [f"baseline {i}" for i in ignored]
 
 
 def catalogs_param(catalogs: Catalogs) -> str | None:
@@ -124,9 +166,7 @@ def catalogs_from_param(text: str | None) -> Catalogs:
         raise K2CalcError(f"the link's custom models/devices are {len(text):,} characters (at most "
                           f"{MAX_CUSTOM_CHARS:,}); add them again on the Catalog page")
     try:
-        raw = zlib.decompressobj().decompress(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)),
-                                              20 * MAX_CUSTOM_CHARS)
-        payload = json.loads(raw)
+        payload = json.loads(_inflate(text))
     except (ValueError, TypeError, zlib.error, RecursionError) as exc:
         raise K2CalcError(f"the link's custom models/devices could not be read (not a k2calc custom "
                           f"parameter: {type(exc).__name__})") from None
@@ -140,6 +180,16 @@ def catalogs_from_param(text: str | None) -> Catalogs:
                 raise K2CalcError(f"the link's custom {kind} '{item.id}' has the id of a catalog {kind}; "
                                   "a custom one needs an id of its own (the catalog's stands)")
     return Catalogs(models={m.id: m for m in models}, hardware={h.id: h for h in hardware})
+
+
+def _inflate(text: str) -> bytes:
+    """A link parameter's compressed bytes, inflated to at most 20 x MAX_CUSTOM_CHARS (no zip bombs);
+    zlib.error when the text is not a whole compressed stream."""
+    inflater = zlib.decompressobj()
+    raw = inflater.decompress(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)), 20 * MAX_CUSTOM_CHARS)
+    if not inflater.eof:
+        raise zlib.error("incomplete or oversized stream")
+    return raw
 
 
 def _items(payload: dict, key: str) -> list:
@@ -160,5 +210,5 @@ def _custom(cls, kind: str, index: int, data: Any):
                           f"{validation_message(exc, model=cls, quote=True)}") from None
 
 
-__all__ = ["to_query", "from_query", "share_query", "catalogs_param", "catalogs_from_param", "CUSTOM_PARAM",
-           "NONE_TOKEN"]
+__all__ = ["to_query", "from_query", "share_query", "physics_query", "catalogs_param", "catalogs_from_param",
+           "baseline_param", "baseline_from_param", "CUSTOM_PARAM", "BASELINE_PARAM", "NONE_TOKEN"]

@@ -75,6 +75,8 @@ class Measurement(BaseModel):
     gpu_experts: int | None = Field(default=None, ge=0)  # routed experts kept on GPU (ktransformers)
     kt_prefill: Literal["cpu", "gpu"] | None = None  # ktransformers prefill path, where the source says
     arrival: Literal["steady", "burst"] | None = None  # burst: all concurrent requests sent at once
+    # disaggregated: separate prefill and decode pools (e.g. SGLang PD with large-scale EP)
+    serving: Literal["aggregated", "disaggregated"] = "aggregated"
 
     input_tokens: int | None = Field(default=None, ge=1)  # prompt length [tokens]
     output_tokens: int | None = Field(default=None, ge=1)  # generated length [tokens]

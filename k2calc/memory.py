@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 
 from .engines import (
     ACTIVATION_BYTES_PER_HIDDEN_PER_TOKEN,
@@ -37,15 +36,22 @@ from .engines import (
     UNIFIED_OS_RESERVE_FRACTION,
     Engine,
 )
-from .errors import K2CalcError
 from .hardware import Hardware
-from .models import GROUPS, ModelArch, layer_params, param_counts
+from .models import ModelArch
 from .quant import Scheme
 from .units import format_device_bytes
-
-# Bytes per cached element by KV dtype. llama.cpp's F16 cache is 2 bytes like BF16; q8_0/q4_0 are
-# GGUF blocks (34 B and 18 B per 32 elements, ggml-common.h).
-KV_DTYPES: dict[str, float] = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
+from .weights import (
+    KV_DTYPES,
+    LayerBytes,
+    all_layer_bytes,
+    kv_bytes_per_token,
+    kv_element_bytes,
+    kv_window_bytes_per_token,
+    layer_bytes,
+    layer_totals,
+    pipeline_stages,
+    weights_by_group,
+)
 
 
 @dataclass(frozen=True)
@@ -164,40 +170,6 @@ class MemoryEstimate:
         }
 
 
-# ------------------------------------------------------------------------------------------------
-# Weights and KV per tensor group
-# ------------------------------------------------------------------------------------------------
-
-def weights_by_group(model: ModelArch, scheme: Scheme) -> dict[str, int]:
-    """Bytes of every tensor group of one full copy of the model, as stored [B]."""
-    counts = param_counts(model).as_dict()
-    return {g: round(counts[g] * scheme.format_of(g).bytes_per_weight) for g in GROUPS}
-
-
-def kv_bytes_per_token(model: ModelArch, kv_dtype: str = "bf16") -> float:
-    """KV cache of one token of one sequence, whole model, growing part [B/token].
-
-    MLA: layers x (kv_lora_rank + qk_rope_head_dim) x bytes (Kimi K2: 61 x 576 x 2 = 70,272 B).
-    GQA: full-attention layers x 2 x kv_heads x head_dim x bytes (MiniMax M2: 253,952 B).
-    """
-    b = _kv_element_bytes(kv_dtype)
-    if model.attention == "mla":
-        return model.num_layers * (model.kv_lora_rank + model.qk_rope_head_dim) * b
-    return (model.num_layers - model.sliding_layers) * 2 * model.num_kv_heads * model.head_dim * b
-
-
-def kv_window_bytes_per_token(model: ModelArch, kv_dtype: str = "bf16") -> float:
-    """KV of the sliding-window layers per token, held for at most `sliding_window` tokens [B/token]."""
-    b = _kv_element_bytes(kv_dtype)
-    return model.sliding_layers * 2 * model.num_kv_heads * model.head_dim * b
-
-
-def _kv_element_bytes(kv_dtype: str) -> float:
-    if kv_dtype not in KV_DTYPES:
-        raise K2CalcError(f"unknown KV cache dtype '{kv_dtype}'; choose one of {', '.join(KV_DTYPES)}")
-    return KV_DTYPES[kv_dtype]
-
-
 def _seq_bytes(dev: DeviceMemory, context: int, window: int | None) -> float:
     """KV bytes one sequence of `context` tokens occupies on `dev` [B]."""
     w = min(context, window) if window else 0
@@ -207,34 +179,6 @@ def _seq_bytes(dev: DeviceMemory, context: int, window: int | None) -> float:
 # ------------------------------------------------------------------------------------------------
 # Placement per topology
 # ------------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class LayerBytes:
-    """One layer's bytes split by how tensor parallelism treats them [B]."""
-
-    attn_heads: float      # sharded by attention TP (q, o, MLA up-projections)
-    attn_kv: float         # GQA k/v projections: sharded by min(TP, kv_heads)
-    attn_down: float       # MLA q_a/kv_a down-projections: replicated by vLLM/SGLang under TP
-    norms: float
-    router: float
-    dense: float
-    shared: float
-    routed_per_expert: float
-    n_routed: int
-
-    @property
-    def total(self) -> float:
-        return self.with_experts(self.n_routed)
-
-    @property
-    def non_routed(self) -> float:
-        """Every byte but the routed experts' [B]."""
-        return self.attn_heads + self.attn_kv + self.attn_down + self.norms + self.router + self.dense + self.shared
-
-    def with_experts(self, experts: float) -> float:
-        """The layer with `experts` of its routed experts (held, or read in a step) [B]."""
-        return self.non_routed + self.routed_per_expert * min(experts, self.n_routed)
-
 
 def rank_layer_bytes(d: "Deployment", lb: LayerBytes, experts: float) -> float:
     """Bytes of one layer on one tensor-parallel rank with `experts` routed experts [B]: attention heads
@@ -246,45 +190,6 @@ def rank_layer_bytes(d: "Deployment", lb: LayerBytes, experts: float) -> float:
     down = lb.attn_down if d.engine.mla_replicated_under_tp else lb.attn_down / attn_tp
     return (lb.attn_heads / attn_tp + lb.attn_kv / min(attn_tp, d.model.num_kv_heads) + down + lb.norms
             + lb.router + (lb.dense + lb.shared + lb.routed_per_expert * min(experts, lb.n_routed)) / d.tp)
-
-
-def layer_bytes(m: ModelArch, s: Scheme, i: int) -> LayerBytes:
-    """Bytes of layer `i` under scheme `s` (cached per model and scheme)."""
-    return all_layer_bytes(m, s)[i]
-
-
-@lru_cache(maxsize=256)
-def all_layer_bytes(m: ModelArch, s: Scheme) -> tuple[LayerBytes, ...]:
-    return tuple(_compute_layer_bytes(m, s, i) for i in range(m.num_layers))
-
-
-@lru_cache(maxsize=256)
-def layer_totals(m: ModelArch, s: Scheme) -> tuple[float, ...]:
-    """Every layer's whole bytes (``LayerBytes.total``) under scheme `s` [B], computed once."""
-    return tuple(lb.total for lb in all_layer_bytes(m, s))
-
-
-def _compute_layer_bytes(m: ModelArch, s: Scheme, i: int) -> LayerBytes:
-    lp = layer_params(m, i)
-    bpw = lambda g: s.format_of(g).bytes_per_weight  # noqa: E731
-    kv = 0
-    if m.attention == "gqa":
-        kv = 2 * m.hidden_size * m.num_kv_heads * m.head_dim + (2 * m.num_kv_heads * m.head_dim if m.attention_bias else 0)
-    return LayerBytes(
-        attn_heads=(lp.attention_sharded - kv) * bpw("attention"), attn_kv=kv * bpw("attention"),
-        attn_down=lp.attention_replicated * bpw("attention"), norms=lp.norms * bpw("norms"),
-        router=lp.router * bpw("router"), dense=lp.dense_mlp * bpw("dense_mlp"),
-        shared=lp.shared * bpw("shared_experts"), routed_per_expert=lp.routed_per_expert * bpw("routed_experts"),
-        n_routed=lp.n_routed,
-    )
-
-
-def pipeline_stages(num_layers: int, pp: int) -> list[range]:
-    """Contiguous layer ranges of `pp` pipeline stages, as even as possible (extra layers go last)."""
-    base, extra = divmod(num_layers, pp)
-    sizes = [base + (1 if s >= pp - extra else 0) for s in range(pp)]
-    starts = [sum(sizes[:s]) for s in range(pp)]
-    return [range(starts[s], starts[s] + sizes[s]) for s in range(pp)]
 
 
 def _activation_bytes(m: ModelArch, chunk_tokens: int, sampler_seqs: int) -> int:
@@ -347,7 +252,7 @@ def _server_devices(d: Deployment) -> list[DeviceMemory]:
     groups = weights_by_group(m, s)
     attn_tp = d.tp // d.dp
     kv_heads_per_rank = max(1, m.num_kv_heads // min(attn_tp, m.num_kv_heads))
-    kv_b = _kv_element_bytes(d.kv_dtype)
+    kv_b = kv_element_bytes(d.kv_dtype)
     capacity = d.device.memory_bytes
     usable = _usable(d, capacity)
     multi = d.tp * d.pp * d.replicas > 1

@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 from .cost import api_price, assumption_sources
 from .estimate import Estimate, finite_json
 from .performance import PerformanceEstimate
+from .whatif import compare
 from .report_content import (
     Block,
     assumption_rows,
@@ -57,9 +58,10 @@ def _md(blocks: list[Block]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def report_markdown(e: Estimate, share_url: str | None = None) -> str:
-    """A printable Markdown summary: verdict, key figures with units, every assumption with its source."""
-    return _md(blocks(e, share_url))
+def report_markdown(e: Estimate, share_url: str | None = None, baseline: Estimate | None = None) -> str:
+    """A printable Markdown summary: verdict, key figures with units, every assumption with its source;
+    with a pinned `baseline`, both scenarios' key figures and the differences."""
+    return _md(blocks(e, share_url, baseline))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -144,8 +146,9 @@ def _figure_anchor(key: str) -> str:
     return ""
 
 
-def _default_figures(e: Estimate) -> dict[str, go.Figure]:
-    """Memory per device, speed against users and (when priced) the cost breakdown of the estimate."""
+def _default_figures(e: Estimate, baseline: Estimate | None = None) -> dict[str, go.Figure]:
+    """Memory per device, speed against users (with the baseline's curve as a faint trace) and (when
+    priced) the cost breakdown of the estimate."""
     from .charts import cost_breakdown, memory_per_device, speed_vs_concurrency
     from .sweeps import published_points, speed_curve
 
@@ -153,26 +156,29 @@ def _default_figures(e: Estimate) -> dict[str, go.Figure]:
     if e.performance is None:  # does not fit: no speed chart as if it ran
         return figs
     # the sweeps reuse the estimate's deployment (imported models and custom devices need no catalog)
-    figs["speed_vs_concurrency"] = speed_vs_concurrency(speed_curve(e), published_points(e))
+    base = speed_curve(baseline) if baseline is not None and baseline.fits else None
+    figs["speed_vs_concurrency"] = speed_vs_concurrency(speed_curve(e), published_points(e), baseline=base)
     if e.cost is not None:
         figs["cost_breakdown"] = cost_breakdown(e)
     return figs
 
 
-def report_html(e: Estimate, figures: dict[str, go.Figure] | None = None, share_url: str | None = None) -> str:
+def report_html(e: Estimate, figures: dict[str, go.Figure] | None = None, share_url: str | None = None,
+                baseline: Estimate | None = None) -> str:
     """A self-contained HTML page (inline CSS, plotly.js embedded once) with the same content as
     :func:`report_markdown` and the figures; opens offline and prints cleanly.
 
     ``figures``: {name: figure}; a name containing 'memory', 'speed'/'concurrency'/'context' or 'cost'
     is placed in that section, others under 'Charts'. None: memory per device, speed against users
-    and the cost breakdown of `e`.
+    and the cost breakdown of `e`. ``baseline``: a pinned scenario compared with `e` (its own section, and
+    its speed curve as a faint trace on the default speed chart).
     """
-    figs = _default_figures(e) if figures is None else figures
+    figs = _default_figures(e, baseline) if figures is None else figures
     rendered: dict[str, str] = {}
     for i, (key, fig) in enumerate(figs.items()):
         rendered[key] = fig.to_html(full_html=False, include_plotlyjs=(i == 0), default_width="100%",
                                     config={"displaylogo": False, "responsive": True})
-    content = blocks(e, share_url)
+    content = blocks(e, share_url, baseline)
     title = html.escape(content[0].text)
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{title}</title>\n'
@@ -184,9 +190,11 @@ def report_html(e: Estimate, figures: dict[str, go.Figure] | None = None, share_
 # ------------------------------------------------------------------------------------------------
 
 
-def report_json(e: Estimate, share_url: str | None = None) -> str:
+def report_json(e: Estimate, share_url: str | None = None, baseline: Estimate | None = None) -> str:
     """``e.as_dict()`` plus ``assumptions_sources`` (data/cost_assumptions.csv rows by key),
-    ``other_sources`` (prices, engine policy, calibration) and ``share_url``."""
+    ``other_sources`` (prices, engine policy, calibration) and ``share_url``; with a pinned `baseline`,
+    ``baseline`` (its own object) and ``against_baseline`` (per key figure: unit, baseline, current,
+    change, better: 'higher'/'lower', improved: true/false/null)."""
     d = e.deployment
     provider = e.cost.api_provider if e.cost is not None else e.scenario.api_provider
     p = api_price(d.model.id, provider)
@@ -201,6 +209,11 @@ def report_json(e: Estimate, share_url: str | None = None) -> str:
     }
     body = {**e.as_dict(), "assumptions_sources": {k: asdict(a) for k, a in assumption_sources().items()},
             "other_sources": other, "share_url": share_url}
+    if baseline is not None:
+        body["baseline"] = baseline.as_dict()
+        body["against_baseline"] = {x.figure.key: {
+            "unit": x.figure.unit, "baseline": x.baseline, "current": x.current, "change": x.change,
+            "better": x.figure.better, "improved": x.improved} for x in compare(e, baseline)}
     return json.dumps(finite_json(body), indent=2, allow_nan=False, default=str)
 
 

@@ -16,7 +16,8 @@ from .cost import api_price, assumption_sources, default_assumptions
 from .errors import K2CalcError
 from .estimate import Estimate, PricedFix
 from .links import to_query
-from .units import format_device_bytes, format_gb
+from .units import format_device_bytes, format_gb, format_usd
+from .whatif import changed_settings, compare
 
 # ------------------------------------------------------------------------------------------------
 # Blocks: the content, independent of the output format
@@ -32,15 +33,6 @@ class Block:
     rows: list[list[str]] = field(default_factory=list)
     ok: bool = True  # verdict colour
     anchor: str = ""  # where figures of that topic go (HTML)
-
-
-def _usd(x: float | None, digits: int | None = None) -> str:
-    """'$388,900' or '$93.60' (two decimals below $1,000 unless told)."""
-    if x is None or not math.isfinite(x):
-        return "n/a"
-    if digits is None:
-        digits = 2 if abs(x) < 1000 else 0
-    return f"${x:,.{digits}f}"
 
 
 def _num(x: float | None, digits: int = 1) -> str:
@@ -63,7 +55,7 @@ def _where(e: Estimate) -> str:
     return " + ".join(parts)
 
 
-def blocks(e: Estimate, share_url: str | None) -> list[Block]:
+def blocks(e: Estimate, share_url: str | None, baseline: Estimate | None = None) -> list[Block]:
     s, d, mem, perf, cost = e.scenario, e.deployment, e.memory, e.performance, e.cost
     m = d.model
     out: list[Block] = [
@@ -122,6 +114,9 @@ def blocks(e: Estimate, share_url: str | None) -> list[Block]:
     if mem.warnings:
         out.append(Block("list", items=[f"Warning: {w}" for w in mem.warnings]))
 
+    if baseline is not None:
+        out += baseline_blocks(e, baseline)
+
     # Memory --------------------------------------------------------------------------------------
     out.append(Block("h2", "Memory", anchor="memory"))
     out.append(Block("list", items=[
@@ -150,39 +145,39 @@ def blocks(e: Estimate, share_url: str | None) -> list[Block]:
         out.append(Block("p", f"Not computed: {e.no_cost_reason}."))
     else:
         a = cost.assumptions
-        rows = [["purchase (capex)", _usd(cost.capex_usd), "USD"]]
-        rows += [[f"of which {item}", _usd(v), "USD"] for item, v in cost.capex_breakdown_usd.items()]
+        rows = [["purchase (capex)", format_usd(cost.capex_usd), "USD"]]
+        rows += [[f"of which {item}", format_usd(v), "USD"] for item, v in cost.capex_breakdown_usd.items()]
         rows += [
             ["power under load", _num(cost.power_watts, 0), "W"],
             ["peak power (for hosting)", _num(cost.peak_power_watts, 0), "W"],
             [f"average power at {a['utilisation']:.0%} utilisation", _num(cost.average_power_watts, 0), "W"],
-            ["energy per year", _usd(cost.annual_energy_usd), "USD/year"],
-            ["hosting per year", _usd(cost.annual_hosting_usd), "USD/year"],
-            ["maintenance per year", _usd(cost.annual_maintenance_usd), "USD/year"],
-            ["running cost (opex) per year", _usd(cost.annual_opex_usd), "USD/year"],
+            ["energy per year", format_usd(cost.annual_energy_usd), "USD/year"],
+            ["hosting per year", format_usd(cost.annual_hosting_usd), "USD/year"],
+            ["maintenance per year", format_usd(cost.annual_maintenance_usd), "USD/year"],
+            ["running cost (opex) per year", format_usd(cost.annual_opex_usd), "USD/year"],
             [f"capital per year (over {cost.years:g} years, {a['residual_value_pct']:g}% residual)",
-             _usd(cost.annual_capital_usd), "USD/year"],
-            [f"total cost of ownership over {cost.years:g} years", _usd(cost.tco_usd), "USD"],
+             format_usd(cost.annual_capital_usd), "USD/year"],
+            [f"total cost of ownership over {cost.years:g} years", format_usd(cost.tco_usd), "USD"],
             ["output tokens served per year", _num(cost.output_tokens_per_year / 1e9, 2), "billion tokens"],
-            ["own cost per 1M output tokens", _usd(cost.usd_per_million_output_tokens), "USD"],
-            ["own cost per 1M input tokens (prefill share)", _usd(cost.usd_per_million_input_tokens), "USD"],
-            ["own cost per 1M output tokens, busy all year", _usd(cost.usd_per_million_output_tokens_at_saturation),
+            ["own cost per 1M output tokens", format_usd(cost.usd_per_million_output_tokens), "USD"],
+            ["own cost per 1M input tokens (prefill share)", format_usd(cost.usd_per_million_input_tokens), "USD"],
+            ["own cost per 1M output tokens, busy all year", format_usd(cost.usd_per_million_output_tokens_at_saturation),
              "USD"],
         ]
         if cost.cloud_usd_per_hour is not None:
-            rows += [["cloud rental of the same GPUs", _usd(cost.cloud_usd_per_hour), "USD/hour"],
-                     ["cloud rental per 1M output tokens", _usd(cost.cloud_usd_per_million_output_tokens), "USD"]]
+            rows += [["cloud rental of the same GPUs", format_usd(cost.cloud_usd_per_hour), "USD/hour"],
+                     ["cloud rental per 1M output tokens", format_usd(cost.cloud_usd_per_million_output_tokens), "USD"]]
         if cost.api_usd_per_million_output_tokens is not None:
             rows.append([f"API ({cost.api_provider}) per 1M output tokens, same prompts and answers",
-                         _usd(cost.api_usd_per_million_output_tokens), "USD"])
+                         format_usd(cost.api_usd_per_million_output_tokens), "USD"])
         rows += [
             ["monthly output volume compared", _num(cost.monthly_output_tokens / 1e6, 1), "million tokens/month"],
-            ["own running cost for that volume", _usd(cost.monthly_own_usd), "USD/month"],
+            ["own running cost for that volume", format_usd(cost.monthly_own_usd), "USD/month"],
         ]
         if cost.monthly_api_usd is not None:
-            rows.append(["API bill for that volume", _usd(cost.monthly_api_usd), "USD/month"])
+            rows.append(["API bill for that volume", format_usd(cost.monthly_api_usd), "USD/month"])
         if cost.monthly_cloud_usd is not None:
-            rows.append(["cloud rental for that volume", _usd(cost.monthly_cloud_usd), "USD/month"])
+            rows.append(["cloud rental for that volume", format_usd(cost.monthly_cloud_usd), "USD/month"])
         rows.append(["break-even against the API", _num(cost.breakeven_months, 1) if cost.breakeven_months else
                      "never (the API costs less than running the hardware)" if cost.monthly_api_usd is not None
                      else "n/a (no API price)", "months"])
@@ -208,6 +203,33 @@ def blocks(e: Estimate, share_url: str | None) -> list[Block]:
     out.append(Block("h3", "Speed calibration (data/measurements.csv, data/class_corrections.csv)"))
     out.append(Block("table", header=["item", "value"], rows=calibration_rows(e)))
     return out
+
+
+def baseline_blocks(e: Estimate, baseline: Estimate) -> list[Block]:
+    """Both scenarios side by side: the settings that differ, then each key figure in the baseline and
+    now, its change and whether that is better (faster, more, cheaper) or worse."""
+    changes = changed_settings(e.scenario, baseline.scenario)
+    out = [Block("h2", "Against the pinned baseline"),
+           Block("p", f"Baseline: {baseline.deployment.model.name} on {_where(baseline)}, "
+                      f"{baseline.scenario.concurrency:,} x {baseline.scenario.context:,} tokens"
+                      + (" (fits)." if baseline.fits else " (does not fit).")
+                      + f" Baseline link parameters: {_query_text(baseline)}.")]
+    if changes:
+        out.append(Block("table", header=["setting", "baseline", "this scenario"], rows=[
+            [name, "default" if was is None else str(was), "default" if now is None else str(now)]
+            for name, was, now in changes]))
+    else:
+        out.append(Block("p", "No setting differs: this scenario is the baseline."))
+    verdict = {True: "better", False: "worse", None: ""}
+    out.append(Block("table", header=["figure", "unit", "baseline", "this scenario", "change", "better or worse"],
+                     rows=[[d.figure.label, d.figure.unit, d.figure.format(d.baseline), d.figure.format(d.current),
+                            d.text(), verdict[d.improved]] for d in compare(e, baseline)]))
+    return out
+
+
+def _query_text(e: Estimate) -> str:
+    q = to_query(e.scenario)
+    return "&".join(f"{k}={v}" for k, v in q.items()) if q else "all defaults"
 
 
 def _speed_blocks(e: Estimate) -> list[Block]:
@@ -244,7 +266,7 @@ def _speed_blocks(e: Estimate) -> list[Block]:
 
 def _fix_line(f: PricedFix) -> str:
     """'2 x NVIDIA DGX Spark (2 machines): capex $8,198, $25.94 per 1M output tokens'."""
-    return (f"{f.fix.label}: capex {_usd(f.capex_usd)}, {_usd(f.usd_per_million_output_tokens)} per 1M output "
+    return (f"{f.fix.label}: capex {format_usd(f.capex_usd)}, {format_usd(f.usd_per_million_output_tokens)} per 1M output "
             f"tokens ({', '.join(f'{k}={v}' for k, v in to_query(f.fix.scenario).items()) or 'defaults'})")
 
 
@@ -289,25 +311,25 @@ def price_rows(e: Estimate) -> list[list[str]]:
     if d.device is not None:
         h = d.device
         if s.hardware_price_usd is not None:
-            rows.append([f"{h.name}, per device", _usd(s.hardware_price_usd), "", "your value"])
+            rows.append([f"{h.name}, per device", format_usd(s.hardware_price_usd), "", "your value"])
         else:
-            rows.append([f"{h.name}, per device", _usd(h.price_usd) if h.price_usd else "unknown",
+            rows.append([f"{h.name}, per device", format_usd(h.price_usd) if h.price_usd else "unknown",
                          h.price_date or "", h.price_source or ""])
         if d.topology == "gpu":
             if s.cloud_usd_per_hour is not None:
-                rows.append([f"{h.name}, cloud rental per GPU-hour", _usd(s.cloud_usd_per_hour), "", "your value"])
+                rows.append([f"{h.name}, cloud rental per GPU-hour", format_usd(s.cloud_usd_per_hour), "", "your value"])
             elif h.cloud_usd_per_hour is not None:
-                rows.append([f"{h.name}, cloud rental per GPU-hour", _usd(h.cloud_usd_per_hour), h.cloud_date or "",
+                rows.append([f"{h.name}, cloud rental per GPU-hour", format_usd(h.cloud_usd_per_hour), h.cloud_date or "",
                              h.cloud_source or ""])
     if d.cpu is not None:
         c = d.cpu
-        rows.append([f"{c.name}, per socket", _usd(c.price_usd) if c.price_usd else "unknown", c.price_date or "",
+        rows.append([f"{c.name}, per socket", format_usd(c.price_usd) if c.price_usd else "unknown", c.price_date or "",
                      c.price_source or ""])
     provider = e.cost.api_provider if e.cost is not None else s.api_provider
     p = api_price(d.model.id, provider)
     if p is not None:
-        cached = "" if p.cached_input_usd_per_mtok is None else f", cached input {_usd(p.cached_input_usd_per_mtok)}"
-        value = f"input {_usd(p.input_usd_per_mtok)}{cached}, output {_usd(p.output_usd_per_mtok)}"
+        cached = "" if p.cached_input_usd_per_mtok is None else f", cached input {format_usd(p.cached_input_usd_per_mtok)}"
+        value = f"input {format_usd(p.input_usd_per_mtok)}{cached}, output {format_usd(p.output_usd_per_mtok)}"
         rows.append([f"API: {p.provider}, per 1M tokens", value, p.date, p.source])
     else:
         rows.append(["API", f"no price for {d.model.name} in data/api_prices.csv", "", ""])

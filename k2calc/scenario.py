@@ -16,11 +16,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .cost import MIN_AMORTISATION_YEARS, MIN_UTILISATION, CostAssumptions, default_assumptions
-from .errors import K2CalcError, validation_message
+from .errors import K2CalcError, first_error, validation_message
 from .hardware import Hardware, load_hardware
 from .models import ModelArch
 
 MAX_COUNT = 1024
+# Scenario fields that only change the money, never the deployment, memory or speed: a what-if on one of
+# them re-prices an estimate (k2calc.estimate.reprice) instead of running the physics again.
+COST_FIELDS = ("electricity_usd_per_kwh", "pue", "hosting_usd_per_kw_month", "maintenance_pct_per_year",
+               "amortisation_years", "residual_value_pct", "utilisation", "cache_hit_rate",
+               "hardware_price_usd", "cloud_usd_per_hour", "monthly_output_tokens", "api_provider")
 
 
 class WorkloadError(K2CalcError):
@@ -83,9 +88,9 @@ class Workload(BaseModel):
 
 def _workload_error(exc: ValidationError, names: Mapping[str, str] | None = None) -> K2CalcError:
     """One line: the context check's own sentence, or the field's message."""
-    err = exc.errors()[0]
-    if not err["loc"]:  # the model-level check (context vs prompt + answer)
-        return WorkloadError(err["msg"].removeprefix("Value error, "))
+    field, message, _ = first_error(exc)
+    if field is None:  # the model-level check (context vs prompt + answer)
+        return WorkloadError(message)
     return K2CalcError(validation_message(exc, names=names, model=Workload))
 
 
@@ -147,10 +152,7 @@ class Scenario(BaseModel):
 
     def cost_overrides(self) -> dict[str, Any]:
         """The cost settings this scenario sets (the rest stay at their dated defaults)."""
-        names = ("electricity_usd_per_kwh", "pue", "hosting_usd_per_kw_month", "maintenance_pct_per_year",
-                 "amortisation_years", "residual_value_pct", "utilisation", "cache_hit_rate",
-                 "hardware_price_usd", "cloud_usd_per_hour", "monthly_output_tokens", "api_provider")
-        return {k: getattr(self, k) for k in names if getattr(self, k) is not None}
+        return {k: getattr(self, k) for k in COST_FIELDS if getattr(self, k) is not None}
 
     def cost_assumptions(self) -> CostAssumptions:
         """The default assumptions with this scenario's overrides."""
@@ -193,4 +195,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["Scenario", "Workload", "WorkloadError", "Catalogs", "MAX_COUNT"]
+__all__ = ["Scenario", "Workload", "WorkloadError", "Catalogs", "MAX_COUNT", "COST_FIELDS"]

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from .deployment import GPUS_PER_NODE, resolve, smallest_fitting
+from .deployment import resolve, smallest_fitting
 from .errors import K2CalcError
 from .estimate import Estimate, estimate
 from .memory import (
@@ -31,7 +31,7 @@ from .memory import (
 from .performance import PerformanceEstimate, calibration_class, estimate_performance
 from .scenario import Catalogs, Scenario
 from .sensitivity import Swing
-from .units import GB
+from .units import GB, nodes_for_gpus
 
 MAX_DEFAULT_CONCURRENCY = 512
 MIN_DEFAULT_CONCURRENCY = 8  # the default sweep always shows at least 1..8 users
@@ -340,7 +340,7 @@ def _config_scenario(s: Scenario, config: dict[str, Any], catalogs: Catalogs) ->
     values = {**_PER_HARDWARE_DEFAULTS, **{k: v for k, v in config.items() if k != "label"}}
     h = catalogs.hardware_catalog().get(str(values.get("hardware", "")).lower())
     if "nodes" not in config and h is not None and h.is_gpu and not values.get("cpu"):
-        values["nodes"] = max(1, math.ceil(values.get("count", 1) / GPUS_PER_NODE))
+        values["nodes"] = nodes_for_gpus(values.get("count", 1))
     return Scenario.build(**{**s.model_dump(), **values})
 
 

@@ -99,16 +99,16 @@ def scenario_of(m: Measurement) -> Scenario:
         raise K2CalcError(f"{m.id}: model not in the catalog")
     if not (m.hardware_id or m.cpu_id):
         raise K2CalcError(f"{m.id}: hardware not stated by the source")
-    if "pd-" in m.id:
+    if m.serving == "disaggregated":
         raise K2CalcError(f"{m.id}: prefill-decode disaggregation with large-scale EP is not modelled")
     if m.metric in ("output_tokens_per_s_total", "ttft_s") and not m.input_tokens:
         raise K2CalcError(f"{m.id}: prompt length not published; TTFT-dependent metric not comparable")
     inp = m.input_tokens or 1024
     out = m.output_tokens or 256
     values = dict(
-        model=m.model_id, hardware=m.hardware_id, count=m.count or 1, nodes=m.nodes or 1,
-        cpu=m.cpu_id if m.hardware_id else None, sockets=m.sockets or (2 if m.cpu_id else 2),
-        ram_gb=m.ram_gb or (1024 if m.cpu_id else None), engine=m.engine, dp_attention=bool(m.dp_attention),
+        model=m.model_id, hardware=m.hardware_id, count=m.count or 1, nodes=m.nodes,
+        cpu=m.cpu_id if m.hardware_id else None, sockets=m.sockets or 2,
+        ram_gb=m.ram_gb or (1024 if m.cpu_id else None), engine=m.engine, dp_attention=m.dp_attention,
         gpu_experts=m.gpu_experts or 0, kt_prefill=m.kt_prefill or "auto", input_tokens=inp, output_tokens=out,
         concurrency=m.concurrency or 1, context=max(inp + out, 2048),
     )

@@ -5,15 +5,18 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from k2calc.charts import (
-    concurrency_vs_context,
-    cost_breakdown,
-    memory_per_device,
-    speed_vs_concurrency,
-)
-from k2calc.sweeps import context_curve, published_points, speed_curve
+from k2calc.charts import concurrency_vs_context, cost_breakdown, memory_per_device
+from k2calc.errors import K2CalcError
 from k2calc.units import GiB, format_device_bytes, format_gb
-from ui import estimate_or_stop, page_setup
+from k2calc.whatif import KEY_FIGURES_BY_KEY, changed_settings, compare
+from ui import (
+    cached_context_curve,
+    cached_estimate,
+    cached_speed_figure,
+    estimate_or_stop,
+    page_setup,
+    session_baseline,
+)
 
 BOTTLENECK_WORDS = {"gpu-memory-bandwidth": "memory", "cpu-memory-bandwidth": "CPU RAM", "compute": "compute",
                     "interconnect": "network", "kernel-latency": "latency", "attention-kernel": "attention"}
@@ -25,6 +28,26 @@ BOTTLENECK_HELP = ("memory = reading weights and KV cache; CPU RAM = the CPU rea
 scenario, catalogs = page_setup()
 st.title("Will it fit, how fast, at what cost?")
 result = estimate_or_stop(scenario, catalogs)
+pinned = session_baseline()
+try:
+    baseline = cached_estimate(pinned, catalogs) if pinned is not None else None
+except K2CalcError as exc:  # a baseline from an old link that no longer resolves
+    st.warning(f"The pinned baseline cannot be computed: {exc}")
+    baseline = None
+deltas = {d.figure.key: d for d in compare(result, baseline)} if baseline is not None else {}
+
+
+def vs_baseline(key: str) -> dict:
+    """st.metric's delta and colour for a key figure against the pinned baseline (none when unpinned):
+    green when it improved (faster, more, cheaper: costs and times use the inverse colours)."""
+    d = deltas.get(key)
+    if d is None or d.change is None:
+        return {}
+    if d.improved is None:  # no change at the shown precision: grey, no arrow
+        return {"delta": d.text(), "delta_color": "off", "delta_arrow": "off"}
+    colour = "normal" if KEY_FIGURES_BY_KEY[key].better == "higher" else "inverse"
+    return {"delta": d.text(), "delta_color": colour, "delta_description": "vs baseline"}
+
 
 d, mem, perf, cost = result.deployment, result.memory, result.performance, result.cost
 where = f"{d.count} x {d.device.name}" if d.device else ""
@@ -70,33 +93,37 @@ r1[0].metric("Weights, one replica", format_gb(mem.weights_bytes), help="All wei
 r1[1].metric("Memory used, device 0", format_device_bytes(first.usable_bytes - first.free_bytes),
              help=f"Of {format_device_bytes(first.usable_bytes)} the engine may use "
                   f"({format_device_bytes(first.capacity_bytes)} installed).")
-r1[2].metric("KV capacity [tokens]", f"{mem.kv_capacity_tokens:,}",
+r1[2].metric("KV capacity [tokens]", f"{mem.kv_capacity_tokens:,}", **vs_baseline("kv_capacity_tokens"),
              help=f"KV cache: {mem.kv_bytes_per_token:,} bytes per token of one sequence ({d.kv_dtype}).")
-r1[3].metric("Max concurrency", f"{mem.max_concurrency:,}", help=f"Sequences of {scenario.context:,} tokens at once.")
+r1[3].metric("Max concurrency", f"{mem.max_concurrency:,}", **vs_baseline("max_concurrency"),
+             help=f"Sequences of {scenario.context:,} tokens at once.")
 if perf is not None:  # None when it does not fit: no speed or cost as if it ran
     bands = perf.bands()
     user, total, ttft = bands["decode_tokens_per_s_per_user"], bands["decode_tokens_per_s_total"], bands["ttft_s"]
     r2 = st.columns(4)
-    r2[0].metric("Decode per user", f"{user.value:,.1f} tok/s",
+    r2[0].metric("Decode per user", f"{user.value:,.1f} tok/s", **vs_baseline("decode_tokens_per_s_per_user"),
                  help=f"Band {user.low:,.1f}-{user.high:,.1f} tok/s. Roofline (perfect efficiency): "
                       f"{perf.roofline_decode_tokens_per_s_per_user:,.1f} tok/s.")
     r2[1].metric(f"Decode total, {scenario.concurrency} user(s)", f"{total.value:,.0f} tok/s",
+                 **vs_baseline("decode_tokens_per_s_total"),
                  help=f"Band {total.low:,.0f}-{total.high:,.0f} tok/s.")
-    r2[2].metric("Time to first token", f"{ttft.value:,.2f} s",
+    r2[2].metric("Time to first token", f"{ttft.value:,.2f} s", **vs_baseline("ttft_s"),
                  help=f"{scenario.input_tokens:,}-token prompt; band {ttft.low:,.2f}-{ttft.high:,.2f} s; prompts of "
                       "users arriving together queue behind each other.")
     r2[3].metric("Limited by", BOTTLENECK_WORDS.get(perf.bottleneck, perf.bottleneck),
                  help=f"The largest part of one decode step ({perf.bottleneck}): " + BOTTLENECK_HELP)
     if cost is not None:
         r3 = st.columns(4)
-        r3[0].metric("Purchase (capex)", f"${cost.capex_usd:,.0f}", help="; ".join(
+        r3[0].metric("Purchase (capex)", f"${cost.capex_usd:,.0f}", **vs_baseline("capex_usd"), help="; ".join(
             f"{k}: ${v:,.0f}" for k, v in cost.capex_breakdown_usd.items()))
-        r3[1].metric("Power under load", f"{cost.power_watts:,.0f} W", help=f"Peak {cost.peak_power_watts:,.0f} W.")
+        r3[1].metric("Power under load", f"{cost.power_watts:,.0f} W", **vs_baseline("power_watts"), help=f"Peak {cost.peak_power_watts:,.0f} W.")
         r3[2].metric("Own cost per 1M output tokens", f"${cost.usd_per_million_output_tokens:,.2f}",
+                     **vs_baseline("usd_per_million_output_tokens"),
                      help=f"At {cost.assumptions['utilisation']:.0%} utilisation; "
                           f"${cost.usd_per_million_output_tokens_at_saturation:,.2f} busy all year.")
         api = cost.api_usd_per_million_output_tokens
         r3[3].metric("API per 1M output tokens", f"${api:,.2f}" if api is not None else "no price",
+                     **vs_baseline("api_usd_per_million_output_tokens"),
                      help=f"{cost.api_provider or ''} prices, data/api_prices.csv. Break-even: "
                           + (f"{cost.breakeven_months:,.1f} months" if cost.breakeven_months else "never") + ".")
     st.caption(
@@ -106,16 +133,28 @@ if perf is not None:  # None when it does not fit: no speed or cost as if it ran
         + "".join(f" {n}." for n in perf.notes)
     )
 
+if baseline is not None:
+    with st.expander("Against the pinned baseline", expanded=True, icon=":material/push_pin:"):
+        changes = changed_settings(scenario, pinned)
+        st.markdown("**Settings changed**: " + ("; ".join(
+            f"{name} {was if was is not None else 'default'} -> {now if now is not None else 'default'}"
+            for name, was, now in changes) if changes else "none (this is the baseline)."))
+        st.dataframe(pd.DataFrame([{
+            "figure": f"{d.figure.label} [{d.figure.unit}]", "baseline": d.figure.format(d.baseline),
+            "now": d.figure.format(d.current), "change": d.text(),
+            "better?": {True: "better", False: "worse", None: ""}[d.improved]} for d in deltas.values()]),
+            hide_index=True, key="baseline_table")
+
 tab_speed, tab_memory, tab_cost = st.tabs(["Speed vs users", "Memory", "Cost"])
 with tab_speed:
     if perf is None:
         st.info("No speed: this setup does not fit, so nothing runs. Pick one of the ways to make it fit above; "
                 "the chart below shows how many sequences fit at each context length.")
     else:
-        # The sweeps reuse the estimate's deployment and memory: one resolve per rerun.
-        st.plotly_chart(speed_vs_concurrency(speed_curve(result), published_points(result)), key="speed_chart",
-                        width="stretch")
-    st.plotly_chart(concurrency_vs_context(context_curve(result)), key="context_chart",
+        # The sweeps reuse the estimate's deployment and memory, cached per scenario (a cost slider
+        # recomputes none of them); a pinned baseline is drawn as a faint dotted trace.
+        st.plotly_chart(cached_speed_figure(result, catalogs, baseline), key="speed_chart", width="stretch")
+    st.plotly_chart(concurrency_vs_context(cached_context_curve(result, catalogs)), key="context_chart",
                     width="stretch")
 with tab_memory:
     st.plotly_chart(memory_per_device(mem), key="memory_chart", width="stretch")

@@ -6,29 +6,39 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
+from k2calc.errors import K2CalcError
 from k2calc.links import share_query
 from k2calc.report import report_html, report_json, report_markdown, tables_csv
-from ui import estimate_or_stop, page_setup
+from ui import cached_estimate, estimate_or_stop, page_setup, session_baseline
 
 scenario, catalogs = page_setup()
 
 st.title("Report")
 result = estimate_or_stop(scenario, catalogs)
 
+pinned = session_baseline()
+try:
+    baseline = cached_estimate(pinned, catalogs) if pinned is not None else None
+except K2CalcError as exc:
+    st.warning(f"The pinned baseline cannot be computed and is left out of the report: {exc}")
+    baseline = None
+
 base = (st.context.url or "").removesuffix("/report")
-share = f"{base}/?{urlencode(share_query(scenario, catalogs))}"
-st.markdown("**Share link**: opens this app with exactly this scenario (defaults are left out of it).")
+share = f"{base}/?{urlencode(share_query(scenario, catalogs, pinned))}"
+st.markdown("**Share link**: opens this app with exactly this scenario (defaults are left out of it)"
+            + (" and the pinned baseline." if pinned is not None else "."))
 st.code(share, language=None)
 name = f"k2calc-{scenario.model}-{scenario.count}x-{scenario.hardware}"
 c1, c2, c3, c4 = st.columns(4)
-c1.download_button("HTML report", report_html(result, share_url=share), file_name=f"{name}.html",
+c1.download_button("HTML report", report_html(result, share_url=share, baseline=baseline), file_name=f"{name}.html",
                    mime="text/html", key="download_html")
-c2.download_button("Markdown", report_markdown(result, share_url=share), file_name=f"{name}.md",
+c2.download_button("Markdown", report_markdown(result, share_url=share, baseline=baseline), file_name=f"{name}.md",
                    mime="text/markdown", key="download_md")
-c3.download_button("JSON (scenario + results)", report_json(result, share_url=share), file_name=f"{name}.json",
+c3.download_button("JSON (scenario + results)", report_json(result, share_url=share, baseline=baseline),
+                   file_name=f"{name}.json",
                    mime="application/json", key="download_json")
 with c4.popover("CSV tables"):
     for fname, text in tables_csv(result).items():
         st.download_button(fname, text, file_name=f"{name}-{fname}", mime="text/csv", key=f"download_{fname}")
 st.divider()
-st.markdown(report_markdown(result, share_url=share))
+st.markdown(report_markdown(result, share_url=share, baseline=baseline))

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from k2calc.cost import default_assumptions
-from k2calc.errors import NO_VALUE, CatalogError, K2CalcError, first_error, validated, validation_message
+from k2calc.errors import (
+    NO_VALUE,
+    CatalogError,
+    K2CalcError,
+    first_error,
+    validated,
+    validation_message,
+)
 from k2calc.models import from_hf_config
 from k2calc.planner import build_workload
 from k2calc.scenario import Scenario

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from k2calc import cost
 from k2calc.errors import CatalogError
@@ -17,7 +17,7 @@ from k2calc.finetune.data import Efficiency, PublishedRun, efficiencies, publish
 from k2calc.hardware import Hardware, load_hardware, parse_hardware_csv
 from k2calc.loader import columns_of, load_csv, parse_csv, required_columns_of
 from k2calc.measurements import Measurement, load_measurements
-from k2calc.performance.bands import load_corrections
+from k2calc.performance.bands import CorrectionRow, load_corrections
 from k2calc.performance.calibration import DeviceBandwidth, KernelEfficiency, Platform
 
 
@@ -66,18 +66,6 @@ def test_the_finetune_tables_load_with_a_source_on_every_row():
 # ------------------------------------------------------------------------------------------------ every table of data/
 
 DATA = Path(__file__).resolve().parent.parent / "data"
-
-
-class CorrectionRow(BaseModel):
-    """A row of data/class_corrections.csv: ``class`` is a Python keyword, so the field has an alias."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, populate_by_name=True)
-    klass: str = Field(alias="class")
-    kind: str
-    sources: int = Field(ge=0)
-    rows: int = Field(ge=0)
-    correction: float = Field(gt=0)
-    band_factor: float = Field(ge=1)
 
 
 # file, row model, unique key, a column to break and a value that breaks it, words of the message
@@ -219,7 +207,7 @@ def test_an_empty_required_cell_says_so(tmp_path):
 
 
 def test_load_csv_reads_the_class_corrections_as_performance_does():
-    """performance.bands.load_corrections (owned elsewhere) can become one load_csv call."""
+    """performance.bands.load_corrections is one load_csv call."""
     rows = load_csv(DATA / "class_corrections.csv", CorrectionRow, key=("class", "kind"))
     expected = {(r.klass, r.kind): (r.correction, r.band_factor, r.sources, r.rows) for r in rows}
     actual = {k: (c.correction, c.band_factor, c.sources, c.rows) for k, c in load_corrections().items()}

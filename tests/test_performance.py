@@ -1,6 +1,6 @@
 """Tests of the performance model (k2calc/performance.py) through its public entry points.
 
-Goldens are derived by hand from facts.md (sections A, B, F) in each test's docstring; properties
+Goldens are derived by hand from the models' config.json (data/models/*.json, with their Hugging Face sources) and published runs named in each test's docstring; properties
 (hypothesis) check the physics a buyer relies on over a grid of deployments and models; the
 calibration tests check the validate targets and that data/uncertainty.csv is regenerated.
 
@@ -35,7 +35,7 @@ from k2calc.performance import (
 )
 from k2calc.scenario import Scenario
 
-M3_ULTRA_BW = 819e9  # facts.md C: Mac Studio M3 Ultra, 819 GB/s
+M3_ULTRA_BW = 819e9  # Apple Mac Studio (2025) tech specs: M3 Ultra, 819 GB/s unified memory bandwidth
 
 # ------------------------------------------------------------------------------------------------
 # Helpers
@@ -102,15 +102,15 @@ def _single_mac_kimi(**kw):
 def test_kimi_k2_thinking_decode_step_reads_32_7_gb():
     """Kimi K2 Thinking, batch 1, one device (TP = PP = 1: no byte is split or replicated).
 
-    By hand from facts.md A (config.json) and the INT4 scheme (routed experts INT4 g32 = 4.5 bit =
+    By hand from moonshotai/Kimi-K2-Thinking config.json (data/models/kimi-k2-thinking.json) and the INT4 scheme (routed experts INT4 g32 = 4.5 bit =
     0.5625 B/weight; everything else BF16 = 2 B/weight):
 
     * routed experts touched: 60 MoE layers x 8 experts x 3 x 7168 x 2048 = 21,139,292,160 params
       x 0.5625 B                                                     = 11.891 GB
     * BF16 active params: attention 61 x 101.1M = 6.168B, shared experts 60 x 44.04M = 2.642B,
       dense MLP (layer 0) 3 x 7168 x 18432 = 0.396B, lm_head 163840 x 7168 = 1.174B
-      = 10.38B ("~10.4B" in facts.md F) x 2 B                         = 20.763 GB
-    * sum                                                             = 32.65 GB  (facts.md F: ~32.7 GB)
+      = 10.38B (the Kimi K2 model card's 32B active less the routed experts) x 2 B                         = 20.763 GB
+    * sum                                                             = 32.65 GB  (about 32.7 GB: 32B active, INT4 experts)
     * plus the BF16 routers, read by every token: 60 x 384 x 7168 = 0.165B x 2 B = 0.33 GB
       (and the norms, ~2 MB)                                          = 32.98 GB
 
@@ -129,13 +129,13 @@ def test_kimi_k2_thinking_decode_step_reads_32_7_gb():
     assert step.bytes_read == pytest.approx(32.7e9, rel=0.02)
     assert step.bytes_read == pytest.approx(routed + 2 * bf16_params + router, rel=2e-3)
 
-    # The KV part at a short context is the MLA latent, 70,272 B per cached token (facts.md B).
+    # The KV part at a short context is the MLA latent, 70,272 B per cached token (kv_lora_rank 512 + qk_rope_head_dim 64 = 576 x 61 layers x 2 B).
     step_kv = decode_step(d, mem, 1, 1000)
     assert step_kv.bytes_read - step.bytes_read == pytest.approx(1000 * 70_272, rel=1e-6)
 
 
 def test_kimi_k2_thinking_roofline_on_one_m3_ultra_is_25_tok_s():
-    """One M3 Ultra streams 819 GB/s; 819e9 / 32.7e9 = 25.0 tok/s bounds batch-1 decode (facts.md F).
+    """One M3 Ultra streams 819 GB/s; 819e9 / 32.7e9 = 25.0 tok/s bounds batch-1 decode.
     The prediction (62% of the bandwidth plus per-layer latency) must lie below it, and at batch 1
     decode is bandwidth-bound, so the roofline is the bytes over the peak bandwidth exactly."""
     p = _perf_of(_single_mac_kimi())
@@ -300,7 +300,7 @@ def test_class_with_published_rows_has_no_far_band_note():
     # 10B active at 8 bit on 819 GB/s unified memory: a bandwidth-bound GEMV.
     (dict(model="minimax-m2", hardware="mac-studio-m3-ultra-512gb", count=1, quant="mlx-8bit"),
      "gpu-memory-bandwidth"),
-    # INT4 W4A16 MoE kernels on Hopper saturate with batch (facts.md F).
+    # INT4 W4A16 MoE kernels on Hopper saturate with batch (sgl-cookbook Kimi-K2.5.md, commit 26a01fc).
     (dict(model="kimi-k2-thinking", hardware="h200-sxm", count=8, engine="sglang", concurrency=100,
           input_tokens=1000, output_tokens=1000), "compute"),
     # ... and with 8K-token prompts SGLang's MLA attention with 8 heads per GPU takes over (K2.5 8k1k rows).
@@ -323,7 +323,7 @@ def _totals(**kw) -> dict[int, float]:
 
 
 def test_int4_w4a16_on_hopper_saturates():
-    """facts.md F: Kimi K2.5 INT4 on 8x H200 saturates near 255 output tok/s from 16 to 100 users
+    """sgl-cookbook docs/autoregressive/Moonshotai/Kimi-K2.5.md (commit 26a01fc): Kimi K2.5 INT4 on 8x H200 saturates near 255 output tok/s from 16 to 100 users
     (here: within 1.5x over that range, where FP8 on B200 grows more than 2x)."""
     t = _totals(model="kimi-k2-thinking", hardware="h200-sxm", count=8, engine="sglang")
     assert max(t.values()) / min(t.values()) <= 1.5, t

@@ -11,7 +11,14 @@ from k2calc import cost, deployment
 from k2calc.deployment import resolve
 from k2calc.estimate import estimate
 from k2calc.scenario import Scenario
-from k2calc.units import GPUS_PER_NODE, HOURS_PER_YEAR, format_device_bytes, format_gb, format_usd, nodes_for_gpus
+from k2calc.units import (
+    GPUS_PER_NODE,
+    HOURS_PER_YEAR,
+    format_device_bytes,
+    format_gb,
+    format_usd,
+    nodes_for_gpus,
+)
 
 CORE = Path(__file__).resolve().parent.parent / "k2calc"
 

@@ -20,10 +20,13 @@ import csv
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ..memory import Deployment
-from .calibration import DATA, ENGINE_FAMILY, platform_of
+from pydantic import BaseModel, ConfigDict, Field
 
-CORRECTIONS_PATH = DATA / "class_corrections.csv"
+from ..loader import DATA_DIR, load_csv
+from ..memory import Deployment
+from .calibration import ENGINE_FAMILY, platform_of
+
+CORRECTIONS_PATH = DATA_DIR / "class_corrections.csv"
 FEW_SOURCES_BAND = 1.5   # least band factor of a class resting on fewer than three sources
 FAR_BAND = 2.0           # band factor where no published row shares the engine family and platform
 KINDS = ("decode", "prefill/ttft")
@@ -53,15 +56,25 @@ def calibration_class(d: Deployment) -> str:
     return f"{ENGINE_FAMILY[d.engine.id]}/{platform}{suffix}"
 
 
+class CorrectionRow(BaseModel):
+    """A row of data/class_corrections.csv (``class`` is a Python keyword: the field has an alias)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, populate_by_name=True)
+    klass: str = Field(alias="class")
+    kind: str
+    sources: int = Field(ge=0)
+    rows: int = Field(ge=0)
+    correction: float = Field(gt=0)
+    band_factor: float = Field(ge=1)
+
+
 @lru_cache(maxsize=1)
 def load_corrections() -> Corrections:
     """(class, kind) -> :class:`ClassCalibration`, from data/class_corrections.csv."""
     if not CORRECTIONS_PATH.exists():
         return {}
-    with CORRECTIONS_PATH.open(newline="", encoding="utf-8") as f:
-        return {(r["class"], r["kind"]): ClassCalibration(float(r["correction"]), float(r["band_factor"]),
-                                                           int(r["sources"]), int(r["rows"]))
-                for r in csv.DictReader(f)}
+    return {(r.klass, r.kind): ClassCalibration(r.correction, r.band_factor, r.sources, r.rows)
+            for r in load_csv(CORRECTIONS_PATH, CorrectionRow, key=("class", "kind"))}
 
 
 def write_corrections(table: Corrections, path=CORRECTIONS_PATH) -> None:

@@ -14,20 +14,17 @@ engine family, each with the published rows or the microbenchmark that set it (i
 
 from __future__ import annotations
 
-import csv
-from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import CatalogError, validation_message
+from ..errors import CatalogError
 from ..hardware import Hardware
+from ..loader import DATA_DIR, load_csv
 
-DATA = Path(__file__).resolve().parent.parent.parent / "data"
-PLATFORMS_PATH = DATA / "platforms.csv"
-BANDWIDTH_PATH = DATA / "bandwidth.csv"
-KERNEL_EFFICIENCY_PATH = DATA / "kernel_efficiency.csv"
+PLATFORMS_PATH = DATA_DIR / "platforms.csv"
+BANDWIDTH_PATH = DATA_DIR / "bandwidth.csv"
+KERNEL_EFFICIENCY_PATH = DATA_DIR / "kernel_efficiency.csv"
 
 ENGINE_FAMILY = {"vllm": "server", "sglang": "server", "ktransformers": "ktransformers",
                  "llama.cpp": "llama.cpp", "ollama": "ollama", "mlx-lm": "mlx", "exo": "mlx"}
@@ -93,35 +90,19 @@ class KernelEfficiency(BaseModel):
     basis: str
 
 
-def _rows(path: Path, model: type[BaseModel]) -> list:
-    """Rows of a CSV as `model` instances; errors name the file, line and column."""
-    try:
-        with path.open(newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            out = []
-            for raw in reader:
-                try:
-                    out.append(model.model_validate(raw))
-                except ValidationError as exc:
-                    raise CatalogError(f"{path.name}: line {reader.line_num}: {validation_message(exc)}") from None
-            return out
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CatalogError(f"{path.name}: cannot read: {exc}") from None
-
-
 @lru_cache(maxsize=1)
 def platforms() -> dict[str, Platform]:
-    return {p.platform: p for p in _rows(PLATFORMS_PATH, Platform)}
+    return {p.platform: p for p in load_csv(PLATFORMS_PATH, Platform, key="platform")}
 
 
 @lru_cache(maxsize=1)
 def device_bandwidths() -> dict[str, DeviceBandwidth]:
-    return {b.hardware_id: b for b in _rows(BANDWIDTH_PATH, DeviceBandwidth)}
+    return {b.hardware_id: b for b in load_csv(BANDWIDTH_PATH, DeviceBandwidth, key="hardware_id")}
 
 
 @lru_cache(maxsize=1)
 def _efficiencies() -> dict[tuple[str, str, str], float]:
-    return {(e.phase, e.kernel, e.platform): e.efficiency for e in _rows(KERNEL_EFFICIENCY_PATH, KernelEfficiency)}
+    return {(e.phase, e.kernel, e.platform): e.efficiency for e in load_csv(KERNEL_EFFICIENCY_PATH, KernelEfficiency, key=("phase", "kernel", "platform"))}
 
 
 def kernel_efficiency(phase: str, kernel: str, platform: str, fallback: str | None = None) -> float:
@@ -189,11 +170,3 @@ def achievable_bandwidth_bytes_per_s(device: Hardware) -> float:
 # STREAM triad share of a CPU socket's DIMM peak where data/bandwidth.csv has no row: Sapphire Rapids
 # 233 of 307 GB/s (RRZE-HPC/likwid issue 664), Xeon 6980P 512 of 614 (ik_llama.cpp PR 534): about 0.76.
 CPU_STREAM_FRACTION = 0.76
-
-
-@dataclass(frozen=True)
-class ClassKey:
-    """A calibration class (engine family / platform) and the kind of speed."""
-
-    klass: str
-    kind: str  # "decode" | "prefill/ttft"

@@ -19,14 +19,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ..hardware import Hardware
-from ..memory import (
-    Deployment,
-    MemoryEstimate,
-    layer_bytes,
-    pipeline_stages,
-    rank_layer_bytes,
-)
+from ..memory import Deployment, MemoryEstimate, rank_layer_bytes
 from ..models import ModelArch, all_layer_params, layer_params
+from ..weights import layer_bytes, pipeline_stages
 from .calibration import (
     KERNEL_PEAK_DTYPE,
     Platform,
@@ -235,8 +230,9 @@ def _collective_s(p: Platform, device: Hardware, message_bytes: float, ranks: in
     return p.collective_latency_s + 2 * (ranks - 1) / ranks * message_bytes / link
 
 
-# Between servers: 400 Gb/s InfiniBand or RoCE per GPU (50 GB/s) and its latency; an assumption for
-# HGX-class clusters.
+# Between servers: 400 Gb/s InfiniBand or RoCE per GPU (50 GB/s line rate; NDR reaches 46-48 GB/s per
+# NIC in nccl-tests, NVIDIA/nccl-tests issue 290, maintainer 2025-03-03) and a small all-reduce's latency:
+# 19-20 us for 8-128 B between two A100 nodes over HDR (nccl-tests issue 150, 2023-06-29).
 INTERNODE_BYTES_PER_S = 50e9
 INTERNODE_LATENCY_S = 20e-6
 

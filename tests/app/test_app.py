@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+from streamlit.proto.Metric_pb2 import Metric as MetricProto
 from streamlit.testing.v1 import AppTest
 
 from k2calc.estimate import estimate
@@ -247,3 +248,126 @@ def test_a_planner_option_opens_in_the_calculator(app):
     assert s.hardware in first and s.count == count
     assert s.concurrency == -(-50 // replicas)  # the users one replica serves
     assert app.title[0].value.startswith("Will it fit")
+
+
+# ------------------------------------------------------------------------------------------------
+# What-if sliders and the pinned baseline (issue 16)
+# ------------------------------------------------------------------------------------------------
+
+def _link(at: AppTest) -> dict:
+    return {k: v[-1] if isinstance(v, list) else v for k, v in at.query_params.items()}
+
+
+@pytest.mark.parametrize("field, value, figure", [
+    ("concurrency", 8, "Decode per user"),
+    ("context", 131072, "Memory used, device 0"),
+    ("input_tokens", 16384, "Time to first token"),
+    ("output_tokens", 4096, "API per 1M output tokens"),
+    ("count", 16, "Purchase (capex)"),
+    ("utilisation", 0.9, "Own cost per 1M output tokens"),
+    ("electricity_usd_per_kwh", 0.3, "Own cost per 1M output tokens"),
+    ("amortisation_years", 3.0, "Own cost per 1M output tokens"),
+    ("cache_hit_rate", 0.5, "API per 1M output tokens"),
+    ("hardware_price_usd", 25_000.0, "Purchase (capex)"),
+])
+def test_each_slider_moves_its_figure_the_exact_value_and_the_url(app, field, value, figure):
+    before = _metric(app, figure)
+    app.sidebar.select_slider(key=f"{field}_slider").set_value(value).run()
+    assert not app.exception, app.exception
+    assert getattr(app.session_state["scenario"], field) == value
+    assert app.sidebar.number_input(key=field).value == value  # the exact box follows the slider
+    assert _metric(app, figure) != before
+    assert from_query(_link(app))[0] == app.session_state["scenario"]  # the link restores it exactly
+    assert _link(app)[field] == (repr(value) if isinstance(value, float) else str(value))
+
+
+def test_a_typed_value_off_the_grid_stays_exact_and_the_slider_shows_the_nearest_step(app):
+    app.sidebar.number_input(key="concurrency").set_value(6).run()
+    assert app.sidebar.select_slider(key="concurrency_slider").value == 8  # nearest power of two (log scale)
+    assert app.session_state["scenario"].concurrency == 6 and _link(app)["concurrency"] == "6"
+    app.sidebar.number_input(key="electricity_usd_per_kwh").set_value(0.137).run()
+    assert app.sidebar.select_slider(key="electricity_usd_per_kwh_slider").value == 0.14
+    assert app.session_state["scenario"].electricity_usd_per_kwh == 0.137
+    fresh = _app(_link(app))  # the link restores the exact values, not the steps
+    assert fresh.session_state["scenario"].concurrency == 6
+    assert fresh.session_state["scenario"].electricity_usd_per_kwh == 0.137
+
+
+def test_slider_limits_come_from_the_model_and_what_fits():
+    at = _app({"model": "minimax-m2", "quant": "mlx-8bit", "hardware": "mac-studio-m3-ultra-512gb", "count": "1"})
+    context = at.sidebar.select_slider(key="context_slider")
+    assert context.options[-1] == "196,608"  # MiniMax M2's max_position_embeddings
+    users = at.sidebar.select_slider(key="concurrency_slider").options
+    scenario = at.session_state["scenario"]
+    from k2calc.whatif import max_users
+    assert users[-1] == f"{max_users(scenario):,}" and users[0] == "1"
+    counts = at.sidebar.select_slider(key="count_slider").options
+    assert "3" not in counts and counts[:3] == ["1", "2", "4"]
+
+
+def test_pin_a_baseline_move_three_sliders_and_the_deltas_reconcile():
+    at = _app()
+    at.run()
+    at.sidebar.button(key="pin_baseline").click().run()
+    pinned = at.session_state["baseline"]
+    assert pinned == Scenario()
+    at.sidebar.select_slider(key="concurrency_slider").set_value(8).run()
+    at.sidebar.select_slider(key="electricity_usd_per_kwh_slider").set_value(0.3).run()
+    at.sidebar.select_slider(key="utilisation_slider").set_value(0.9).run()
+    assert not at.exception, at.exception
+    now = at.session_state["scenario"]
+    assert (now.concurrency, now.electricity_usd_per_kwh, now.utilisation) == (8, 0.3, 0.9)
+    metrics = {m.label: m for m in at.metric}
+
+    # By hand, from the cost formula: annual cost / output tokens a year, in the baseline and now.
+    def per_million(s: Scenario) -> float:
+        e = estimate(s)
+        c, a = e.cost, e.cost.assumptions
+        avg_kw = c.power_watts / 1000 * (a["utilisation"] + a["idle_power_share"] * (1 - a["utilisation"]))
+        energy = avg_kw * 8760 * a["pue"] * a["electricity_usd_per_kwh"]
+        hosting = c.peak_power_watts / 1000 * a["hosting_usd_per_kw_month"] * 12
+        capital = c.capex_usd * (1 - a["residual_value_pct"] / 100) / a["amortisation_years"]
+        maintenance = c.capex_usd * a["maintenance_pct_per_year"] / 100
+        tokens = e.performance.output_tokens_per_s_total * 3600 * 8760 * a["utilisation"]
+        return (capital + energy + hosting + maintenance) / tokens * 1e6
+
+    change = per_million(now) - per_million(pinned)
+    assert change < 0  # more users, busier hardware: cheaper per token despite dearer power
+    cost = metrics["Own cost per 1M output tokens"]
+    assert cost.delta.startswith(f"-${abs(change):,.2f} (")
+    assert cost.value == f"${per_million(now):,.2f}"
+    # cheaper and faster are good: costs and times use the inverse colours (a fall shows green)
+    colour = {name: MetricProto.MetricColor.Name(m.proto.color) for name, m in metrics.items()}
+    assert colour["Own cost per 1M output tokens"] == "GREEN"  # fell
+    assert colour["Time to first token"] == "RED"  # rose: 8 prompts queue
+    assert colour["Decode total, 8 user(s)"] == "GREEN" and colour["Decode per user"] == "RED"
+    assert colour["Purchase (capex)"] == "GRAY"
+    assert metrics["Purchase (capex)"].delta == "no change"
+    assert any("concurrency 1 -> 8" in m.value and "electricity_usd_per_kwh default -> 0.3" in m.value
+               for m in at.markdown)
+    # the baseline travels in the link, and a colleague's link restores both
+    link = _link(at)
+    assert from_query(link)[0] == now and "baseline" in link
+    fresh = _app(link)
+    assert fresh.session_state["baseline"] == pinned and fresh.session_state["scenario"] == now
+    assert next(m for m in fresh.metric if m.label == "Own cost per 1M output tokens").delta == cost.delta
+    # the speed chart shows the baseline as a faint trace
+    chart = next(c for c in at.get("plotly_chart") if "Decode speed" in c.proto.spec)
+    assert "baseline per user" in chart.proto.spec
+    # the report compares both
+    at.switch_page("pages/report.py").run()
+    assert not at.exception
+    report = "\n".join(m.value for m in at.markdown)
+    assert "Against the pinned baseline" in report and "electricity_usd_per_kwh" in report
+    assert f"-\\${abs(change):,.2f}" in report
+    # clearing the baseline removes the deltas and the link parameter
+    at.switch_page("pages/calculator.py").run()
+    at.sidebar.button(key="clear_baseline").click().run()
+    assert at.session_state["baseline"] is None and "baseline" not in _link(at)
+    assert not any(m.delta for m in at.metric)
+
+
+def test_a_damaged_baseline_in_the_link_warns():
+    at = _app({"baseline": "###", "concurrency": "2"})
+    assert "baseline could not be read" in at.warning[0].value
+    assert at.session_state["scenario"].concurrency == 2 and at.session_state["baseline"] is None

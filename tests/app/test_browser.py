@@ -80,7 +80,7 @@ def test_verdict_metric_and_a_changed_input(server, browser):
     page.goto(server)
     expect(page.get_by_text("Fits.", exact=False).first).to_be_visible(timeout=30_000)
     expect(page.get_by_text("594.2 GB").first).to_be_visible(timeout=30_000)
-    count = page.get_by_label("Count (GPUs or systems)")
+    count = page.get_by_label("Count (GPUs or systems)", exact=True)
     count.fill("4")
     count.press("Enter")
     expect(page.get_by_text("Does not fit.", exact=False).first).to_be_visible(timeout=30_000)
@@ -99,7 +99,7 @@ def test_share_link_slider_and_html_report(server, browser, tmp_path):
     expect(page.get_by_text("243.0 GB").first).to_be_visible(timeout=30_000)  # MiniMax M2 at MLX 8-bit
     total = page.get_by_test_id("stMetric").filter(has_text="Decode total")
     before = total.inner_text()
-    users = page.get_by_label("Concurrent users")
+    users = page.get_by_label("Concurrent users [sequences]", exact=True)
     users.fill("16")
     users.press("Enter")
     expect(total.filter(has_text="16 user(s)")).to_be_visible(timeout=30_000)
@@ -114,6 +114,36 @@ def test_share_link_slider_and_html_report(server, browser, tmp_path):
     download.value.save_as(path)
     html = path.read_text()
     assert "MiniMax M2" in html and "Mac Studio" in html and "<html" in html.lower()
+    page.close()
+
+
+def test_dragging_the_users_slider_moves_speed_and_chart_and_the_link_restores_it(server, browser):
+    """Move the users slider one step (keyboard on the slider's thumb, as a user dragging it by one
+    notch): the exact box, the speed metric, the speed chart's marker and the address follow; reloading
+    the address shows the same values."""
+    link = f"{server}/?model=minimax-m2&quant=mlx-8bit&hardware=mac-studio-m3-ultra-512gb&count=1&concurrency=2"
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    page.goto(link)
+    total = page.get_by_test_id("stMetric").filter(has_text="Decode total")
+    expect(total.filter(has_text="2 user(s)")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("your 2 user(s)")).to_be_visible(timeout=30_000)  # the speed chart's marker
+    before = total.inner_text()
+    slider = page.get_by_role("slider", name="Concurrent users [sequences], slider")
+    expect(slider).to_have_attribute("aria-valuetext", "2")
+    slider.focus()
+    slider.press("ArrowRight")  # the next step on the powers-of-two scale
+    expect(total.filter(has_text="4 user(s)")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("your 4 user(s)")).to_be_visible(timeout=30_000)
+    expect(page.get_by_label("Concurrent users [sequences]", exact=True)).to_have_value("4")
+    after = total.inner_text()
+    assert after != before
+    page.wait_for_url("**concurrency=4**", timeout=30_000)
+    page.goto(page.url)  # reload the link
+    expect(total.filter(has_text="4 user(s)")).to_be_visible(timeout=30_000)
+    assert total.inner_text() == after
+    expect(page.get_by_role("slider", name="Concurrent users [sequences], slider")).to_have_attribute(
+        "aria-valuetext", "4")
+    expect(page.get_by_text("your 4 user(s)")).to_be_visible(timeout=30_000)
     page.close()
 
 
