@@ -139,7 +139,8 @@ def _scenario_from_state(cpu_only: bool, hybrid: bool) -> Scenario:
         **{f: ss.get(f) for f in (
             "utilisation", "electricity_usd_per_kwh", "pue", "hosting_usd_per_kw_month",
             "maintenance_pct_per_year", "amortisation_years", "residual_value_pct", "cache_hit_rate",
-            "hardware_price_usd", "cloud_usd_per_hour", "monthly_output_tokens")},
+            "hardware_price_usd", "cloud_usd_per_hour", "monthly_output_tokens", "api_input_usd_per_mtok",
+            "api_output_usd_per_mtok")},
         bits_per_weight=ss.get("bits_per_weight"), api_provider=ss.get("api_provider"),
     )
 
@@ -252,6 +253,16 @@ def sidebar_scenario() -> Scenario | None:
                     COST_SCALES["hardware_price_usd"], fmt=lambda v: f"${v:,.0f}", default=catalog_price,
                     number=dict(min_value=0.0, step=500.0, placeholder=(
                         f"{catalog_price:,.0f} (catalog)" if catalog_price else "no catalog price")))
+        from k2calc.cost import api_price
+        listed = api_price(str(st.session_state.get("model")), st.session_state.get("api_provider"))
+        for field, label, attr in (("api_output_usd_per_mtok", "API output price [USD per 1M tokens]", "output_usd_per_mtok"),
+                                   ("api_input_usd_per_mtok", "API input price [USD per 1M tokens]", "input_usd_per_mtok")):
+            price = getattr(listed, attr) if listed else None
+            slider_pair(st, field, f"{label} (empty = list price)", COST_SCALES[field], fmt=lambda v: f"${v:,.2f}",
+                        default=price, number=dict(min_value=0.0, max_value=1000.0, step=0.1, placeholder=(
+                            f"{price:,.2f} ({listed.provider}, {listed.date})" if listed else "no list price")),
+                        help=(f"{listed.provider} list price {price:,.2f} USD per 1M tokens ({listed.date}): "
+                              f"{listed.source}" if listed else "No public API price for this model."))
     with sb.expander("Advanced: engine, parallelism, KV cache"):
         st.selectbox("Engine", [AUTO, *ENGINES], key="engine_choice",
                      format_func=lambda e: "auto (by hardware)" if e == AUTO else ENGINES[e].name)

@@ -19,7 +19,14 @@ from .errors import FlagNames, K2CalcError, finite_json
 from .estimate import estimate
 from .hardware import get_hardware, load_hardware
 from .memory import KV_DTYPES
-from .models import MAX_CONFIG_BYTES, ModelArch, get_model, load_models, param_counts, parse_config_json
+from .models import (
+    MAX_CONFIG_BYTES,
+    ModelArch,
+    get_model,
+    load_models,
+    param_counts,
+    parse_config_json,
+)
 from .quant import QUANT_IDS, SCHEMES, resolve_scheme
 from .scenario import Catalogs, Scenario
 from .units import format_count, format_device_bytes, format_gb
@@ -86,6 +93,8 @@ def _add_scenario_options(e: argparse.ArgumentParser) -> None:
     c.add_argument("--cloud-usd-per-hour", type=float, help="rental per device-hour instead of the catalog's")
     c.add_argument("--monthly-output-tokens", type=float, help="output volume for break-even [tokens/month]")
     c.add_argument("--api-provider", help="API provider to compare with (default: the model's own)")
+    c.add_argument("--api-input-usd-per-mtok", type=float, help="your API input price instead of the list price [USD/1M]")
+    c.add_argument("--api-output-usd-per-mtok", type=float, help="your API output price instead of the list price [USD/1M]")
     e.add_argument("--json", action="store_true", help="print one JSON object")
 
 

@@ -24,6 +24,7 @@ Definitions (all in USD, watts, tokens):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -157,6 +158,23 @@ def api_price(model_id: str, provider: str | None = None) -> ApiPrice | None:
     return None
 
 
+def price_with_overrides(price: ApiPrice | None, model_id: str, input_usd_per_mtok: float | None,
+                         output_usd_per_mtok: float | None) -> ApiPrice | None:
+    """The list price with the user's own input and/or output price [USD per 1M tokens] in place of the
+    provider's; a price the user leaves out stays the list price (0 where the model has none)."""
+    if input_usd_per_mtok is None and output_usd_per_mtok is None:
+        return price
+    if price is None:
+        return ApiPrice(model_id=model_id, provider="your price", input_usd_per_mtok=input_usd_per_mtok or 0.0,
+                        output_usd_per_mtok=output_usd_per_mtok or 0.0, date="2026-12", status="user",
+                        source="the user's own price")
+    return dataclasses.replace(
+        price, provider=f"{price.provider} at your price",
+        input_usd_per_mtok=price.input_usd_per_mtok if input_usd_per_mtok is None else input_usd_per_mtok,
+        output_usd_per_mtok=price.output_usd_per_mtok if output_usd_per_mtok is None else output_usd_per_mtok,
+        source=f"{price.source}; overridden by the user")
+
+
 def api_usd_per_million_output(price: ApiPrice, input_tokens: int, output_tokens: int, cache_hit_rate: float) -> float:
     """API bill for a workload of `input_tokens` in / `output_tokens` out per request, per 1M output
     tokens [USD]: (input x (miss x input price + hit x cached price) + output x output price) / output."""
@@ -279,8 +297,10 @@ class CostEstimate:
 def estimate_cost(d: Deployment, perf: PerformanceEstimate, input_tokens: int, output_tokens: int,
                   a: CostAssumptions | None = None, *, device_price_usd: float | None = None,
                   cloud_usd_per_hour: float | None = None, monthly_output_tokens: float | None = None,
-                  api_provider: str | None = None) -> CostEstimate:
-    """All money figures for a deployment serving `perf`'s throughput (see the module docstring)."""
+                  api_provider: str | None = None, api_input_usd_per_mtok: float | None = None,
+                  api_output_usd_per_mtok: float | None = None) -> CostEstimate:
+    """All money figures for a deployment serving `perf`'s throughput (see the module docstring).
+    `api_input_usd_per_mtok` / `api_output_usd_per_mtok` replace the provider's list prices [USD per 1M]."""
     a = a or default_assumptions()
     notes: list[str] = []
     capex_items = capex_breakdown(d, a, device_price_usd)
@@ -319,7 +339,8 @@ def estimate_cost(d: Deployment, perf: PerformanceEstimate, input_tokens: int, o
     else:
         notes.append(f"cloud rental: no $/hour for {d.device.name} in the catalog (give --cloud-usd-per-hour)")
 
-    price = api_price(d.model.id, api_provider)
+    price = price_with_overrides(api_price(d.model.id, api_provider), d.model.id, api_input_usd_per_mtok,
+                                 api_output_usd_per_mtok)
     api_per_m = None
     if price is None:
         notes.append(f"API: no price for {d.model.name}{' from ' + api_provider if api_provider else ''} in data/api_prices.csv")

@@ -116,7 +116,9 @@ def run_cost(s: Scenario, d: Deployment, perf: PerformanceEstimate) -> tuple[Cos
     try:
         return estimate_cost(d, perf, s.input_tokens, s.output_tokens, s.cost_assumptions(),
                              device_price_usd=s.hardware_price_usd, cloud_usd_per_hour=s.cloud_usd_per_hour,
-                             monthly_output_tokens=s.monthly_output_tokens, api_provider=s.api_provider), None
+                             monthly_output_tokens=s.monthly_output_tokens, api_provider=s.api_provider,
+                             api_input_usd_per_mtok=s.api_input_usd_per_mtok,
+                             api_output_usd_per_mtok=s.api_output_usd_per_mtok), None
     except K2CalcError as exc:
         return None, str(exc)
 

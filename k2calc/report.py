@@ -19,7 +19,6 @@ import plotly.graph_objects as go
 from .cost import api_price, assumption_sources
 from .estimate import Estimate, finite_json
 from .performance import PerformanceEstimate
-from .whatif import compare
 from .report_content import (
     Block,
     assumption_rows,
@@ -28,6 +27,7 @@ from .report_content import (
     engine_rows,
     price_rows,
 )
+from .whatif import compare
 
 # ------------------------------------------------------------------------------------------------
 # Markdown

@@ -15,7 +15,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .cost import MIN_AMORTISATION_YEARS, MIN_UTILISATION, CostAssumptions, default_assumptions
+from .cost import (
+    MIN_AMORTISATION_YEARS,
+    MIN_UTILISATION,
+    CostAssumptions,
+    default_assumptions,
+)
 from .errors import K2CalcError, first_error, validation_message
 from .hardware import Hardware, load_hardware
 from .models import ModelArch
@@ -25,7 +30,8 @@ MAX_COUNT = 1024
 # them re-prices an estimate (k2calc.estimate.reprice) instead of running the physics again.
 COST_FIELDS = ("electricity_usd_per_kwh", "pue", "hosting_usd_per_kw_month", "maintenance_pct_per_year",
                "amortisation_years", "residual_value_pct", "utilisation", "cache_hit_rate",
-               "hardware_price_usd", "cloud_usd_per_hour", "monthly_output_tokens", "api_provider")
+               "hardware_price_usd", "cloud_usd_per_hour", "monthly_output_tokens", "api_provider",
+               "api_input_usd_per_mtok", "api_output_usd_per_mtok")
 
 
 class WorkloadError(K2CalcError):
@@ -142,6 +148,9 @@ class Scenario(BaseModel):
     cloud_usd_per_hour: float | None = Field(None, ge=0, le=10000)
     monthly_output_tokens: float | None = Field(None, ge=1, le=1e15)
     api_provider: str | None = Field(None, max_length=100)
+    # The API's prices in place of the provider's list prices [USD per 1M tokens]; None = list price.
+    api_input_usd_per_mtok: float | None = Field(None, ge=0, le=1000)
+    api_output_usd_per_mtok: float | None = Field(None, ge=0, le=1000)
 
     @property
     def workload(self) -> Workload:

@@ -170,6 +170,8 @@ COST_SCALES: dict[str, tuple[float, ...]] = {
     "hardware_price_usd": round_steps(100, 5_000_000),  # per device
     "amortisation_years": linear_steps(0.5, 10, 0.5) + (12.0, 15.0, 20.0, 25.0, 30.0),
     "cache_hit_rate": linear_steps(0.0, 1.0, 0.05),  # share of prompt tokens billed at the cached price
+    "api_input_usd_per_mtok": (0.0, *round_steps(0.01, 100)),   # USD per 1M input tokens
+    "api_output_usd_per_mtok": (0.0, *round_steps(0.01, 200)),  # USD per 1M output tokens
 }
 
 

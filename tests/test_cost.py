@@ -484,3 +484,15 @@ def test_reconcile_top_option_cost_per_million_output_tokens(top_option):
 def test_reconcile_top_option_reported_speed(top_option):
     o, e, text = top_option
     assert o.tokens_per_s_per_user == pytest.approx(e.performance.decode_tokens_per_s_per_user, rel=1e-9), text
+
+
+def test_own_api_prices_replace_the_list_prices_in_the_blended_figure():
+    """Moonshot lists Kimi K2 Thinking at $0.60 in / $2.50 out per 1M tokens (data/api_prices.csv). With
+    your own $4.00 output price, an 8,192-token prompt and a 1,024-token answer cost
+    4.00 + 0.60 x 8,192 / 1,024 = $8.80 per 1M output tokens; with $1.00 input too, 4.00 + 8.00 = $12.00."""
+    base = dict(model="kimi-k2-thinking", hardware="h200-sxm", count=8, input_tokens=8192, output_tokens=1024)
+    out = estimate(Scenario.build(**base, api_output_usd_per_mtok=4.0)).cost
+    both = estimate(Scenario.build(**base, api_output_usd_per_mtok=4.0, api_input_usd_per_mtok=1.0)).cost
+    assert out.api_usd_per_million_output_tokens == pytest.approx(8.80)
+    assert both.api_usd_per_million_output_tokens == pytest.approx(12.00)
+    assert "your price" in out.api_provider

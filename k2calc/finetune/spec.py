@@ -4,8 +4,8 @@ workload, so custom devices and imported models work here as in the Calculator).
 
 from __future__ import annotations
 
-from dataclasses import replace
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError

@@ -269,6 +269,8 @@ def _link(at: AppTest) -> dict:
     ("amortisation_years", 3.0, "Own cost per 1M output tokens"),
     ("cache_hit_rate", 0.5, "API per 1M output tokens"),
     ("hardware_price_usd", 25_000.0, "Purchase (capex)"),
+    ("api_output_usd_per_mtok", 4.0, "API per 1M output tokens"),
+    ("api_input_usd_per_mtok", 1.0, "API per 1M output tokens"),
 ])
 def test_each_slider_moves_its_figure_the_exact_value_and_the_url(app, field, value, figure):
     before = _metric(app, figure)
