@@ -11,6 +11,7 @@ import html
 import io
 import json
 import math
+import re
 from dataclasses import asdict
 from typing import Any
 
@@ -34,9 +35,23 @@ from .whatif import compare
 # ------------------------------------------------------------------------------------------------
 
 
+_MD_INLINE = str.maketrans({"\\": "\\\\", "$": "\\$", "|": "\\|", "*": "\\*", "`": "\\`", "[": "\\[",
+                            "]": "\\]", "~": "\\~", "&": "&amp;", "<": "&lt;", ">": "&gt;",
+                            "\n": " ", "\r": " "})
+# an underscore opens or closes emphasis only at a word's edge (CommonMark), so ids like
+# electricity_usd_per_kwh stay readable
+_MD_EDGE_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+# what turns the start of a line into a heading, quote, list, rule or setext underline
+_MD_LINE_START = re.compile(r"^(\s*\d*)((?<=\d)[.)]|(?<!\d)[#+-])(?=\s|$)")
+
+
 def _md_escape(text: str) -> str:
-    """Keep dollar signs literal (Streamlit reads $...$ as LaTeX) and table cells in one piece."""
-    return str(text).replace("\\", "\\\\").replace("$", "\\$").replace("|", "\\|").replace("\n", " ")
+    """Text as literal Markdown, whoever wrote it (a custom device's or model's name, an id, a source):
+    HTML-significant characters become entities (no tag or script survives into the .md file), Markdown
+    control characters are backslash-escaped, dollar signs stay literal (Streamlit reads $...$ as LaTeX)
+    and table cells stay in one piece."""
+    out = _MD_EDGE_UNDERSCORE.sub(r"\\_", str(text).translate(_MD_INLINE))
+    return _MD_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), out, count=1)
 
 
 def _md(blocks: list[Block]) -> str:

@@ -306,6 +306,52 @@ def test_report_markdown_not_fitting():
     assert "Does not fit" in md and "Smallest that fits: 16 x NVIDIA H200" in md
 
 
+EVIL = "<script>alert(1)</script>|*x*"
+
+
+def _evil_estimate():
+    from k2calc.hardware import Hardware
+    from k2calc.scenario import Catalogs
+    from k2calc.units import GiB
+
+    device = Hardware(id="evil-gpu", name=EVIL, kind="gpu", vendor="NVIDIA", memory_bytes=192 * GiB,
+                      memory_bandwidth_gb_per_s=4000, bf16_dense_tflops=1000, tdp_watts=800, price_usd=30000,
+                      price_date="2026-01", status="unverified", source=EVIL)
+    catalogs = Catalogs(hardware={"evil-gpu": device})
+    return estimate(Scenario(model="llama-3.1-8b", hardware="evil-gpu", count=2), catalogs)
+
+
+def test_user_text_is_escaped_in_the_markdown_and_html_downloads():
+    e = _evil_estimate()
+    md = report_markdown(e, share_url="?x=<b>")
+    # no tag survives and no Markdown control character is left active
+    assert "<script" not in md.lower() and "</script" not in md.lower() and "<b>" not in md
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;\\|\\*x\\*" in md
+    tables: list[list[int]] = [[]]
+    for line in md.splitlines():  # every table keeps its column count: the name's | is escaped
+        if line.startswith("|"):
+            tables[-1].append(len(re.findall(r"(?<!\\)\|", line)))
+        elif tables[-1]:
+            tables.append([])
+    assert len(tables) > 3 and all(len(set(t)) <= 1 for t in tables)
+    page = report_html(e)
+    assert "<script>alert" not in page and "alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;|*x*" in page
+    # the scripts are plotly's: as many open as close, none with the name's text unescaped
+    assert page.count("<script") == page.count("</script>")
+    assert not any("<" in body.replace("<\\/", "") and "alert" in body
+                   for body in re.findall(r"<script[^>]*>(.*?)</script>", page, re.S)[1:])
+
+
+def test_markdown_escape_keeps_ordinary_text_readable():
+    from k2calc.report import _md_escape
+
+    assert _md_escape("electricity_usd_per_kwh 1.5 GiB, 12 x H200") == "electricity_usd_per_kwh 1.5 GiB, 12 x H200"
+    assert _md_escape("_a_ [x](javascript:1) `c` ~~d~~ R&D") == \
+        "\\_a\\_ \\[x\\](javascript:1) \\`c\\` \\~\\~d\\~\\~ R&amp;D"
+    assert _md_escape("# h") == "\\# h" and _md_escape("- i") == "\\- i" and _md_escape("1. i") == "1\\. i"
+
+
 def test_report_html_standalone(k2_estimate):
     page = report_html(k2_estimate, share_url="?concurrency=8")
     assert page.lstrip().startswith("<!DOCTYPE html>") and "<html" in page
