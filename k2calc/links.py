@@ -22,7 +22,7 @@ from .engines import get_engine
 from .errors import K2CalcError, first_error, shorten, validation_message
 from .hardware import Hardware, get_hardware, load_hardware
 from .models import ModelArch, get_model, load_models
-from .scenario import COST_FIELDS, Catalogs, Scenario
+from .scenario import COST_FIELDS, CUSTOM_SUFFIX, Catalogs, Scenario
 
 NONE_TOKEN = "none"
 MAX_CUSTOM_CHARS = 200_000  # a link's custom models and devices, compressed: a few KB each
@@ -148,10 +148,18 @@ def catalogs_param(catalogs: Catalogs) -> str | None:
     """The session's additions as one URL-safe text (compressed JSON), or None when there are none."""
     if not catalogs.models and not catalogs.hardware:
         return None
-    payload = {"models": [m.model_dump(mode="json") for m in catalogs.models.values()],
-               "hardware": [h.model_dump(mode="json") for h in catalogs.hardware.values()]}
+    payload = {"models": [_as_written(m) for m in catalogs.models.values()],
+               "hardware": [_as_written(h) for h in catalogs.hardware.values()]}
     raw = zlib.compress(json.dumps(payload, separators=(",", ":")).encode(), 9)
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _as_written(item) -> dict:
+    """A custom model or device as its author wrote it: the name without the ' (custom)' mark the
+    Catalogs add for display (so a name at its maximum length still fits when the link is read)."""
+    d = item.model_dump(mode="json")
+    d["name"] = d["name"].removesuffix(CUSTOM_SUFFIX) or d["name"]
+    return d
 
 
 def catalogs_from_param(text: str | None) -> Catalogs:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .cost import (
     MIN_AMORTISATION_YEARS,
@@ -179,6 +179,14 @@ class Scenario(BaseModel):
             raise K2CalcError(validation_message(exc, names=names, model=cls)) from None
 
 
+CUSTOM_SUFFIX = " (custom)"
+
+
+def custom_name(name: str) -> str:
+    """How an imported model's or custom device's name is shown: 'Lab GPU (custom)' (never marked twice)."""
+    return name if name.endswith(CUSTOM_SUFFIX) else name + CUSTOM_SUFFIX
+
+
 class Catalogs(BaseModel):
     """Session additions to the catalogs (imported models, custom devices); a link carries them
     (:func:`k2calc.links.catalogs_param`)."""
@@ -187,6 +195,14 @@ class Catalogs(BaseModel):
 
     models: dict[str, ModelArch] = {}
     hardware: dict[str, Hardware] = {}
+
+    @field_validator("models", "hardware")
+    @classmethod
+    def _shown_as_custom(cls, items: dict) -> dict:
+        """Every imported model and custom device is named as custom wherever its name appears (the
+        Calculator's verdict, the Compare pages, reports, CLI text): the one place names get the mark."""
+        return {k: v if v.name.endswith(CUSTOM_SUFFIX) else v.model_copy(update={"name": custom_name(v.name)})
+                for k, v in items.items()}
 
     def hardware_catalog(self) -> dict[str, Hardware]:
         return {**load_hardware(), **self.hardware}
@@ -204,4 +220,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["Scenario", "Workload", "WorkloadError", "Catalogs", "MAX_COUNT", "COST_FIELDS"]
+__all__ = ["Scenario", "Workload", "WorkloadError", "Catalogs", "custom_name", "CUSTOM_SUFFIX", "MAX_COUNT", "COST_FIELDS"]

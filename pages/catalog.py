@@ -14,7 +14,7 @@ from k2calc.hardware import (MAX_BANDWIDTH_GB_PER_S, MAX_LINK_GB_PER_S, MAX_MEMO
                              MAX_TFLOPS, MAX_WATTS, Hardware, load_hardware)
 from k2calc.models import load_models, param_counts, parse_config_json
 from k2calc.units import GiB
-from ui import leave_legacy_pages_mode
+from ui import leave_legacy_pages_mode, session_catalogs
 
 leave_legacy_pages_mode()
 
@@ -23,7 +23,8 @@ custom_hw = dict(st.session_state.get("custom_hardware", {}))
 custom_models = dict(st.session_state.get("custom_models", {}))
 tab_hw, tab_models, tab_device, tab_import = st.tabs(["Hardware", "Models", "Add a device", "Import a model"])
 with tab_hw:
-    hw = pd.DataFrame([h.model_dump() for h in {**load_hardware(), **custom_hw}.values()])
+    shown = session_catalogs()  # custom devices and imported models named "(custom)"
+    hw = pd.DataFrame([h.model_dump() for h in {**load_hardware(), **shown.hardware}.values()])
     st.dataframe(hw, hide_index=True, key="hardware_table",
                  column_config={"memory_bytes": st.column_config.NumberColumn("memory [bytes]", format="%d"),
                                 "memory_bandwidth_gb_per_s": st.column_config.NumberColumn("bandwidth [GB/s]"),
@@ -32,7 +33,7 @@ with tab_hw:
                "unverified (one secondary source: treat as an assumption). Prices carry their date and source.")
 with tab_models:
     rows = []
-    for m in {**load_models(), **custom_models}.values():
+    for m in {**load_models(), **session_catalogs().models}.values():
         c = param_counts(m)
         rows.append({"id": m.id, "name": m.name, "architecture": m.architecture,
                      "total params [B]": c.total / 1e9, "active params [B]": c.active / 1e9,

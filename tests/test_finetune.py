@@ -281,7 +281,8 @@ def test_a_custom_device_trains_on_the_same_deployment_as_inference(device, coun
     inference = estimate(scenario, catalogs)
     ft = estimate_finetune(FinetuneSpec.from_scenario(scenario), catalogs)
     assert ft.topology == inference.deployment.topology == ("gpu" if device.kind == "gpu" else "unified")
-    assert ft.deployment.device == inference.deployment.device == device
+    assert ft.deployment.device == inference.deployment.device == catalogs.hardware[device.id]
+    assert ft.deployment.device.name == f"{device.name} (custom)"
     assert [d.name for d in ft.devices] == [d.name for d in inference.memory.devices]
     assert [d.capacity_bytes for d in ft.devices] == [d.capacity_bytes for d in inference.memory.devices]
     if device.kind == "system":  # macOS wired limit: 75% of 256 GiB for training and for mlx-lm alike

@@ -149,7 +149,7 @@ def test_a_custom_device_is_usable_and_travels_in_the_link(app):
     assert not app.exception
     assert any("Lab GPU 192" in s.value for s in app.success)
     app.run()  # the sidebar lists it from the next run on
-    assert "Lab GPU 192" in app.sidebar.selectbox(key="hardware").options  # labels, not ids
+    assert "Lab GPU 192 (custom)" in app.sidebar.selectbox(key="hardware").options  # labels, not ids
     app.sidebar.selectbox(key="hardware").set_value("lab-gpu").run()
     assert not app.exception
     link = {k: v[-1] if isinstance(v, list) else v for k, v in app.query_params.items()}
@@ -202,12 +202,12 @@ def test_a_custom_device_from_the_link_works_on_the_finetune_page():
     catalogs = Catalogs(hardware={"lab-gpu": LAB_GPU})
     scenario = Scenario(model="llama-3.1-8b", hardware="lab-gpu", count=2)
     at = _app(share_query(scenario, catalogs))  # the link carries the device in its `custom` parameter
-    assert "Lab GPU 192" in at.success[0].value  # the Calculator
+    assert "Lab GPU 192 (custom)" in at.success[0].value  # the Calculator's verdict says it is custom
     at.switch_page("pages/finetune.py").run()
     assert not at.exception, at.exception
     assert "Fits" in at.success[0].value
     devices = list(at.dataframe[0].value["device"])
-    assert devices == ["GPU 0 (Lab GPU 192)", "GPU 1 (Lab GPU 192)"]
+    assert devices == ["GPU 0 (Lab GPU 192 (custom))", "GPU 1 (Lab GPU 192 (custom))"]
     assert devices == [d.name for d in estimate(scenario, catalogs).memory.devices]
     assert "Training speed" in [m.label for m in at.metric]
 

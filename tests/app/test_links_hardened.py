@@ -98,7 +98,9 @@ def test_from_query_never_raises(params):
 
 def test_a_custom_device_with_its_own_id_round_trips():
     device = load_hardware()["h200-sxm"].model_copy(update={"id": "my-h200", "name": "My H200"})
-    assert catalogs_from_param(catalogs_param(Catalogs(hardware={"my-h200": device}))).hardware["my-h200"] == device
+    back = catalogs_from_param(catalogs_param(Catalogs(hardware={"my-h200": device}))).hardware["my-h200"]
+    assert back == device.model_copy(update={"name": "My H200 (custom)"})  # shown as custom, marked once
+    assert catalogs_from_param(catalogs_param(Catalogs(hardware={"my-h200": back}))).hardware["my-h200"] == back
 
 
 def _app(query: dict) -> AppTest:
