@@ -11,7 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 from k2calc.engines import ENGINES
-from k2calc.errors import K2CalcError
+from k2calc.errors import CatalogError, K2CalcError
 from k2calc.hardware import load_hardware
 from k2calc.links import (
     BASELINE_PARAM,
@@ -189,9 +189,9 @@ def baseline_controls(sb) -> None:
 def sidebar_scenario() -> Scenario | None:
     """The scenario widgets; returns the validated Scenario, or None after showing the error."""
     models, hardware, cpus = _catalog_labels()
-    models = {**models, **{k: m.name for k, m in _extra_models().items()}}
-    hardware = {**hardware, **{k: h.name for k, h in st.session_state.get("custom_hardware", {}).items()
-                               if not h.is_cpu}}
+    custom = session_catalogs()  # its names say "(custom)"
+    models = {**models, **{k: m.name for k, m in custom.models.items()}}
+    hardware = {**hardware, **{k: h.name for k, h in custom.hardware.items() if not h.is_cpu}}
     sb = st.sidebar
     sb.header("Scenario")
     baseline_controls(sb)
@@ -316,20 +316,6 @@ def _init_choices() -> None:
     ss.setdefault("wired_limit_choice", ss.get("wired_limit_gb") or 0.0)
 
 
-_seed_from_url()
-_apply_pending()
-_init_choices()
-scenario = sidebar_scenario()
-catalogs = session_catalogs()
-st.session_state["scenario"] = scenario
-if scenario is not None:
-    query = share_query(scenario, catalogs, session_baseline())
-    if query != st.query_params.to_dict():
-        st.query_params.from_dict(query)
-if st.session_state.get("url_warnings"):
-    st.warning("Parts of the link were ignored and left at their defaults: "
-               + "; ".join(st.session_state["url_warnings"]), icon=":material/warning:")
-
 PAGES = [
     st.Page("pages/calculator.py", title="Calculator", icon=":material/calculate:", default=True),
     st.Page("pages/compare_models.py", title="Compare models", icon=":material/balance:"),
@@ -340,4 +326,28 @@ PAGES = [
     st.Page("pages/catalog.py", title="Catalog", icon=":material/inventory_2:"),
     st.Page("pages/method.py", title="Method and accuracy", icon=":material/science:"),
 ]
-st.navigation(PAGES).run()
+
+
+def main() -> None:
+    """Seed and draw the sidebar, mirror the scenario into the URL, then run the chosen page."""
+    _seed_from_url()
+    _apply_pending()
+    _init_choices()
+    scenario = sidebar_scenario()
+    catalogs = session_catalogs()
+    st.session_state["scenario"] = scenario
+    if scenario is not None:
+        query = share_query(scenario, catalogs, session_baseline())
+        if query != st.query_params.to_dict():
+            st.query_params.from_dict(query)
+    if st.session_state.get("url_warnings"):
+        st.warning("Parts of the link were ignored and left at their defaults: "
+                   + "; ".join(st.session_state["url_warnings"]), icon=":material/warning:")
+    st.navigation(PAGES).run()
+
+
+try:
+    main()
+except CatalogError as exc:  # a broken data file: one line naming file, line and column on every page
+    st.error(f"A data file could not be read, so k2calc cannot run: {exc}", icon=":material/error:")
+    st.stop()
