@@ -1,0 +1,250 @@
+"""Many people at once (issue 12): N concurrent sessions against ``streamlit run app.py``.
+
+Starts ``python -m streamlit run app.py --server.headless true`` on a free port and opens N sessions at
+the same moment with a lightweight client of Streamlit's own protocol: a websocket to ``/_stcore/stream``
+that sends ``BackMsg.rerun_script`` and reads ``ForwardMsg``s (protobufs from ``streamlit.proto``), as the
+browser's frontend does. No browser runs, so the figures are the server's alone (a browser would add its
+own JavaScript and rendering time on the client machine, not on the server).
+
+For each session:
+
+* **ready**: from opening the websocket to the Calculator's first successful ``script_finished`` (the
+  app's first run reruns itself once to leave Streamlit's legacy pages mode; that rerun is included);
+* **rerun**: from sending a changed users number box (a new scenario, so new physics: not a cache hit
+  of another session) to its ``script_finished``; all sessions rerun at the same moment;
+* **errors**: sessions that failed, timed out, or whose page showed an exception box.
+
+Also printed: the server's resident memory (RSS) before the sessions, at its peak, and after.
+
+Run from the repository root: ``python benchmarks/app_load.py`` (``--sessions 50``, ``--timeout 120``).
+Targets (issue 12, 2-core machine, 50 sessions): all ready, p95 ready <= 5 s, p95 rerun <= 2 s, no
+error, server memory < 1 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import websockets
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.proto.NumberInput_pb2 import NumberInput
+
+ROOT = Path(__file__).resolve().parent.parent
+USERS_KEY = "concurrency"  # the sidebar's users number box (its widget key)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rss_bytes(pid: int) -> int:
+    """Resident memory of a process (Linux /proc) [B]; 0 when unreadable."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+class RssSampler(threading.Thread):
+    """The peak RSS of `pid`, sampled every 100 ms until stopped."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid, self.peak, self._stop_event = pid, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            self.peak = max(self.peak, _rss_bytes(self.pid))
+            time.sleep(0.1)
+
+    def stop(self) -> int:
+        self._stop_event.set()
+        self.join()
+        return self.peak
+
+
+def start_server(port: int) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+           "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("the server did not answer its health check within 60 s")
+
+
+def _widget_ids(msg: ForwardMsg, into: dict[str, NumberInput]) -> None:
+    """Number inputs of a delta, by widget id."""
+    if msg.WhichOneof("type") == "delta" and msg.delta.WhichOneof("type") == "new_element":
+        el = msg.delta.new_element
+        if el.WhichOneof("type") == "number_input":
+            into[el.number_input.id] = el.number_input
+
+
+def _has_exception(msg: ForwardMsg) -> bool:
+    return (msg.WhichOneof("type") == "delta" and msg.delta.WhichOneof("type") == "new_element"
+            and msg.delta.new_element.WhichOneof("type") == "exception")
+
+
+class Session:
+    """One person: a websocket speaking Streamlit's protocol."""
+
+    def __init__(self, url: str, index: int):
+        self.url, self.index = url, index
+        self.ws = None
+        self.numbers: dict[str, NumberInput] = {}
+        self.exceptions = 0
+
+    async def _run_until_finished(self, timeout: float) -> None:
+        """Read ForwardMsgs until a run finishes successfully (an early finish for a rerun goes on)."""
+        async def read() -> None:
+            while True:
+                msg = ForwardMsg()
+                msg.ParseFromString(await self.ws.recv())
+                _widget_ids(msg, self.numbers)
+                self.exceptions += _has_exception(msg)
+                if msg.WhichOneof("type") == "script_finished":
+                    if msg.script_finished == ForwardMsg.FINISHED_SUCCESSFULLY:
+                        return
+                    if msg.script_finished == ForwardMsg.FINISHED_WITH_COMPILE_ERROR:
+                        raise RuntimeError("the script did not compile")
+        await asyncio.wait_for(read(), timeout)
+
+    async def _send_rerun(self, widget_states=()) -> None:
+        back = BackMsg()
+        back.rerun_script.query_string = ""
+        back.rerun_script.page_script_hash = ""
+        for ws in widget_states:
+            back.rerun_script.widget_states.widgets.append(ws)
+        await self.ws.send(back.SerializeToString())
+
+    async def open(self, timeout: float) -> float:
+        """Seconds from connecting to a ready Calculator."""
+        t0 = time.perf_counter()
+        self.ws = await websockets.connect(self.url, subprotocols=["streamlit"], max_size=None,
+                                           open_timeout=timeout, ping_interval=None)
+        await self._send_rerun()
+        await self._run_until_finished(timeout - (time.perf_counter() - t0))
+        return time.perf_counter() - t0
+
+    async def change_users(self, users: int, timeout: float) -> float:
+        """Seconds for the rerun after typing `users` into the users box."""
+        from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+        wid = next((i for i in self.numbers if i.endswith(f"-{USERS_KEY}")), None)
+        if wid is None:
+            raise RuntimeError("no users number box on the page")
+        state = WidgetState(id=wid)
+        if self.numbers[wid].data_type == NumberInput.INT:
+            state.int_value = users
+        else:
+            state.double_value = float(users)
+        t0 = time.perf_counter()
+        await self._send_rerun([state])
+        await self._run_until_finished(timeout)
+        return time.perf_counter() - t0
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, max(0, round(q * (len(values) - 1))))]
+
+
+async def run(port: int, n: int, timeout: float) -> dict:
+    url = f"ws://127.0.0.1:{port}/_stcore/stream"
+    sessions = [Session(url, i) for i in range(n)]
+    errors: list[str] = []
+
+    async def open_one(s: Session):
+        try:
+            return await s.open(timeout)
+        except Exception as exc:  # noqa: BLE001 - a benchmark counts every failure
+            errors.append(f"session {s.index} open: {type(exc).__name__}: {exc}"[:200])
+            return None
+
+    t0 = time.perf_counter()
+    ready = [r for r in await asyncio.gather(*(open_one(s) for s in sessions)) if r is not None]
+    all_ready_s = time.perf_counter() - t0
+
+    async def rerun_one(s: Session):
+        if s.ws is None or not s.numbers:
+            return None
+        try:
+            return await s.change_users(2 + s.index, timeout)  # each session its own new scenario
+        except Exception as exc:  # noqa: BLE001
+            errors.append(f"session {s.index} rerun: {type(exc).__name__}: {exc}"[:200])
+            return None
+
+    reruns = [r for r in await asyncio.gather(*(rerun_one(s) for s in sessions)) if r is not None]
+    exceptions = sum(s.exceptions for s in sessions)
+    await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
+    return {"ready": ready, "reruns": reruns, "errors": errors, "exceptions": exceptions, "all_ready_s": all_ready_s}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sessions", "-n", type=int, default=50, help="concurrent sessions (default 50)")
+    ap.add_argument("--timeout", type=float, default=120.0, help="seconds a session may wait (default 120)")
+    a = ap.parse_args(argv)
+    port = _free_port()
+    server = start_server(port)
+    try:
+        idle = _rss_bytes(server.pid)
+        sampler = RssSampler(server.pid)
+        sampler.start()
+        r = asyncio.run(run(port, a.sessions, a.timeout))
+        peak = sampler.stop()
+        after = _rss_bytes(server.pid)
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    mib = 1024 ** 2
+    ready, reruns = r["ready"], r["reruns"]
+    print(f"k2calc app load: {a.sessions} concurrent sessions (Streamlit protocol client, no browser), "
+          f"{os.cpu_count()} CPU(s)")
+    print(f"  ready:  {len(ready)}/{a.sessions} sessions, p50 {_pct(ready, 0.5):.2f} s, p95 {_pct(ready, 0.95):.2f} s, "
+          f"max {max(ready, default=float('nan')):.2f} s (all ready after {r['all_ready_s']:.2f} s)")
+    print(f"  rerun:  {len(reruns)}/{a.sessions} sessions (users box changed at once), p50 {_pct(reruns, 0.5):.2f} s, "
+          f"p95 {_pct(reruns, 0.95):.2f} s, max {max(reruns, default=float('nan')):.2f} s")
+    print(f"  errors: {len(r['errors'])} session error(s), {r['exceptions']} exception box(es)")
+    for e in r["errors"][:5]:
+        print(f"    {e}")
+    print(f"  server RSS: {idle / mib:.0f} MiB idle, {peak / mib:.0f} MiB peak, {after / mib:.0f} MiB after "
+          f"(~{max(0, peak - idle) / mib / max(1, a.sessions):.1f} MiB per session)")
+    return 0 if not r["errors"] and not r["exceptions"] and len(ready) == a.sessions else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
