@@ -163,6 +163,41 @@ _PER_USER_METRICS = {"decode_tokens_per_s_per_user"}
 _TOTAL_METRICS = {"decode_tokens_per_s_total", "output_tokens_per_s_total"}
 
 
+def _shade_unfit(fig: go.Figure, curve: pd.DataFrame, x: list) -> None:
+    """Grey where the KV cache of that many sequences no longer fits (both panels)."""
+    if not ("fits" in curve and len(curve) and not curve["fits"].all()):
+        return
+    fits = curve["fits"].astype(bool)
+    first_unfit = curve.loc[~fits, "concurrency"].min()
+    last_fit = curve.loc[fits & (curve["concurrency"] < first_unfit), "concurrency"].max()
+    # half-way (on the log axis) between the last count that fits and the first that does not
+    x0 = math.sqrt(first_unfit * last_fit) if pd.notna(last_fit) else first_unfit
+    fig.add_vrect(x0=x0, x1=max(x), fillcolor=NEUTRAL, opacity=0.15, line_width=0, row="all", col=1)
+    fig.add_annotation(x=math.log10(max(x)), y=1, xref="x", yref="paper", text="KV cache does not fit",
+                       showarrow=False, xanchor="right", yanchor="bottom")
+
+
+def _published_markers(fig: go.Figure, points: pd.DataFrame | None) -> None:
+    """Published measurements as markers: filled diamond on the same hardware, open circle for the same
+    engine family and platform; per-user metrics in the top panel, totals below."""
+    if points is None or not len(points):
+        return
+    for same, symbol, words in ((True, "diamond", "same hardware"), (False, "circle-open", "same engine/platform")):
+        for key, metrics, row in (("per user", _PER_USER_METRICS, 1), ("total", _TOTAL_METRICS, 2)):
+            sel = points[(points["same_hardware"].astype(bool) == same) & points["metric"].isin(metrics)]
+            if not len(sel):
+                continue
+            fig.add_scatter(
+                x=list(sel["concurrency"]), y=list(sel["measured"]), mode="markers", row=row, col=1,
+                name=f"published, {words} ({key})",
+                marker=dict(symbol=symbol, size=11, color=SPEED_COLOURS[key],
+                            line=dict(width=2, color=SPEED_COLOURS[key])),
+                customdata=list(zip(sel["id"], sel["scenario"], sel["metric"], sel["predicted"], sel["source"])),
+                hovertemplate=("<b>%{customdata[0]}</b><br>%{customdata[1]}<br>%{customdata[2]}: %{y:,.1f} tok/s "
+                               "measured, %{customdata[3]:,.1f} predicted for that run<br>%{customdata[4]}"
+                               "<extra></extra>"))
+
+
 def speed_vs_concurrency(curve: pd.DataFrame, points: pd.DataFrame | None = None,
                          title: str = "Decode speed against concurrent users",
                          baseline: pd.DataFrame | None = None, concurrency: int | None = None) -> go.Figure:
@@ -200,30 +235,8 @@ def speed_vs_concurrency(curve: pd.DataFrame, points: pd.DataFrame | None = None
         fig.add_scatter(x=x, y=list(curve[roof]), mode="lines", name=f"{key}: roofline",
                         line=dict(color=colour, width=1.5, dash="dash"), legendgroup=key, row=row, col=1,
                         hovertemplate="roofline " + key + ": %{y:,.1f} tok/s<extra></extra>")
-    if "fits" in curve and len(curve) and not curve["fits"].all():
-        fits = curve["fits"].astype(bool)
-        first_unfit = curve.loc[~fits, "concurrency"].min()
-        last_fit = curve.loc[fits & (curve["concurrency"] < first_unfit), "concurrency"].max()
-        # half-way (on the log axis) between the last count that fits and the first that does not
-        x0 = math.sqrt(first_unfit * last_fit) if pd.notna(last_fit) else first_unfit
-        fig.add_vrect(x0=x0, x1=max(x), fillcolor=NEUTRAL, opacity=0.15, line_width=0, row="all", col=1)
-        fig.add_annotation(x=math.log10(max(x)), y=1, xref="x", yref="paper", text="KV cache does not fit",
-                           showarrow=False, xanchor="right", yanchor="bottom")
-    if points is not None and len(points):
-        for same, symbol, words in ((True, "diamond", "same hardware"), (False, "circle-open", "same engine/platform")):
-            for key, metrics, row in (("per user", _PER_USER_METRICS, 1), ("total", _TOTAL_METRICS, 2)):
-                sel = points[(points["same_hardware"].astype(bool) == same) & points["metric"].isin(metrics)]
-                if not len(sel):
-                    continue
-                fig.add_scatter(
-                    x=list(sel["concurrency"]), y=list(sel["measured"]), mode="markers", row=row, col=1,
-                    name=f"published, {words} ({key})",
-                    marker=dict(symbol=symbol, size=11, color=SPEED_COLOURS[key],
-                                line=dict(width=2, color=SPEED_COLOURS[key])),
-                    customdata=list(zip(sel["id"], sel["scenario"], sel["metric"], sel["predicted"], sel["source"])),
-                    hovertemplate=("<b>%{customdata[0]}</b><br>%{customdata[1]}<br>%{customdata[2]}: %{y:,.1f} tok/s "
-                                   "measured, %{customdata[3]:,.1f} predicted for that run<br>%{customdata[4]}"
-                                   "<extra></extra>"))
+    _shade_unfit(fig, curve, x)
+    _published_markers(fig, points)
     if concurrency:
         fig.add_vline(x=concurrency, line=dict(color=NEUTRAL, dash="dot"), row="all", col=1)
         fig.add_annotation(x=math.log10(concurrency), xref="x", y=1, yref="paper", text=f"your {concurrency:,} user(s)",

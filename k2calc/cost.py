@@ -294,6 +294,21 @@ class CostEstimate:
         return asdict(self)
 
 
+def _cloud(d: Deployment, tokens_per_s: float, usd_per_device_hour: float | None,
+           notes: list[str]) -> tuple[float | None, float | None]:
+    """(rental of the same GPUs [USD/hour], rental per 1M output tokens [USD]) at the user's or the
+    catalog's $/device-hour; (None, None) with a note where no rental exists."""
+    rate = usd_per_device_hour if usd_per_device_hour is not None else (d.device.cloud_usd_per_hour if d.device else None)
+    if d.topology != "gpu":
+        notes.append("cloud rental: not offered for this kind of machine")
+        return None, None
+    if rate is None:
+        notes.append(f"cloud rental: no $/hour for {d.device.name} in the catalog (give --cloud-usd-per-hour)")
+        return None, None
+    hour = d.count * rate
+    return hour, (hour / (tokens_per_s * SECONDS_PER_HOUR) * 1e6 if tokens_per_s else math.inf)
+
+
 def estimate_cost(d: Deployment, perf: PerformanceEstimate, input_tokens: int, output_tokens: int,
                   a: CostAssumptions | None = None, *, device_price_usd: float | None = None,
                   cloud_usd_per_hour: float | None = None, monthly_output_tokens: float | None = None,
@@ -329,16 +344,7 @@ def estimate_cost(d: Deployment, perf: PerformanceEstimate, input_tokens: int, o
     annual_full = capital + load_w / 1000 * HOURS_PER_YEAR * a.pue * a.electricity_usd_per_kwh + hosting_usd + maintenance_usd
     per_m_full = annual_full / (tps * SECONDS_PER_HOUR * HOURS_PER_YEAR) * 1e6 if tps else math.inf
 
-    rate = cloud_usd_per_hour if cloud_usd_per_hour is not None else (d.device.cloud_usd_per_hour if d.device else None)
-    cloud_hour = cloud_per_m = None
-    if d.topology == "gpu" and rate is not None:
-        cloud_hour = d.count * rate
-        cloud_per_m = cloud_hour / (tps * SECONDS_PER_HOUR) * 1e6 if tps else math.inf
-    elif d.topology != "gpu":
-        notes.append("cloud rental: not offered for this kind of machine")
-    else:
-        notes.append(f"cloud rental: no $/hour for {d.device.name} in the catalog (give --cloud-usd-per-hour)")
-
+    cloud_hour, cloud_per_m = _cloud(d, tps, cloud_usd_per_hour, notes)
     price = price_with_overrides(api_price(d.model.id, api_provider), d.model.id, api_input_usd_per_mtok,
                                  api_output_usd_per_mtok)
     api_per_m = None

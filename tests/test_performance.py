@@ -2,7 +2,7 @@
 
 Goldens are derived by hand from the models' config.json (data/models/*.json, with their Hugging Face sources) and published runs named in each test's docstring; properties
 (hypothesis) check the physics a buyer relies on over a grid of deployments and models; the
-calibration tests check the validate targets and that data/uncertainty.csv is regenerated.
+calibration tests check the cross-validated figures and that data/class_corrections.csv is regenerated.
 
 The last section holds regressions for bugs these tests found (and that were fixed): short and
 tiny prompts, and CPU-side prefill against its roofline.
@@ -337,7 +337,7 @@ def test_fp8_on_blackwell_keeps_scaling():
 
 
 # ------------------------------------------------------------------------------------------------
-# 6-7. Calibration: validate targets, roofline of every row, uncertainty.csv up to date
+# 6-7. Calibration: cross-validated figures, roofline of every row, class_corrections.csv up to date
 # ------------------------------------------------------------------------------------------------
 
 def test_cross_validated_summary_does_not_regress():
