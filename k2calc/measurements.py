@@ -33,6 +33,7 @@ from typing import Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from k2calc.loader import DATA_DIR, load_csv
+from k2calc.quant import QUANT_IDS
 
 DEFAULT_PATH = DATA_DIR / "measurements.csv"
 
@@ -50,7 +51,7 @@ UNITS: dict[str, str] = {
 }
 Engine = Literal["vllm", "sglang", "ktransformers", "llama.cpp", "ollama", "mlx-lm", "exo"]
 ENGINES: tuple[str, ...] = get_args(Engine)
-QUANTS = ("native", "bf16", "fp8", "int4", "q4_k_m", "q3_k_m", "q2_k", "mlx-4bit", "mlx-3bit", "mlx-8bit")
+QUANTS = QUANT_IDS  # the catalog's quantizations (k2calc.quant)
 
 
 class Measurement(BaseModel):
