@@ -193,11 +193,14 @@ def test_per_user_decode_never_rises_with_concurrency(dep, model, c1, c2, inp, o
 @SETTINGS
 @given(deployments, models, concurrencies, prompts, outputs)
 def test_total_decode_never_below_single_user(dep, model, c, inp, out):
-    """(b) Batching shares the weight reads, so c users together decode at least as many tokens/s
-    as one user alone (a step for c sequences never costs more than c single steps)."""
+    """(b) Batching shares the weight reads: a step for c sequences never costs more than c single
+    steps, each with its share of one prompt's prefill (the other users' prompts are prefilled between
+    the steps, t_prefill / output tokens per step). So c users together decode at least
+    1 / (1 / one user's speed + t_prefill / out) tokens/s."""
     one = perf_or_skip(dep, model, concurrency=1, input_tokens=inp, output_tokens=out)
     many = perf_or_skip(dep, model, concurrency=c, input_tokens=inp, output_tokens=out)
-    assert leq(one.decode_tokens_per_s_per_user, many.decode_tokens_per_s_total)
+    t_prefill = inp / one.prefill_tokens_per_s
+    assert leq(1 / (1 / one.decode_tokens_per_s_per_user + t_prefill / out), many.decode_tokens_per_s_total)
     assert many.decode_tokens_per_s_total == pytest.approx(c * many.decode_tokens_per_s_per_user, rel=1e-9)
 
 
@@ -342,13 +345,13 @@ def test_fp8_on_blackwell_keeps_scaling():
 
 def test_cross_validated_summary_does_not_regress():
     """Leave-one-source-out figures on the published rows, floored at what `validate` gave on
-    2026-12-02 (83% / 79% / 0.27 on 442 rows from 47 sources); issue 10's targets (85% / 80% / 0.30)
+    2026-12-02 (83% / 79% / 0.25 on 442 rows from 47 sources); issue 10's targets (85% / 80% / 0.30)
     are not met yet. A change to the physics that loses accuracy on runs it has not seen fails here."""
     s = validate.summary(validate.cross_validated_rows())
     assert s["decode_rows"] >= 280 and s["prefill_ttft_rows"] >= 150, s
     assert s["decode_within_1_5x"] >= 0.81, s
     assert s["prefill_ttft_within_2x"] >= 0.78, s
-    assert s["median_abs_log2_ratio"] <= 0.28, s
+    assert s["median_abs_log2_ratio"] <= 0.27, s
 
 
 def test_cross_validation_holds_each_source_out():

@@ -80,15 +80,13 @@ def main() -> None:
     effs = cal._efficiencies()
     params = []
     for name in plats:
-        for field, kind in (("layer_latency_mla_s", "decode"), ("layer_latency_gqa_s", "decode"),
-                            ("seq_overhead_s", "decode")):
+        for field, kind in (("layer_latency_mla_s", "decode"), ("layer_latency_gqa_s", "decode")):
             def get(name=name, field=field):
                 return getattr(plats[name], field)
 
             def set_(v, name=name, field=field):
                 plats[name] = plats[name].model_copy(update={field: v})
-            low = 1e-6 if field == "seq_overhead_s" else 10e-6
-            params.append((f"{name}.{field}", get, set_, low, 1e-3, dict(kinds={"decode"}, platform=name, family="server")))
+            params.append((f"{name}.{field}", get, set_, 10e-6, 1e-3, dict(kinds={"decode"}, platform=name, family="server")))
     for key in list(effs):
         phase, kernel, platform = key
         if phase == "decode" and kernel != "*":
@@ -131,7 +129,6 @@ def _write(plats, effs) -> None:
         p = plats[r["platform"]]
         r["layer_latency_mla_s"] = f"{p.layer_latency_mla_s:.3g}"
         r["layer_latency_gqa_s"] = f"{p.layer_latency_gqa_s:.3g}"
-        r["seq_overhead_s"] = f"{p.seq_overhead_s:.3g}"
     with path.open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
         w.writeheader()

@@ -41,8 +41,6 @@ class Platform(BaseModel):
     layer_latency_mla_s, layer_latency_gqa_s : fixed time per decoder layer and step, whatever the bytes:
         kernel launches and many small kernels (MLA + MoE layers run about twice as many) [s]
     step_overhead_s : per decode step: scheduling, sampling, CPU-side bookkeeping [s]
-    seq_overhead_s : per decode step and running sequence: the engine's CPU-side work for each request
-        (sampling, stop checks, detokenisation, scheduling) not hidden behind the GPU [s]
     collective_latency_s : one all-reduce or all-to-all of a small message over the scale-up link [s]
     gemm_half_rows : tokens a weight matrix must see for its GEMM to reach half the kernel's best
         efficiency (tensor-core tiles are 64-128 rows; Apple's 8x8 simdgroup tiles waste little) [tokens]
@@ -55,7 +53,6 @@ class Platform(BaseModel):
     layer_latency_mla_s: float = Field(ge=0)
     layer_latency_gqa_s: float = Field(ge=0)
     step_overhead_s: float = Field(ge=0)
-    seq_overhead_s: float = Field(ge=0)
     collective_latency_s: float = Field(ge=0)
     gemm_half_rows: float = Field(gt=0)
     basis: str

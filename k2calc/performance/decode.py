@@ -330,7 +330,7 @@ def _server_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float)
     bw, achievable = dev.memory_bandwidth_bytes_per_s, achievable_bandwidth_bytes_per_s(dev)
     attn_tp = d.tp // d.dp
     touched = experts_touched(m.n_routed_experts, m.experts_per_tok, batch)
-    cost = StepCost(fixed_s=p.step_overhead_s + batch * p.seq_overhead_s)
+    cost = StepCost(fixed_s=p.step_overhead_s)
     for stage, layers in enumerate(pipeline_stages(m.num_layers, d.pp)):
         weights = 0.0
         for i in layers:

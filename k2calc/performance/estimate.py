@@ -89,6 +89,20 @@ def decode_batch_cap(d: Deployment) -> int:
     return 10**9
 
 
+def prefill_interference_s(users: int, prefill_s: float, output_tokens: int) -> float:
+    """Time added to each decode step by the other users' prompts [s].
+
+    In steady serving the engine prefills the prompts of the users whose answers end (chunked prefill
+    shares the steps): each of the other users' prompts costs `prefill_s` of GPU time spread over the
+    `output_tokens` steps of an answer, so a step that would take t takes t + (users - 1) x prefill_s /
+    output_tokens. One user alone sees no other prompts; a benchmark's TPOT includes this time.
+
+    >>> round(prefill_interference_s(1, 0.5, 1000), 6), round(prefill_interference_s(17, 0.5, 1000), 4)
+    (0.0, 0.008)
+    """
+    return max(0, users - 1) * prefill_s / max(1, output_tokens)
+
+
 # Utilisation of the prefill path beyond which the steady-state queue is taken as saturated; an
 # assumption (an M/D/1 queue's wait grows without bound as it approaches 1).
 MAX_PREFILL_UTILISATION = 0.95
@@ -145,14 +159,13 @@ def estimate_performance(d: Deployment, mem: MemoryEstimate, input_tokens: int, 
     served = batch * d.replicas
     seq_len = input_tokens + output_tokens / 2
     step = decode_step(d, mem, batch, seq_len)
-    step_s = max(step.total_s / dec.correction, step.roofline_s)
-    per_user = 1.0 / step_s
-
     def prefill_s(tokens: int, prompts: int = 1) -> tuple[float, float]:
         t, roof = prefill_time(d, mem, tokens, prompts)
         return max(t / pre.correction, roof), roof
 
     t_prefill, roof_prefill = prefill_s(input_tokens)
+    step_s = max(step.total_s / dec.correction, step.roofline_s) + prefill_interference_s(batch, t_prefill, output_tokens)
+    per_user = 1.0 / step_s
     overhead = REQUEST_OVERHEAD_S[ENGINE_FAMILY[d.engine.id]]
     # Steady serving: a new prompt is prefilled in chunks between the other users' decode steps; it
     # waits on average half a step to join, then each chunk shares a step with them, and behind the
