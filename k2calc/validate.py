@@ -154,7 +154,11 @@ def predict(m: Measurement, s: Scenario, corrections: Corrections | None = None)
     attr, roof_attr = SPEED_METRICS[m.metric]
     if m.metric == "ttft_s" and m.arrival == "burst":
         attr = "ttft_burst_s"
-    return getattr(perf, attr), (getattr(perf, roof_attr) if roof_attr else None)
+    value = getattr(perf, attr)
+    if m.arrival == "burst" and m.metric in ("decode_tokens_per_s_per_user", "decode_tokens_per_s_total"):
+        # every prompt was prefilled before decoding began: no prompt interrupts the steps measured
+        value /= 1 - perf.prefill_interference_s * perf.decode_tokens_per_s_per_user
+    return value, (getattr(perf, roof_attr) if roof_attr else None)
 
 
 @lru_cache(maxsize=1)

@@ -345,13 +345,13 @@ def test_fp8_on_blackwell_keeps_scaling():
 
 def test_cross_validated_summary_does_not_regress():
     """Leave-one-source-out figures on the published rows, floored at what `validate` gave on
-    2026-12-02 (83% / 79% / 0.25 on 442 rows from 47 sources); issue 10's targets (85% / 80% / 0.30)
+    2026-12-02 (84% / 79% / 0.24 on 442 rows from 47 sources); issue 10's targets (85% / 80% / 0.30)
     are not met yet. A change to the physics that loses accuracy on runs it has not seen fails here."""
     s = validate.summary(validate.cross_validated_rows())
     assert s["decode_rows"] >= 280 and s["prefill_ttft_rows"] >= 150, s
-    assert s["decode_within_1_5x"] >= 0.81, s
+    assert s["decode_within_1_5x"] >= 0.82, s
     assert s["prefill_ttft_within_2x"] >= 0.78, s
-    assert s["median_abs_log2_ratio"] <= 0.27, s
+    assert s["median_abs_log2_ratio"] <= 0.26, s
 
 
 def test_cross_validation_holds_each_source_out():

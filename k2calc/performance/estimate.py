@@ -48,6 +48,7 @@ class PerformanceEstimate:
     calibration_class: str = ""
     decode_band_factor: float = FAR_BAND
     prefill_band_factor: float = FAR_BAND
+    prefill_interference_s: float = 0.0  # per decode step, the other users' prompts prefilled between steps [s]
     decode_correction: float = 1.0    # class correction applied to the decode physics [1]
     prefill_correction: float = 1.0   # class correction applied to the prefill physics [1]
     supporting_rows: int = 0
@@ -164,7 +165,8 @@ def estimate_performance(d: Deployment, mem: MemoryEstimate, input_tokens: int, 
         return max(t / pre.correction, roof), roof
 
     t_prefill, roof_prefill = prefill_s(input_tokens)
-    step_s = max(step.total_s / dec.correction, step.roofline_s) + prefill_interference_s(batch, t_prefill, output_tokens)
+    interference_s = prefill_interference_s(batch, t_prefill, output_tokens)
+    step_s = max(step.total_s / dec.correction, step.roofline_s) + interference_s
     per_user = 1.0 / step_s
     overhead = REQUEST_OVERHEAD_S[ENGINE_FAMILY[d.engine.id]]
     # Steady serving: a new prompt is prefilled in chunks between the other users' decode steps; it
@@ -196,6 +198,6 @@ def estimate_performance(d: Deployment, mem: MemoryEstimate, input_tokens: int, 
         output_tokens_per_s_total=concurrency * output_tokens / (ttft + (output_tokens - 1) * step_s),
         step=step, batch_per_replica=batch, sequence_tokens=int(seq_len), calibration_class=klass,
         decode_band_factor=_evidence_band(d, klass, dec, pre, notes), prefill_band_factor=pre.band_factor,
-        decode_correction=dec.correction, prefill_correction=pre.correction,
+        prefill_interference_s=interference_s, decode_correction=dec.correction, prefill_correction=pre.correction,
         supporting_rows=dec.rows + pre.rows, supporting_sources=dec.sources + pre.sources, notes=notes,
     )
