@@ -45,9 +45,14 @@ def _app():
 def rerun_times(reruns: int = 20) -> list[float]:
     """Server time [ms] of each rerun after changing the concurrency number box (AppTest, in-process)."""
     at = _app()
+    return _timed(at, reruns, lambda i: at.sidebar.number_input(key="concurrency").set_value(1 + (i % 16)))
+
+
+def _timed(at, reruns: int, change) -> list[float]:
+    """Server time [ms] of each rerun after `change(i)` sets the i-th input."""
     times = []
     for i in range(reruns):
-        at.sidebar.number_input(key="concurrency").set_value(1 + (i % 16))
+        change(i)
         start = time.perf_counter()
         at.run()
         times.append((time.perf_counter() - start) * 1e3)
@@ -72,16 +77,9 @@ def slider_times(field: str, reruns: int = 20, pin: bool = True, cold: bool = Fa
         import streamlit as st
         st.cache_data.clear()
         st.cache_resource.clear()
-    times = []
-    for _ in range(reruns):
-        i = i + 1 if i + 1 < len(steps) else 0
-        at.sidebar.select_slider(key=f"{field}_slider").set_value(steps[i])
-        start = time.perf_counter()
-        at.run()
-        times.append((time.perf_counter() - start) * 1e3)
-        if at.exception:
-            raise SystemExit(f"the app raised: {at.exception}")
-    return times
+    def drag(k: int) -> None:
+        at.sidebar.select_slider(key=f"{field}_slider").set_value(steps[(i + 1 + k) % len(steps)])
+    return _timed(at, reruns, drag)
 
 
 def startup_seconds() -> float:
