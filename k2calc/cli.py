@@ -213,6 +213,13 @@ def _estimate_text(result: dict) -> str:
             "overhead_bytes", "free_bytes")
     for name, cells in _group_devices(mem["devices"], keys):
         lines.append(f"  {name[:50]:50s} " + " ".join(f"{format_device_bytes(c):>10s}" for c in cells))
+    lines += _speed_lines(result) + _cost_lines(result) + _fit_lines(result)
+    return "\n".join(lines)
+
+
+def _speed_lines(result: dict) -> list[str]:
+    """Decode, prefill and band lines of the estimate's text (none when it does not fit)."""
+    s, lines = result["scenario"], []
     perf = result.get("performance")
     if perf:
         lines += [
@@ -229,6 +236,12 @@ def _estimate_text(result: dict) -> str:
             f"{perf['supporting_sources']} source(s); python -m k2calc validate)",
             *(f"  note: {n}" for n in perf["notes"]),
         ]
+    return lines
+
+
+def _cost_lines(result: dict) -> list[str]:
+    """Money lines of the estimate's text (none when it does not fit)."""
+    lines = []
     cost = result.get("cost")
     if cost:
         api = (f"API ({cost['api_provider']}) ${cost['api_usd_per_million_output_tokens']:,.2f}"
@@ -245,6 +258,12 @@ def _estimate_text(result: dict) -> str:
             f"  break-even against the API: {be} at {cost['monthly_output_tokens']:,.0f} output tokens a month",
             *(f"  note: {n}" for n in cost["notes"]),
         ]
+    return lines
+
+
+def _fit_lines(result: dict) -> list[str]:
+    """The smallest that fits and the ways to make it fit, when it does not."""
+    dep, lines = result["deployment"], []
     small = result["smallest_fitting"]
     if not result["fits"]:
         if small.get("count"):
@@ -258,7 +277,7 @@ def _estimate_text(result: dict) -> str:
                   *(f"    - {f['label']}: capex {_fmt(f['capex_usd'], ',.0f', 'n/a')} USD, "
                     f"{_fmt(f['usd_per_million_output_tokens'], ',.2f', 'n/a')} USD per 1M output tokens"
                     for f in result["fixes"])] if result["fixes"] else []
-    return "\n".join(lines)
+    return lines
 
 
 def _fmt(v: float | None, spec: str, none: str = "-") -> str:

@@ -56,8 +56,9 @@ def _where(e: Estimate) -> str:
 
 
 def blocks(e: Estimate, share_url: str | None, baseline: Estimate | None = None) -> list[Block]:
-    s, d, mem, perf, cost = e.scenario, e.deployment, e.memory, e.performance, e.cost
-    m = d.model
+    """Everything the report says, in order: header, scenario, verdict (and fixes), the comparison with a
+    pinned baseline, memory, speed, cost, and every assumption with its source."""
+    m = e.deployment.model
     out: list[Block] = [
         Block("h1", f"k2calc report: {m.name} on {_where(e)}"),
         Block("p", f"Generated {_dt.date.today().isoformat()} by k2calc. Every figure below comes with its unit; "
@@ -65,8 +66,17 @@ def blocks(e: Estimate, share_url: str | None, baseline: Estimate | None = None)
     ]
     if share_url:
         out.append(Block("p", f"Share link (opens exactly this scenario): {share_url}"))
+    out += _scenario_blocks(e) + _verdict_blocks(e)
+    if baseline is not None:
+        out += baseline_blocks(e, baseline)
+    return out + _memory_blocks(e) + _speed_section(e) + _cost_blocks(e) + _assumption_blocks(e)
 
-    # Scenario ------------------------------------------------------------------------------------
+
+def _scenario_blocks(e: Estimate) -> list[Block]:
+    """The scenario's settings as a table."""
+    s, d = e.scenario, e.deployment
+    m = d.model
+    out: list[Block] = []
     par = f"TP {d.tp} x PP {d.pp}" + (f", EP {d.ep}" if d.ep > 1 else "") + f", {d.replicas} replica(s)"
     if d.dp_attention:
         par += ", DP attention"
@@ -89,7 +99,14 @@ def blocks(e: Estimate, share_url: str | None, baseline: Estimate | None = None)
         rows.append(["routed experts kept on the GPUs", f"{d.gpu_experts} per layer"])
     out += [Block("h2", "Scenario"), Block("table", header=["setting", "value"], rows=rows)]
 
-    # Verdict -------------------------------------------------------------------------------------
+    return out
+
+
+def _verdict_blocks(e: Estimate) -> list[Block]:
+    """Fits or not, the smallest that fits, the ways to make it fit, warnings."""
+    s, d, mem = e.scenario, e.deployment, e.memory
+    m = d.model
+    out: list[Block] = []
     out.append(Block("h2", "Verdict"))
     if mem.fits:
         text = (f"FITS: {m.name} fits on {_where(e)} with {s.concurrency:,} sequence(s) of {s.context:,} tokens "
@@ -114,10 +131,13 @@ def blocks(e: Estimate, share_url: str | None, baseline: Estimate | None = None)
     if mem.warnings:
         out.append(Block("list", items=[f"Warning: {w}" for w in mem.warnings]))
 
-    if baseline is not None:
-        out += baseline_blocks(e, baseline)
+    return out
 
-    # Memory --------------------------------------------------------------------------------------
+
+def _memory_blocks(e: Estimate) -> list[Block]:
+    """Weights, KV capacity and memory per device."""
+    s, d, mem = e.scenario, e.deployment, e.memory
+    out: list[Block] = []
     out.append(Block("h2", "Memory", anchor="memory"))
     out.append(Block("list", items=[
         f"Weights of one replica: {format_gb(mem.weights_bytes)} (as stored, scales included)",
@@ -132,14 +152,26 @@ def blocks(e: Estimate, share_url: str | None, baseline: Estimate | None = None)
                                        "runtime", "free"], rows=[
         [name, *(format_device_bytes(v) for v in values)] for name, values in _device_rows(e)]))
 
-    # Speed ---------------------------------------------------------------------------------------
+    return out
+
+
+def _speed_section(e: Estimate) -> list[Block]:
+    """Speeds, or why there are none."""
+    perf = e.performance
+    out: list[Block] = []
     out.append(Block("h2", "Speed", anchor="speed"))
     if perf is None:
         out.append(Block("p", "Not computed: the deployment does not fit, so nothing runs."))
     else:
         out += _speed_blocks(e)
 
-    # Cost ----------------------------------------------------------------------------------------
+    return out
+
+
+def _cost_blocks(e: Estimate) -> list[Block]:
+    """Every money figure with its unit, or why there are none."""
+    cost = e.cost
+    out: list[Block] = []
     out.append(Block("h2", "Cost", anchor="cost"))
     if cost is None:
         out.append(Block("p", f"Not computed: {e.no_cost_reason}."))
@@ -188,7 +220,13 @@ def blocks(e: Estimate, share_url: str | None, baseline: Estimate | None = None)
         if cost.notes:
             out.append(Block("list", items=list(cost.notes)))
 
-    # Assumptions ---------------------------------------------------------------------------------
+    return out
+
+
+def _assumption_blocks(e: Estimate) -> list[Block]:
+    """Cost assumptions, prices, hardware, engine policy and speed calibration, with sources."""
+    d = e.deployment
+    out: list[Block] = []
     out.append(Block("h2", "Assumptions and sources"))
     out.append(Block("h3", "Cost assumptions (data/cost_assumptions.csv)"))
     out.append(Block("table", header=["assumption", "value used", "unit", "default", "date", "status", "source"],
