@@ -257,6 +257,60 @@ def _config_error(exc: ValidationError, model: type[BaseModel]) -> CatalogError:
     return CatalogError(f"config.json field {validation_message(exc, model=model, quote=True)}")
 
 
+def _attention_fields(c: HFConfig, family: Family, hidden: int, heads: int) -> dict[str, Any]:
+    """ModelArch's attention fields: MLA (DeepSeek V3 / Kimi K2) or GQA with its head width."""
+    req = lambda *n: _require(c, *n)  # noqa: E731
+    fields: dict[str, Any] = {}
+    if family == "deepseek_v3":
+        rope, nope = req("qk_rope_head_dim"), req("qk_nope_head_dim")
+        if rope + nope < 1:
+            raise CatalogError("config.json fields 'qk_rope_head_dim' + 'qk_nope_head_dim' must be at least 1")
+        fields.update(
+            attention="mla", head_dim=rope + nope, q_lora_rank=c.q_lora_rank,
+            kv_lora_rank=req("kv_lora_rank"), qk_rope_head_dim=rope, qk_nope_head_dim=nope,
+            v_head_dim=req("v_head_dim"), attention_bias=False,
+        )
+    else:
+        head_dim = c.head_dim or hidden // heads
+        if head_dim < 1:
+            raise CatalogError(f"config.json field 'num_attention_heads' ({heads}) exceeds 'hidden_size' "
+                               f"({hidden}); give 'head_dim'")
+        fields.update(attention="gqa", head_dim=head_dim)
+
+    return fields
+
+
+def _mlp_fields(c: HFConfig, family: Family, layers: int) -> dict[str, Any]:
+    """ModelArch's MLP and expert fields, read from each family's own config keys."""
+    req = lambda *n: _require(c, *n)  # noqa: E731
+    fields: dict[str, Any] = {}
+    if family == "dense":
+        fields.update(dense_intermediate_size=req("intermediate_size"), first_k_dense=layers)
+    elif family in ("deepseek_v3", "glm4_moe"):
+        fields.update(
+            n_routed_experts=req("n_routed_experts"), experts_per_tok=req("num_experts_per_tok"),
+            n_shared_experts=c.n_shared_experts or 0,
+            moe_intermediate_size=req("moe_intermediate_size"),
+            dense_intermediate_size=req("intermediate_size"),
+            first_k_dense=c.first_k_dense_replace or 0,
+        )
+    elif family == "qwen3_moe":
+        fields.update(
+            n_routed_experts=req("num_experts"), experts_per_tok=req("num_experts_per_tok"),
+            moe_intermediate_size=req("moe_intermediate_size"),
+            dense_intermediate_size=c.intermediate_size or 0,
+            first_k_dense=len(c.mlp_only_layers or []),
+        )
+    else:  # minimax_m2, gpt_oss: experts in num_local_experts, expert width in intermediate_size
+        fields.update(
+            n_routed_experts=req("num_local_experts", "num_experts"),
+            experts_per_tok=req("num_experts_per_tok"),
+            moe_intermediate_size=req("intermediate_size"),
+            expert_bias=family == "gpt_oss",
+        )
+    return fields
+
+
 def from_hf_config(config: Any, model_id: str, name: str | None = None, **metadata: Any) -> ModelArch:
     """Build a :class:`ModelArch` from a Hugging Face ``config.json`` dict.
 
@@ -294,46 +348,8 @@ def from_hf_config(config: Any, model_id: str, name: str | None = None, **metada
         attention_bias=c.attention_bias if c.attention_bias is not None else family == "gpt_oss",
         qk_norm=c.use_qk_norm if c.use_qk_norm is not None else family in ("qwen3_moe",),
     )
-    if family == "deepseek_v3":
-        rope, nope = req("qk_rope_head_dim"), req("qk_nope_head_dim")
-        if rope + nope < 1:
-            raise CatalogError("config.json fields 'qk_rope_head_dim' + 'qk_nope_head_dim' must be at least 1")
-        fields.update(
-            attention="mla", head_dim=rope + nope, q_lora_rank=c.q_lora_rank,
-            kv_lora_rank=req("kv_lora_rank"), qk_rope_head_dim=rope, qk_nope_head_dim=nope,
-            v_head_dim=req("v_head_dim"), attention_bias=False,
-        )
-    else:
-        head_dim = c.head_dim or hidden // heads
-        if head_dim < 1:
-            raise CatalogError(f"config.json field 'num_attention_heads' ({heads}) exceeds 'hidden_size' "
-                               f"({hidden}); give 'head_dim'")
-        fields.update(attention="gqa", head_dim=head_dim)
-
-    if family == "dense":
-        fields.update(dense_intermediate_size=req("intermediate_size"), first_k_dense=layers)
-    elif family in ("deepseek_v3", "glm4_moe"):
-        fields.update(
-            n_routed_experts=req("n_routed_experts"), experts_per_tok=req("num_experts_per_tok"),
-            n_shared_experts=c.n_shared_experts or 0,
-            moe_intermediate_size=req("moe_intermediate_size"),
-            dense_intermediate_size=req("intermediate_size"),
-            first_k_dense=c.first_k_dense_replace or 0,
-        )
-    elif family == "qwen3_moe":
-        fields.update(
-            n_routed_experts=req("num_experts"), experts_per_tok=req("num_experts_per_tok"),
-            moe_intermediate_size=req("moe_intermediate_size"),
-            dense_intermediate_size=c.intermediate_size or 0,
-            first_k_dense=len(c.mlp_only_layers or []),
-        )
-    else:  # minimax_m2, gpt_oss: experts in num_local_experts, expert width in intermediate_size
-        fields.update(
-            n_routed_experts=req("num_local_experts", "num_experts"),
-            experts_per_tok=req("num_experts_per_tok"),
-            moe_intermediate_size=req("intermediate_size"),
-            expert_bias=family == "gpt_oss",
-        )
+    fields.update(_attention_fields(c, family, hidden, heads))
+    fields.update(_mlp_fields(c, family, layers))
     sliding = sum(1 for t in c.layer_types or () if t == "sliding_attention")
     if sliding and c.sliding_window:
         fields.update(sliding_window=c.sliding_window, sliding_layers=sliding)
