@@ -189,7 +189,8 @@ def engine_scheme(scheme: Scheme, engine_id: str) -> Scheme:
 
 
 def _with_kernel(scheme: Scheme, kernel: Kernel) -> Scheme:
-    """The same bytes computed by another kernel family."""
+    """The same bytes computed by another kernel family. The id stays: a scheme's id names its bytes, and
+    the byte caches keyed on it (weights.all_layer_bytes) hold for either kernel."""
     formats = {g: WeightFormat(f.id, f.bits_per_weight, kernel, f.source) for g, f in scheme.formats.items()}
     return Scheme(f"{scheme.id}", scheme.label, formats, scheme.note)
 

@@ -69,7 +69,7 @@ def blocks(e: Estimate, share_url: str | None, baseline: Estimate | None = None)
     out += _scenario_blocks(e) + _verdict_blocks(e)
     if baseline is not None:
         out += baseline_blocks(e, baseline)
-    return out + _memory_blocks(e) + _speed_section(e) + _cost_blocks(e) + _assumption_blocks(e)
+    return out + _memory_blocks(e) + _speed_blocks(e) + _cost_blocks(e) + _assumption_blocks(e)
 
 
 def _scenario_blocks(e: Estimate) -> list[Block]:
@@ -98,7 +98,6 @@ def _scenario_blocks(e: Estimate) -> list[Block]:
     if d.topology == "hybrid":
         rows.append(["routed experts kept on the GPUs", f"{d.gpu_experts} per layer"])
     out += [Block("h2", "Scenario"), Block("table", header=["setting", "value"], rows=rows)]
-
     return out
 
 
@@ -130,7 +129,6 @@ def _verdict_blocks(e: Estimate) -> list[Block]:
         out.append(Block("list", items=[_fix_line(f) for f in e.fixes]))
     if mem.warnings:
         out.append(Block("list", items=[f"Warning: {w}" for w in mem.warnings]))
-
     return out
 
 
@@ -151,20 +149,6 @@ def _memory_blocks(e: Estimate) -> list[Block]:
     out.append(Block("table", header=["device", "installed", "usable", "weights", "KV cache", "activations",
                                        "runtime", "free"], rows=[
         [name, *(format_device_bytes(v) for v in values)] for name, values in _device_rows(e)]))
-
-    return out
-
-
-def _speed_section(e: Estimate) -> list[Block]:
-    """Speeds, or why there are none."""
-    perf = e.performance
-    out: list[Block] = []
-    out.append(Block("h2", "Speed", anchor="speed"))
-    if perf is None:
-        out.append(Block("p", "Not computed: the deployment does not fit, so nothing runs."))
-    else:
-        out += _speed_blocks(e)
-
     return out
 
 
@@ -174,52 +158,50 @@ def _cost_blocks(e: Estimate) -> list[Block]:
     out: list[Block] = []
     out.append(Block("h2", "Cost", anchor="cost"))
     if cost is None:
-        out.append(Block("p", f"Not computed: {e.no_cost_reason}."))
-    else:
-        a = cost.assumptions
-        rows = [["purchase (capex)", format_usd(cost.capex_usd), "USD"]]
-        rows += [[f"of which {item}", format_usd(v), "USD"] for item, v in cost.capex_breakdown_usd.items()]
-        rows += [
-            ["power under load", _num(cost.power_watts, 0), "W"],
-            ["peak power (for hosting)", _num(cost.peak_power_watts, 0), "W"],
-            [f"average power at {a['utilisation']:.0%} utilisation", _num(cost.average_power_watts, 0), "W"],
-            ["energy per year", format_usd(cost.annual_energy_usd), "USD/year"],
-            ["hosting per year", format_usd(cost.annual_hosting_usd), "USD/year"],
-            ["maintenance per year", format_usd(cost.annual_maintenance_usd), "USD/year"],
-            ["running cost (opex) per year", format_usd(cost.annual_opex_usd), "USD/year"],
-            [f"capital per year (over {cost.years:g} years, {a['residual_value_pct']:g}% residual)",
-             format_usd(cost.annual_capital_usd), "USD/year"],
-            [f"total cost of ownership over {cost.years:g} years", format_usd(cost.tco_usd), "USD"],
-            ["output tokens served per year", _num(cost.output_tokens_per_year / 1e9, 2), "billion tokens"],
-            ["own cost per 1M output tokens", format_usd(cost.usd_per_million_output_tokens), "USD"],
-            ["own cost per 1M input tokens (prefill share)", format_usd(cost.usd_per_million_input_tokens), "USD"],
-            ["own cost per 1M output tokens, busy all year", format_usd(cost.usd_per_million_output_tokens_at_saturation),
-             "USD"],
-        ]
-        if cost.cloud_usd_per_hour is not None:
-            rows += [["cloud rental of the same GPUs", format_usd(cost.cloud_usd_per_hour), "USD/hour"],
-                     ["cloud rental per 1M output tokens", format_usd(cost.cloud_usd_per_million_output_tokens), "USD"]]
-        if cost.api_usd_per_million_output_tokens is not None:
-            rows.append([f"API ({cost.api_provider}) per 1M output tokens, same prompts and answers",
-                         format_usd(cost.api_usd_per_million_output_tokens), "USD"])
-        rows += [
-            ["monthly output volume compared", _num(cost.monthly_output_tokens / 1e6, 1), "million tokens/month"],
-            ["own running cost for that volume", format_usd(cost.monthly_own_usd), "USD/month"],
-        ]
-        if cost.monthly_api_usd is not None:
-            rows.append(["API bill for that volume", format_usd(cost.monthly_api_usd), "USD/month"])
-        if cost.monthly_cloud_usd is not None:
-            rows.append(["cloud rental for that volume", format_usd(cost.monthly_cloud_usd), "USD/month"])
-        rows.append(["break-even against the API", _num(cost.breakeven_months, 1) if cost.breakeven_months else
-                     "never (the API costs less than running the hardware)" if cost.monthly_api_usd is not None
-                     else "n/a (no API price)", "months"])
-        if cost.monthly_cloud_usd is not None:
-            rows.append(["break-even against renting", _num(cost.breakeven_vs_cloud_months, 1)
-                         if cost.breakeven_vs_cloud_months else "never", "months"])
-        out.append(Block("table", header=["item", "value", "unit"], rows=rows))
-        if cost.notes:
-            out.append(Block("list", items=list(cost.notes)))
-
+        return out + [Block("p", f"Not computed: {e.no_cost_reason}.")]
+    a = cost.assumptions
+    rows = [["purchase (capex)", format_usd(cost.capex_usd), "USD"]]
+    rows += [[f"of which {item}", format_usd(v), "USD"] for item, v in cost.capex_breakdown_usd.items()]
+    rows += [
+        ["power under load", _num(cost.power_watts, 0), "W"],
+        ["peak power (for hosting)", _num(cost.peak_power_watts, 0), "W"],
+        [f"average power at {a['utilisation']:.0%} utilisation", _num(cost.average_power_watts, 0), "W"],
+        ["energy per year", format_usd(cost.annual_energy_usd), "USD/year"],
+        ["hosting per year", format_usd(cost.annual_hosting_usd), "USD/year"],
+        ["maintenance per year", format_usd(cost.annual_maintenance_usd), "USD/year"],
+        ["running cost (opex) per year", format_usd(cost.annual_opex_usd), "USD/year"],
+        [f"capital per year (over {cost.years:g} years, {a['residual_value_pct']:g}% residual)",
+         format_usd(cost.annual_capital_usd), "USD/year"],
+        [f"total cost of ownership over {cost.years:g} years", format_usd(cost.tco_usd), "USD"],
+        ["output tokens served per year", _num(cost.output_tokens_per_year / 1e9, 2), "billion tokens"],
+        ["own cost per 1M output tokens", format_usd(cost.usd_per_million_output_tokens), "USD"],
+        ["own cost per 1M input tokens (prefill share)", format_usd(cost.usd_per_million_input_tokens), "USD"],
+        ["own cost per 1M output tokens, busy all year", format_usd(cost.usd_per_million_output_tokens_at_saturation),
+         "USD"],
+    ]
+    if cost.cloud_usd_per_hour is not None:
+        rows += [["cloud rental of the same GPUs", format_usd(cost.cloud_usd_per_hour), "USD/hour"],
+                 ["cloud rental per 1M output tokens", format_usd(cost.cloud_usd_per_million_output_tokens), "USD"]]
+    if cost.api_usd_per_million_output_tokens is not None:
+        rows.append([f"API ({cost.api_provider}) per 1M output tokens, same prompts and answers",
+                     format_usd(cost.api_usd_per_million_output_tokens), "USD"])
+    rows += [
+        ["monthly output volume compared", _num(cost.monthly_output_tokens / 1e6, 1), "million tokens/month"],
+        ["own running cost for that volume", format_usd(cost.monthly_own_usd), "USD/month"],
+    ]
+    if cost.monthly_api_usd is not None:
+        rows.append(["API bill for that volume", format_usd(cost.monthly_api_usd), "USD/month"])
+    if cost.monthly_cloud_usd is not None:
+        rows.append(["cloud rental for that volume", format_usd(cost.monthly_cloud_usd), "USD/month"])
+    rows.append(["break-even against the API", _num(cost.breakeven_months, 1) if cost.breakeven_months else
+                 "never (the API costs less than running the hardware)" if cost.monthly_api_usd is not None
+                 else "n/a (no API price)", "months"])
+    if cost.monthly_cloud_usd is not None:
+        rows.append(["break-even against renting", _num(cost.breakeven_vs_cloud_months, 1)
+                     if cost.breakeven_vs_cloud_months else "never", "months"])
+    out.append(Block("table", header=["item", "value", "unit"], rows=rows))
+    if cost.notes:
+        out.append(Block("list", items=list(cost.notes)))
     return out
 
 
@@ -271,10 +253,12 @@ def _query_text(e: Estimate) -> str:
 
 
 def _speed_blocks(e: Estimate) -> list[Block]:
-    """The speed table (estimate, band, roofline) and what limits decode."""
+    """The speed table (estimate, band, roofline) and what limits decode, or why there are none."""
     s, perf = e.scenario, e.performance
+    out: list[Block] = [Block("h2", "Speed", anchor="speed")]
+    if perf is None:
+        return out + [Block("p", "Not computed: the deployment does not fit, so nothing runs.")]
     b = perf.bands()
-    out: list[Block] = []
 
     def row(label: str, key: str, roof: float | None, unit: str = "tok/s", fmt=_speed) -> list[str]:
         high = b[key].high if roof is None else min(b[key].high, roof)  # never above the roofline

@@ -108,8 +108,7 @@ def main() -> None:
         for name, get, set_, low, high, kw in params:
             if not name.startswith(args.only):
                 continue
-            subset = [m for m in ms]
-            rows = _rows(subset, **kw)
+            rows = _rows(ms, **kw)
             if not rows:
                 continue
             ids = {r.measurement.id for r in rows}

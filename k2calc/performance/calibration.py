@@ -152,6 +152,11 @@ def platform_of(device: Hardware) -> Platform:
     return table["nvidia-gddr"]
 
 
+# STREAM triad share of a CPU socket's DIMM peak where data/bandwidth.csv has no row: Sapphire Rapids
+# 233 of 307 GB/s (RRZE-HPC/likwid issue 664), Xeon 6980P 512 of 614 (ik_llama.cpp PR 534): about 0.76.
+CPU_STREAM_FRACTION = 0.76
+
+
 def achievable_bandwidth_bytes_per_s(device: Hardware) -> float:
     """Memory bandwidth a streaming kernel reaches on `device` [B/s]: the published microbenchmark of
     data/bandwidth.csv where the device has one, else the datasheet figure x its platform's fraction.
@@ -163,7 +168,3 @@ def achievable_bandwidth_bytes_per_s(device: Hardware) -> float:
         return device.memory_bandwidth_bytes_per_s * CPU_STREAM_FRACTION
     return device.memory_bandwidth_bytes_per_s * platform_of(device).bandwidth_fraction
 
-
-# STREAM triad share of a CPU socket's DIMM peak where data/bandwidth.csv has no row: Sapphire Rapids
-# 233 of 307 GB/s (RRZE-HPC/likwid issue 664), Xeon 6980P 512 of 614 (ik_llama.cpp PR 534): about 0.76.
-CPU_STREAM_FRACTION = 0.76

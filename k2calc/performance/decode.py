@@ -77,8 +77,6 @@ class StepCost:
         return max(parts, key=parts.get)
 
 
-
-
 def experts_touched(n_experts: int, top_k: int, batch: float) -> float:
     """Expected distinct experts a MoE layer reads for `batch` tokens: E(1 - (1 - k/E)^B) [count]."""
     if n_experts == 0:
@@ -304,19 +302,13 @@ def _layer_latency(m: ModelArch, p: Platform) -> float:
     work to the grouped-GEMM, top-k and combine kernels). Fitted: Qwen3-235B and GLM-4.6 (k = 8) and
     gpt-oss-120b (k = 4) on 8x B200, DeepSeek R1 on 8x B200, K2.5 on 8x H200."""
     base = p.layer_latency_mla_s if m.attention == "mla" else p.layer_latency_gqa_s
-    return base * (0.5 + 0.5 * min(m.experts_per_tok, 8) / 8)
+    return base * expert_latency_factor(m)
 
 
-def prefill_layer_latency(m: ModelArch, p: Platform) -> float:
-    """Fixed time per layer and prefill chunk [s]: prefill runs outside CUDA graphs, so every kernel
-    pays its launch (:data:`PREFILL_LAYER_LATENCY_S`, scaled for the experts per token as in decode);
-    never less than the platform's decode figure (ROCm and Apple GPUs already launch eagerly in decode)."""
-    return max(_layer_latency(m, p), PREFILL_LAYER_LATENCY_S * (0.5 + 0.5 * min(m.experts_per_tok, 8) / 8))
-
-
-# Eager kernel launches of one prefill chunk per layer: 10x the 40 us a CUDA-graph decode layer takes on
-# 8x H200 (K2.5 1,000-token TTFT, SGLang cookbook), as first fitted on H200, GLM-4.6 and Qwen3 on B200.
-PREFILL_LAYER_LATENCY_S = 0.4e-3
+def expert_latency_factor(m: ModelArch) -> float:
+    """A layer's share of a MoE layer's fixed time: 1 with 8 or more experts per token, 1/2 for a dense
+    MLP, in between for fewer experts [1]."""
+    return 0.5 + 0.5 * min(m.experts_per_tok, 8) / 8
 
 
 def _lm_head_bytes(m: ModelArch, scheme) -> float:

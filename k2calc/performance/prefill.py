@@ -14,6 +14,7 @@ from ..memory import Deployment, MemoryEstimate
 from ..models import ModelArch, param_counts
 from .calibration import (
     ENGINE_FAMILY,
+    Platform,
     achievable_bandwidth_bytes_per_s,
     kernel_efficiency,
     platform_of,
@@ -22,13 +23,27 @@ from .decode import (
     HYBRID_LAYER_SYNC_S,
     _collective_s,
     _cpu_peak,
+    _layer_latency,
     _matrix_params_per_token,
     _peak,
     cpu_bandwidth_bytes_per_s,
+    expert_latency_factor,
     experts_touched,
     gemm_efficiency,
-    prefill_layer_latency,
 )
+
+
+def prefill_layer_latency(m: ModelArch, p: Platform) -> float:
+    """Fixed time per layer and prefill chunk [s]: prefill runs outside CUDA graphs, so every kernel
+    pays its launch (:data:`PREFILL_LAYER_LATENCY_S`, scaled for the experts per token as in decode);
+    never less than the platform's decode figure (ROCm and Apple GPUs already launch eagerly in decode)."""
+    return max(_layer_latency(m, p), PREFILL_LAYER_LATENCY_S * expert_latency_factor(m))
+
+
+# Eager kernel launches of one prefill chunk per layer: 10x the 40 us a CUDA-graph decode layer takes on
+# 8x H200 (K2.5 1,000-token TTFT, SGLang cookbook), as first fitted on H200, GLM-4.6 and Qwen3 on B200.
+PREFILL_LAYER_LATENCY_S = 0.4e-3
+
 
 # Achieved PCIe bandwidth when ktransformers streams CPU-resident experts to the GPU for prefill, as a
 # share of the link's theoretical per-direction figure: K2 Thinking prefill on a 4090 48 GB spends
