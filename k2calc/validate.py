@@ -354,7 +354,7 @@ def class_summary() -> list[dict]:
     for key in sorted(cv):
         c, tol = class_calibration(*key), TOLERANCE[key[1]]
         out.append({"class": key[0], "kind": key[1], "rows": len(cv[key]), "sources": c.sources,
-                    "correction": round(c.correction, 3), "band factor": round(c.band_factor, 3),
+                    "correction [x]": round(c.correction, 3), "band factor [x]": round(c.band_factor, 3),
                     "within, cross-validated": within(cv[key], tol), "within, in-sample": within(ins[key], tol),
                     "median |log2|, cross-validated": round(statistics.median(abs(math.log2(r.ratio)) for r in cv[key]), 3)})
     return out
@@ -367,7 +367,7 @@ def class_table() -> list[str]:
     out = [header, "-" * len(header)]
     for c in class_summary():
         few = "  (fewer than 3 sources)" if c["sources"] < 3 else ""
-        out.append(f"{c['class']:34s} {c['kind']:13s} {c['rows']:4d} {c['sources']:4d} {'x' + format(c['correction'], '.2f'):>6s} "
-                   f"{'x' + format(c['band factor'], '.2f'):>6s} {c['within, cross-validated']:11.0%} "
+        out.append(f"{c['class']:34s} {c['kind']:13s} {c['rows']:4d} {c['sources']:4d} {'x' + format(c['correction [x]'], '.2f'):>6s} "
+                   f"{'x' + format(c['band factor [x]'], '.2f'):>6s} {c['within, cross-validated']:11.0%} "
                    f"{c['within, in-sample']:11.0%} {c['median |log2|, cross-validated']:12.2f}{few}")
     return out
