@@ -17,7 +17,8 @@ For each session:
 
 Also printed: the server's resident memory (RSS) before the sessions, at its peak, and after.
 
-Run from the repository root: ``python benchmarks/app_load.py`` (``--sessions 50``, ``--timeout 120``).
+Run from the repository root: ``python benchmarks/app_load.py`` (``--sessions 50``, ``--timeout 120``,
+``--replicas 2`` to start two servers and spread the sessions over them, as a load balancer would).
 Targets (issue 12, 2-core machine, 50 sessions): all ready, p95 ready <= 5 s, p95 rerun <= 2 s, no
 error, server memory < 1 GB.
 """
@@ -194,9 +195,14 @@ def _pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, max(0, round(q * (len(values) - 1))))]
 
 
-async def run(port: int, n: int, timeout: float, pid: int) -> dict:
-    url = f"ws://127.0.0.1:{port}/_stcore/stream"
-    sessions = [Session(url, i) for i in range(n)]
+def _cpu_all(pids: list[int]) -> float:
+    return sum(_cpu_s(pid) for pid in pids)
+
+
+async def run(ports: list[int], n: int, timeout: float, pids: list[int]) -> dict:
+    """Open `n` sessions spread round-robin over the servers on `ports` (a load balancer with sticky
+    sessions), then rerun them all at once."""
+    sessions = [Session(f"ws://127.0.0.1:{ports[i % len(ports)]}/_stcore/stream", i) for i in range(n)]
     errors: list[str] = []
 
     async def open_one(s: Session):
@@ -206,9 +212,9 @@ async def run(port: int, n: int, timeout: float, pid: int) -> dict:
             errors.append(f"session {s.index} open: {type(exc).__name__}: {exc}"[:200])
             return None
 
-    t0, cpu0 = time.perf_counter(), _cpu_s(pid)
+    t0, cpu0 = time.perf_counter(), _cpu_all(pids)
     ready = [r for r in await asyncio.gather(*(open_one(s) for s in sessions)) if r is not None]
-    all_ready_s, ready_cpu_s = time.perf_counter() - t0, _cpu_s(pid) - cpu0
+    all_ready_s, ready_cpu_s = time.perf_counter() - t0, _cpu_all(pids) - cpu0
 
     async def rerun_one(s: Session):
         if s.ws is None or not s.numbers:
@@ -221,9 +227,9 @@ async def run(port: int, n: int, timeout: float, pid: int) -> dict:
             errors.append(f"session {s.index} rerun: {type(exc).__name__}: {exc}"[:200])
             return None
 
-    cpu1 = _cpu_s(pid)
+    cpu1 = _cpu_all(pids)
     reruns = [r for r in await asyncio.gather(*(rerun_one(s) for s in sessions)) if r is not None]
-    rerun_cpu_s = _cpu_s(pid) - cpu1
+    rerun_cpu_s = _cpu_all(pids) - cpu1
     exceptions = sum(s.exceptions for s in sessions)
     await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
     return {"ready": ready, "reruns": reruns, "errors": errors, "exceptions": exceptions, "all_ready_s": all_ready_s,
@@ -234,37 +240,45 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sessions", "-n", type=int, default=50, help="concurrent sessions (default 50)")
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds a session may wait (default 120)")
+    ap.add_argument("--replicas", type=int, default=1,
+                    help="servers to start, sessions spread round-robin over them as a load balancer with sticky "
+                         "sessions would (default 1)")
     a = ap.parse_args(argv)
-    port = _free_port()
-    server = start_server(port)
+    ports = [_free_port() for _ in range(a.replicas)]
+    servers = [start_server(port) for port in ports]
+    pids = [srv.pid for srv in servers]
     try:
-        idle = _rss_bytes(server.pid)
-        sampler = RssSampler(server.pid)
-        sampler.start()
-        r = asyncio.run(run(port, a.sessions, a.timeout, server.pid))
-        peak = sampler.stop()
-        after = _rss_bytes(server.pid)
+        idle = sum(_rss_bytes(pid) for pid in pids)
+        samplers = [RssSampler(pid) for pid in pids]
+        for sampler in samplers:
+            sampler.start()
+        r = asyncio.run(run(ports, a.sessions, a.timeout, pids))
+        peak = sum(sampler.stop() for sampler in samplers)
+        after = sum(_rss_bytes(pid) for pid in pids)
     finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            try:
+                server.wait(10)
+            except subprocess.TimeoutExpired:
+                server.kill()
     mib = 1024 ** 2
     ready, reruns = r["ready"], r["reruns"]
     print(f"k2calc app load: {a.sessions} concurrent sessions (Streamlit protocol client, no browser), "
-          f"{os.cpu_count()} CPU(s)")
+          f"{a.replicas} server(s), {os.cpu_count()} CPU(s)")
     print(f"  ready:  {len(ready)}/{a.sessions} sessions, p50 {_pct(ready, 0.5):.2f} s, p95 {_pct(ready, 0.95):.2f} s, "
           f"max {max(ready, default=float('nan')):.2f} s (all ready after {r['all_ready_s']:.2f} s)")
     print(f"  rerun:  {len(reruns)}/{a.sessions} sessions (users and answer length changed at once), p50 {_pct(reruns, 0.5):.2f} s, "
           f"p95 {_pct(reruns, 0.95):.2f} s, max {max(reruns, default=float('nan')):.2f} s")
     print(f"  server CPU: {r['ready_cpu_s'] / max(1, len(ready)) * 1e3:.0f} ms per session to ready, "
           f"{r['rerun_cpu_s'] / max(1, len(reruns)) * 1e3:.0f} ms per rerun (user + system time of the server "
-          f"process; its Python threads share one interpreter lock, so N sessions need about N x this)")
+          f"processes; one server's Python threads share one interpreter lock, so N sessions at once on one server "
+          f"need about N x this)")
     print(f"  errors: {len(r['errors'])} session error(s), {r['exceptions']} exception box(es)")
     for e in r["errors"][:5]:
         print(f"    {e}")
-    print(f"  server RSS: {idle / mib:.0f} MiB idle, {peak / mib:.0f} MiB peak, {after / mib:.0f} MiB after "
+    print(f"  server RSS (all servers): {idle / mib:.0f} MiB idle, {peak / mib:.0f} MiB peak, {after / mib:.0f} MiB after "
           f"(~{max(0, peak - idle) / mib / max(1, a.sessions):.1f} MiB per session)")
     return 0 if not r["errors"] and not r["exceptions"] and len(ready) == a.sessions else 1
 
