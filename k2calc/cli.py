@@ -109,6 +109,9 @@ def _build_parser() -> argparse.ArgumentParser:
     v.add_argument("--write-calibration", action="store_true",
                    help="regenerate data/class_corrections.csv (class corrections and cross-validated bands) "
                         "from data/measurements.csv")
+    v.add_argument("--holdout", metavar="CSV",
+                   help="predict the published runs in another file (the columns of data/measurements.csv) with "
+                        "the stored calibration, which never saw them, instead of the repository's runs")
     b = sub.add_parser("benchmark", help="time estimate() in-process and print the figures")
     b.add_argument("--repeat", type=int, default=200, help="calls per scenario")
     pl = sub.add_parser("plan", help="cheapest deployments that serve a workload, and why others do not")
@@ -369,7 +372,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "plan":
             print(_plan(args))
         elif args.command == "validate":
-            from .validate import report, write_calibration
+            from .validate import holdout_report, report, write_calibration
+            if args.holdout:
+                print(holdout_report(args.holdout))
+                return 0
             if args.write_calibration:
                 write_calibration()
             print(report())
