@@ -30,6 +30,7 @@ from .decode import (
     expert_latency_factor,
     experts_touched,
     gemm_efficiency,
+    linear_attention_flops_per_token,
 )
 
 
@@ -62,11 +63,24 @@ def prefill_flops(m: ModelArch, tokens: int, prompts: int = 1) -> tuple[float, f
     other = 2 * params * tokens - routed
     n = tokens / prompts
     if m.attention == "mla":
-        other += prompts * m.num_layers * n ** 2 * m.num_heads * (m.qk_nope_head_dim + m.qk_rope_head_dim + m.v_head_dim)
+        other += (prompts * (m.num_layers - m.linear_layers) * causal_pairs_x2(m, n) * m.num_heads
+                  * (m.qk_nope_head_dim + m.qk_rope_head_dim + m.v_head_dim))
+        if m.index_topk:  # the lightning indexer scores every earlier token: n^2 / 2 pairs x 2 FLOP
+            other += prompts * (m.num_layers - m.linear_layers) * n ** 2 * m.index_n_heads * m.index_head_dim
     else:
-        other += prompts * (m.num_layers - m.sliding_layers) * n ** 2 * m.num_heads * 2 * m.head_dim
+        other += prompts * m.full_attention_layers * n ** 2 * m.num_heads * 2 * m.head_dim
         other += prompts * m.sliding_layers * n * min(n, m.sliding_window or 0) * m.num_heads * 4 * m.head_dim
+    other += tokens * linear_attention_flops_per_token(m)  # linear in the prompt length
     return routed, other, 2.0 * m.vocab_size * m.hidden_size * prompts
+
+
+def causal_pairs_x2(m: ModelArch, n: float) -> float:
+    """Twice the (query, key) pairs causal attention scores over an `n`-token prompt [pairs]: n^2, or
+    k^2 + 2 (n - k) k when each query attends to at most k = index_topk tokens (sparse attention)."""
+    k = m.index_topk
+    if not k or n <= k:
+        return n ** 2
+    return k ** 2 + 2 * (n - k) * k
 
 
 # CPU prefill of routed experts: achieved share of the kernel's peak. AMX kernels (kt-kernel AMXINT8/INT4,
