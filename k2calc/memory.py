@@ -44,6 +44,7 @@ from .weights import (
     KV_DTYPES,
     LayerBytes,
     all_layer_bytes,
+    checkpoint_bytes,
     kv_bytes_per_token,
     kv_element_bytes,
     kv_window_bytes_per_token,
@@ -163,6 +164,7 @@ class MemoryEstimate:
     replicas: int
     devices: list[DeviceMemory] = field(default_factory=list)
     linear_state_bytes_per_sequence: int = 0
+    checkpoint_bytes: int = 0  # the weights as stored in this scheme, MTP layers included [B]
 
     def as_dict(self) -> dict:
         return {
@@ -172,6 +174,7 @@ class MemoryEstimate:
             "kv_capacity_tokens": self.kv_capacity_tokens, "max_concurrency": self.max_concurrency,
             "max_context_tokens": self.max_context_tokens, "replicas": self.replicas,
             "linear_state_bytes_per_sequence": self.linear_state_bytes_per_sequence,
+            "checkpoint_bytes": self.checkpoint_bytes,
             "devices": [d.as_dict() for d in self.devices],
         }
 
@@ -479,6 +482,7 @@ def _estimate_placed(d: Deployment) -> MemoryEstimate:
         kv_capacity_tokens=capacity_tokens, max_concurrency=max_seqs * d.replicas,
         max_context_tokens=max_context, replicas=d.replicas, devices=devices,
         linear_state_bytes_per_sequence=round(linear_state_bytes_per_sequence(m)),
+        checkpoint_bytes=checkpoint_bytes(m, d.scheme),
     )
 
 
