@@ -109,7 +109,8 @@ def mtp_bytes(model: ModelArch, scheme: Scheme) -> int:
 
 def checkpoint_bytes(model: ModelArch, scheme: Scheme) -> int:
     """Bytes of the checkpoint as stored: every tensor group plus the MTP layers [B]."""
-    return sum(weights_by_group(model, scheme).values()) + mtp_bytes(model, scheme)
+    counts, mtp = param_counts(model).as_dict(), mtp_params(model)
+    return sum(round((counts[g] + mtp[g]) * scheme.format_of(g).bytes_per_weight) for g in GROUPS)
 
 
 def kv_window_bytes_per_token(model: ModelArch, kv_dtype: str = "bf16") -> float:
