@@ -332,8 +332,11 @@ def _layer_latency(m: ModelArch, p: Platform) -> float:
     """Fixed time per decoder layer and decode step [s]: the platform's figure for a MoE layer with 8
     experts per token, half of it for a dense MLP, in between for fewer experts (each routed expert adds
     work to the grouped-GEMM, top-k and combine kernels). Fitted: Qwen3-235B and GLM-4.6 (k = 8) and
-    gpt-oss-120b (k = 4) on 8x B200, DeepSeek R1 on 8x B200, K2.5 on 8x H200."""
+    gpt-oss-120b (k = 4) on 8x B200, DeepSeek R1 on 8x B200, K2.5 on 8x H200. Averaged over the layer
+    types of a hybrid model: a linear-attention layer runs no MLA kernels, so it takes the GQA figure."""
     base = p.layer_latency_mla_s if m.attention == "mla" else p.layer_latency_gqa_s
+    if m.linear_layers:
+        base = ((m.num_layers - m.linear_layers) * base + m.linear_layers * p.layer_latency_gqa_s) / m.num_layers
     return base * expert_latency_factor(m)
 
 

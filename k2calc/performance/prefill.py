@@ -46,6 +46,15 @@ def prefill_layer_latency(m: ModelArch, p: Platform) -> float:
 PREFILL_LAYER_LATENCY_S = 0.4e-3
 
 
+# A linear-attention layer's prefill runs the chunked delta-rule kernels (FLA's Triton chunk_gated_delta_rule
+# and its KDA twin: cumulative gates, the WY representation, the chunk states and outputs, a short causal
+# convolution), a dozen more launches than a full-attention layer, outside CUDA graphs. Fitted on the two
+# single-user TTFTs published for hybrid models: Qwen3-Next 80B-A3B on 8x B200 (SGLang cookbook, 128 ms
+# for 338 tokens, 36 Gated DeltaNet layers: ~1.6 ms more per layer than predicted without it) and Kimi
+# Linear on 4x MI300X (141 ms for 610 tokens, 20 KDA layers: ~3 ms more per layer); between the two.
+PREFILL_LINEAR_LAYER_EXTRA_S = 1.6e-3
+
+
 # Achieved PCIe bandwidth when ktransformers streams CPU-resident experts to the GPU for prefill, as a
 # share of the link's theoretical per-direction figure: K2 Thinking prefill on a 4090 48 GB spends
 # ~37 s moving 571 GB of experts over PCIe 4.0 x16 (32 GB/s): ~0.48.
@@ -153,7 +162,7 @@ def prefill_time(d: Deployment, mem: MemoryEstimate, tokens: int, prompts: int =
     eta = kernel_efficiency("prefill", f"{kernels}:{kernel}", p.name, fallback=kernels)
     gpu_compute = (w.other / gemm_efficiency(tokens, p.gemm_half_rows) + w.lm_head) / (peak * eta)
     expert_compute = w.routed / (peak * eta * gemm_efficiency(w.expert_rows, p.gemm_half_rows))
-    latency = m.num_layers * prefill_layer_latency(m, p)
+    latency = m.num_layers * prefill_layer_latency(m, p) + m.linear_layers * PREFILL_LINEAR_LAYER_EXTRA_S
     if d.topology == "hybrid":
         ram = mem.devices[-1]
         gpu_weights = (mem.weights_bytes - ram.weights_bytes) / (achievable_bandwidth_bytes_per_s(dev) * n_gpu)
