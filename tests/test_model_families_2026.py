@@ -30,7 +30,7 @@ from k2calc.weights import (
     mtp_bytes,
 )
 
-NEW = ["kimi-k2.5", "deepseek-v3.2", "minimax-m2.1", "glm-4.7", "qwen3-next-80b-a3b", "kimi-linear-48b-a3b",
+NEW = ["kimi-k2.5", "deepseek-v3.2", "minimax-m2.1", "glm-4.7", "qwen3-next-80b-a3b", "kimi-linear-48b",
        "qwen3-32b"]
 
 
@@ -80,7 +80,7 @@ def test_kimi_linear_parameters_by_hand():
     """Kimi Linear 48B-A3B: the safetensors index totals 49,122,681,728 parameters (98,245,363,456 B in
     BF16). KDA layer: q, k, v 3 x 2304 x 4096 + o 4096 x 2304 + short convs 3 x 4096 x 4 + f and g gates
     2 x (2304 x 128 + 128 x 4096) + b_proj 2304 x 32 + A_log 32 + dt_bias 4096 = 39,514,144."""
-    m = get_model("kimi-linear-48b-a3b")
+    m = get_model("kimi-linear-48b")
     assert m.linear_layers == 20 and m.full_attention_layers == 7
     assert 3 not in m.linear_layer_ids  # 1-based full_attn_layers [4, 8, ...] is layer index 3
     c = param_counts(m)
@@ -103,7 +103,7 @@ def test_kda_state_and_kv_by_hand():
     """Kimi Linear: MLA latent on the 7 full layers: 7 x (512 + 64) x 2 B = 8,064 B/token. KDA state per
     layer: recurrent 32 x 128 x 128 x 4 B (FP32: vLLM kda_state_dtype) = 2,097,152 + q, k, v short convs
     3 x 4096 x 3 x 2 B = 73,728: x 20 = 43,417,600 B per sequence, whatever the context."""
-    m = get_model("kimi-linear-48b-a3b")
+    m = get_model("kimi-linear-48b")
     assert kv_bytes_per_token(m, "bf16") == 8_064
     assert linear_state_bytes_per_sequence(m) == 20 * (2_097_152 + 73_728) == 43_417_600
 
@@ -138,7 +138,7 @@ def test_sparse_attention_flops_grow_only_through_the_indexer():
 def test_linear_layers_cost_the_same_at_any_context():
     """Kimi Linear's decode attention FLOPs grow only through its 7 MLA layers; prefill grows linearly
     in the prompt for the KDA layers, quadratically for the MLA layers alone."""
-    m = get_model("kimi-linear-48b-a3b")
+    m = get_model("kimi-linear-48b")
     growth = _attention_flops_per_token(m, 2_000) - _attention_flops_per_token(m, 1_000)
     assert growth == pytest.approx(7 * 2 * 32 * 1_000 * (2 * 512 + 64))
     twin = m.model_copy(update={"linear_layer_ids": (), "linear_attention": None})
@@ -156,7 +156,7 @@ def _twin_catalogs(model_id: str) -> tuple[Catalogs, str]:
     return Catalogs(models={"twin": twin}), "twin"
 
 
-@pytest.mark.parametrize("model_id", ["qwen3-next-80b-a3b", "kimi-linear-48b-a3b"])
+@pytest.mark.parametrize("model_id", ["qwen3-next-80b-a3b", "kimi-linear-48b"])
 def test_hybrid_models_hold_more_long_sequences_than_full_attention(model_id):
     cats, twin = _twin_catalogs(model_id)
     kw = dict(hardware="h200-sxm", count=2, context=262_144)
@@ -231,7 +231,7 @@ def test_import_unmodelled_architecture_is_one_clear_line():
 
 
 def test_import_kda_layer_out_of_range_names_the_field():
-    config = _config("kimi-linear-48b-a3b")
+    config = _config("kimi-linear-48b")
     config["linear_attn_config"]["kda_layers"] = [0, 1]
     with pytest.raises(CatalogError, match="kda_layers"):
         parse_config_json(json.dumps(config))
