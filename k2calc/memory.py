@@ -279,7 +279,7 @@ def _server_devices(d: Deployment) -> list[DeviceMemory]:
             w += groups["lm_head"] / d.tp + m.hidden_size * s.format_of("norms").bytes_per_weight
             w += (mtp_bytes(m, s) if m.load_mtp else 0) / d.tp
         share = len(layers) / m.num_layers
-        state = linear_state_bytes_per_sequence(m) * share / attn_tp  # linear heads split like attention heads
+        state = linear_state_bytes_per_sequence(m, d.engine.id) * share / attn_tp  # linear heads split like attention heads
         if m.attention == "mla":
             kv_tok = kv_bytes_per_token(m, d.kv_dtype) * share / d.dcp
             if not e.mla_replicated_under_tp:
@@ -323,7 +323,7 @@ def _hybrid_devices(d: Deployment) -> list[DeviceMemory]:
     fixed = groups["embeddings"] + groups["lm_head"] + m.hidden_size * s.format_of("norms").bytes_per_weight
     kv_total = kv_bytes_per_token(m, d.kv_dtype)
     win_total = kv_window_bytes_per_token(m, d.kv_dtype)
-    state_total = linear_state_bytes_per_sequence(m)
+    state_total = linear_state_bytes_per_sequence(m, d.engine.id)
     if m.load_mtp:  # the MTP layers stay beside the other non-expert weights on the GPUs
         fixed += mtp_bytes(m, s)
     if m.is_moe:
@@ -380,7 +380,7 @@ def _cpu_devices(d: Deployment) -> list[DeviceMemory]:
     dev = _ram_device(d, sum(weights_by_group(m, d.scheme).values()), kv_bytes_per_token(m, d.kv_dtype),
                       kv_window_bytes_per_token(m, d.kv_dtype),
                       act=_activation_bytes(m, e.chunk_tokens_small, e.max_seqs_small),
-                      state=linear_state_bytes_per_sequence(m))
+                      state=linear_state_bytes_per_sequence(m, d.engine.id))
     dev.overhead_bytes = e.runtime_bytes_single
     return [dev]
 
@@ -481,7 +481,7 @@ def _estimate_placed(d: Deployment) -> MemoryEstimate:
         kv_window_bytes_per_sequence=round(kv_window_bytes_per_token(m, d.kv_dtype) * (window or 0)),
         kv_capacity_tokens=capacity_tokens, max_concurrency=max_seqs * d.replicas,
         max_context_tokens=max_context, replicas=d.replicas, devices=devices,
-        linear_state_bytes_per_sequence=round(linear_state_bytes_per_sequence(m)),
+        linear_state_bytes_per_sequence=round(linear_state_bytes_per_sequence(m, d.engine.id)),
         checkpoint_bytes=checkpoint_bytes(m, d.scheme),
     )
 

@@ -77,8 +77,15 @@ def attended_tokens(model: ModelArch, seq_len: float) -> float:
     return min(seq_len, model.index_topk) if model.index_topk else seq_len
 
 
-def linear_state_bytes_per_sequence(model: ModelArch) -> float:
-    """Fixed-size state of one sequence in the linear-attention layers, whole model [B/sequence].
+# SGLang keeps the linear layers' recurrent state in FP32 by default (--mamba-ssm-dtype: "The default
+# setting is float32", sgl-project/sgl-cookbook docs/autoregressive/Qwen/Qwen3-Next.md, commit 49951ae);
+# vLLM keeps it in the model dtype unless the config's mamba_ssm_dtype says otherwise (mamba_utils.py).
+FP32_STATE_ENGINES = frozenset({"sglang"})
+
+
+def linear_state_bytes_per_sequence(model: ModelArch, engine_id: str | None = None) -> float:
+    """Fixed-size state of one sequence in the linear-attention layers, whole model [B/sequence], as
+    `engine_id` stores it (None: as the config says, vLLM's way).
 
     Per layer: the recurrent state, value heads x head_k_dim x head_v_dim in the state dtype, plus the
     short-convolution state, (conv channels) x (kernel - 1) in BF16. Gated DeltaNet convolves q, k and v
@@ -90,7 +97,8 @@ def linear_state_bytes_per_sequence(model: ModelArch) -> float:
     if not model.linear_layers:
         return 0.0
     state = model.linear_num_value_heads * model.linear_key_head_dim * model.linear_value_head_dim
-    state_b = 4.0 if model.linear_state_dtype == "fp32" else 2.0
+    fp32 = model.linear_state_dtype == "fp32" or engine_id in FP32_STATE_ENGINES
+    state_b = 4.0 if fp32 else 2.0
     key_dim = model.linear_num_key_heads * model.linear_key_head_dim
     value_dim = model.linear_num_value_heads * model.linear_value_head_dim
     channels = 3 * value_dim if model.linear_attention == "kda" else 2 * key_dim + value_dim

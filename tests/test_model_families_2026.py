@@ -99,6 +99,16 @@ def test_gated_deltanet_state_and_kv_by_hand():
     assert linear_state_bytes_per_sequence(m) == 36 * (1_048_576 + 49_152) == 39_518_208
 
 
+def test_sglang_keeps_the_recurrent_state_in_fp32():
+    """SGLang's --mamba-ssm-dtype defaults to float32 (sgl-cookbook Qwen3-Next.md): the Gated DeltaNet
+    recurrent state doubles, 36 x (32 x 128 x 128 x 4 + 49,152) = 77,266,944 B; the BF16 conv state stays."""
+    m = get_model("qwen3-next-80b-a3b")
+    assert linear_state_bytes_per_sequence(m, "sglang") == 36 * (2_097_152 + 49_152) == 77_266_944
+    assert linear_state_bytes_per_sequence(m, "vllm") == 39_518_208
+    kda = get_model("kimi-linear-48b")
+    assert linear_state_bytes_per_sequence(kda, "sglang") == linear_state_bytes_per_sequence(kda, "vllm")
+
+
 def test_kda_state_and_kv_by_hand():
     """Kimi Linear: MLA latent on the 7 full layers: 7 x (512 + 64) x 2 B = 8,064 B/token. KDA state per
     layer: recurrent 32 x 128 x 128 x 4 B (FP32: vLLM kda_state_dtype) = 2,097,152 + q, k, v short convs
