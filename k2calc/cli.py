@@ -29,7 +29,7 @@ from .models import (
 )
 from .quant import QUANT_IDS, SCHEMES, resolve_scheme
 from .scenario import Catalogs, Scenario
-from .units import format_count, format_device_bytes, format_gb
+from .units import format_bytes, format_count, format_device_bytes, format_gb
 
 FLAGS = FlagNames(concurrency="--concurrency")  # a field named in an error -> the flag the user typed
 MAX_TOP = 1000  # plan options listed
@@ -205,7 +205,9 @@ def _estimate_text(result: dict) -> str:
         *(f"  warning: {w}" for w in result["warnings"]),
         *([f"  warning: cost not computed: {result['cost_error']}"] if result["cost_error"] else []),
         f"  weights (one replica): {format_gb(mem['weights_bytes'])}; "
-        f"KV cache per token: {mem['kv_bytes_per_token']:,} B ({dep['kv_dtype']})",
+        f"KV cache per token: {mem['kv_bytes_per_token']:,} B ({dep['kv_dtype']})"
+        + (f"; linear-attention state per sequence: {format_bytes(mem['linear_state_bytes_per_sequence'])}"
+           if mem.get("linear_state_bytes_per_sequence") else ""),
         f"  KV capacity: {mem['kv_capacity_tokens']:,} tokens per replica; max concurrency at "
         f"{s['context']:,} tokens: {mem['max_concurrency']:,}; longest context at {s['concurrency']}: "
         f"{mem['max_context_tokens']:,} tokens",
