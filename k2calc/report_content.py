@@ -12,7 +12,13 @@ import math
 from dataclasses import dataclass, field
 
 from . import engines as _engines
-from .cost import api_price, assumption_sources, default_assumptions
+from .cost import (
+    ApiPrice,
+    api_price,
+    assumption_sources,
+    default_assumptions,
+    price_with_overrides,
+)
 from .errors import K2CalcError
 from .estimate import Estimate, PricedFix
 from .links import to_query
@@ -45,7 +51,9 @@ def _speed(x: float) -> str:
     return _num(x, 1 if x < 1000 else 0)
 
 
-def _where(e: Estimate) -> str:
+def where(e: Estimate) -> str:
+    """The hardware in full, as a person reads it: '8 x NVIDIA H200 SXM 141GB', '2 x NVIDIA GeForce RTX
+    4090 24GB + 2 x Intel Xeon Platinum 8488C (...) with 2 TiB RAM'."""
     d = e.deployment
     parts = []
     if d.device is not None:
@@ -53,6 +61,124 @@ def _where(e: Estimate) -> str:
     if d.cpu is not None:
         parts.append(f"{d.sockets} x {d.cpu.name} with {format_device_bytes(d.ram_bytes, 0)} RAM")
     return " + ".join(parts)
+
+
+_where = where
+
+
+def headline(e: Estimate) -> str:
+    """Model (quantization) on hardware with engine: the scenario in one line of human names."""
+    d = e.deployment
+    return f"{d.model.name} ({d.scheme.label}) on {where(e)} with {d.engine.name}"
+
+
+# What limits a decode step, in a buyer's words (the keys are PerformanceEstimate.bottleneck).
+BOTTLENECK_WORDS = {"gpu-memory-bandwidth": "memory", "cpu-memory-bandwidth": "CPU RAM", "compute": "compute",
+                    "interconnect": "network", "kernel-latency": "latency", "kernel-efficiency": "kernel use",
+                    "attention-kernel": "attention"}
+BOTTLENECK_HELP = {
+    "gpu-memory-bandwidth": "memory bandwidth: reading the weights and the KV cache from device memory",
+    "cpu-memory-bandwidth": "the CPUs reading the routed experts from DDR5 system RAM",
+    "compute": "arithmetic: the FLOPs outlast the bytes even at the kernels' best share of peak",
+    "interconnect": "interconnect: GPU-to-GPU (or machine-to-machine) communication every layer",
+    "kernel-latency": "kernel latency: a fixed time per layer for launching and synchronising kernels, "
+                      "which batching amortises",
+    "kernel-efficiency": "kernel efficiency: kernels running far below the GPU's peak at this batch (INT4 "
+                         "experts dequantised per token, mostly empty tensor-core tiles); more users use them better",
+    "attention-kernel": "the attention kernel reading the KV cache below the memory bandwidth (MLA with few "
+                        "heads per GPU: DP attention helps)",
+}
+
+
+def bottleneck_text(key: str) -> str:
+    """'kernel efficiency (kernels running far below ...)': what limits a decode step, in words."""
+    return f"{BOTTLENECK_WORDS.get(key, key)} ({BOTTLENECK_HELP.get(key, key)})"
+
+
+def longest_context(e: Estimate) -> tuple[int, bool]:
+    """(longest context at the scenario's users [tokens], capped at the model's maximum; True when the
+    KV cache could hold more than the model accepts, which is room for more users, not longer prompts)."""
+    m = e.deployment.model
+    raw = e.memory.max_context_tokens
+    return min(raw, m.max_context_tokens), raw > m.max_context_tokens
+
+
+def longest_context_text(e: Estimate) -> str:
+    """'262,144 tokens (Kimi K2 Thinking's maximum; the KV cache has room beyond it: 22 users of 32,768)'."""
+    s, mem = e.scenario, e.memory
+    tokens, capped = longest_context(e)
+    if not capped:
+        return f"{tokens:,} tokens"
+    return (f"{tokens:,} tokens ({e.deployment.model.name}'s maximum; the KV cache holds more, which is room "
+            f"for more users: {mem.max_concurrency:,} at {s.context:,} tokens)")
+
+
+def api_price_used(e: Estimate) -> ApiPrice | None:
+    """The API price the cost compares with: the provider's list price with the user's own input/output
+    prices in its place, or None when the model has no public price."""
+    s = e.scenario
+    return price_with_overrides(api_price(e.deployment.model.id, s.api_provider), e.deployment.model.id,
+                                s.api_input_usd_per_mtok, s.api_output_usd_per_mtok)
+
+
+def api_prices_text(e: Estimate) -> str:
+    """'Moonshot list prices (2025-11): input $0.60, cached input $0.15, output $2.50 per 1M tokens', or
+    that no public price exists."""
+    p = api_price_used(e)
+    if p is None:
+        return (f"No public API price for {e.deployment.model.name} in data/api_prices.csv: give your own "
+                "input and output prices to compare.")
+    cached = "" if p.cached_input_usd_per_mtok is None else f", cached input {format_usd(p.cached_input_usd_per_mtok)}"
+    return (f"{p.provider} prices ({p.date}): input {format_usd(p.input_usd_per_mtok)}{cached}, "
+            f"output {format_usd(p.output_usd_per_mtok)} per 1M tokens")
+
+
+def api_formula_text(e: Estimate) -> str:
+    """The blended API price of this workload per 1M output tokens with its formula: 'output $2.50 +
+    8.0 x input $0.60 (8,192 prompt / 1,024 answer tokens) = $7.30 per 1M output tokens'."""
+    p, s = api_price_used(e), e.scenario
+    if p is None or e.cost is None or e.cost.api_usd_per_million_output_tokens is None:
+        return ""
+    ratio = s.input_tokens / s.output_tokens
+    hit = e.cost.assumptions.get("cache_hit_rate", 0.0)
+    if hit > 0 and p.cached_input_usd_per_mtok is not None:
+        per_input = (f"({1 - hit:.0%} x {format_usd(p.input_usd_per_mtok)} + {hit:.0%} cached x "
+                     f"{format_usd(p.cached_input_usd_per_mtok)})")
+    else:
+        per_input = f"input {format_usd(p.input_usd_per_mtok)}"
+    return (f"output {format_usd(p.output_usd_per_mtok)} + {ratio:,.1f} x {per_input} "
+            f"({s.input_tokens:,} prompt / {s.output_tokens:,} answer tokens) = "
+            f"{format_usd(e.cost.api_usd_per_million_output_tokens)} per 1M output tokens")
+
+
+def api_verdict_text(e: Estimate) -> str:
+    """Self-host against the API in one sentence, with the break-even month; '' without a cost."""
+    c = e.cost
+    if c is None:
+        return ""
+    own = format_usd(c.usd_per_million_output_tokens)
+    if c.api_usd_per_million_output_tokens is None:
+        return f"Self-hosting costs {own} per 1M output tokens; no API price to compare with."
+    api = format_usd(c.api_usd_per_million_output_tokens)
+    volume = f"{c.monthly_output_tokens / 1e6:,.0f}M output tokens a month"
+    if c.breakeven_months is None:
+        return (f"The API is cheaper: {api} against {own} per 1M output tokens self-hosted; buying never pays "
+                f"back at {volume} (the API bill is below the running costs alone).")
+    cheaper = "Self-hosting is cheaper per token" if c.usd_per_million_output_tokens < c.api_usd_per_million_output_tokens \
+        else "The API is cheaper per token once the purchase is counted"
+    return (f"{cheaper} ({own} against the API's {api} per 1M output tokens); buying pays back in "
+            f"{c.breakeven_months:,.1f} months at {volume}.")
+
+
+def context_fill_text(e: Estimate) -> str:
+    """How the speeds relate to the context: they are for the request sizes, the context sizes the KV
+    cache each user keeps."""
+    s = e.scenario
+    used = s.input_tokens + s.output_tokens
+    return (f"Speeds are for requests of {s.input_tokens:,} prompt + {s.output_tokens:,} answer tokens = "
+            f"{used:,} of the {s.context:,}-token context ({used / s.context:.0%} filled); the context only "
+            "sizes the KV cache kept for each user. For the speed with the context full, set the prompt to "
+            f"{s.context - s.output_tokens:,} tokens.")
 
 
 def blocks(e: Estimate, share_url: str | None, baseline: Estimate | None = None) -> list[Block]:

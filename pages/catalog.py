@@ -10,8 +10,16 @@ import pandas as pd
 import streamlit as st
 
 from k2calc.errors import K2CalcError, validated
-from k2calc.hardware import (MAX_BANDWIDTH_GB_PER_S, MAX_LINK_GB_PER_S, MAX_MEMORY_BYTES, MAX_PRICE_USD,
-                             MAX_TFLOPS, MAX_WATTS, Hardware, load_hardware)
+from k2calc.hardware import (
+    MAX_BANDWIDTH_GB_PER_S,
+    MAX_LINK_GB_PER_S,
+    MAX_MEMORY_BYTES,
+    MAX_PRICE_USD,
+    MAX_TFLOPS,
+    MAX_WATTS,
+    Hardware,
+    load_hardware,
+)
 from k2calc.models import load_models, param_counts, parse_config_json
 from k2calc.units import GiB
 from ui import leave_legacy_pages_mode, session_catalogs

@@ -6,7 +6,15 @@ import pandas as pd
 import streamlit as st
 
 from k2calc.charts import measured_vs_predicted
-from k2calc.validate import band_factor, class_summary, cross_validated_rows, describe, rows, skipped, summary
+from k2calc.validate import (
+    band_factor,
+    class_summary,
+    cross_validated_rows,
+    describe,
+    rows,
+    skipped,
+    summary,
+)
 from ui import leave_legacy_pages_mode
 
 leave_legacy_pages_mode()
