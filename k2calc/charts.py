@@ -100,6 +100,36 @@ def _empty(title: str, message: str, x_title: str, y_title: str) -> go.Figure:
     return _style(fig, title)
 
 
+def log_ticks(values: Sequence[float]) -> tuple[list[float], list[str]]:
+    """Tick positions and labels for a log axis over `values`: 1, 2, 5, 10, 20, 50 ... (1, 10, 100 ...
+    past four decades), whole numbers with thousands separators (decimals only below 1), from one step
+    below the smallest value to one step above the largest, so every plotted point lies between ticks.
+
+    >>> log_ticks([3, 70])
+    ([2, 5, 10, 20, 50, 100], ['2', '5', '10', '20', '50', '100'])
+    >>> log_ticks([0.3, 1500])[1]
+    ['0.1', '1', '10', '100', '1,000', '10,000']
+    """
+    positive = [float(v) for v in values if _finite(v) and float(v) > 0]
+    if not positive:
+        return [], []
+    lo, hi = min(positive), max(positive)
+    first, last = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    mantissas = (1, 2, 5) if last - first <= 4 else (1,)
+    steps = [m * 10.0 ** k for k in range(first, last + 1) for m in mantissas]
+    below = [t for t in steps if t <= lo * (1 + 1e-9)]
+    above = [t for t in steps if t >= hi * (1 - 1e-9)]
+    ticks = [t for t in steps if (below[-1] if below else steps[0]) <= t <= (above[0] if above else steps[-1])]
+    ticks = [int(round(t)) if t >= 1 else round(t, 12) for t in ticks]
+    return ticks, [f"{t:,}" if t >= 1 else f"{t:g}" for t in ticks]
+
+
+def _log_axis(values: Sequence[float]) -> dict:
+    """update_xaxes / update_yaxes settings for a log axis with :func:`log_ticks`."""
+    vals, text = log_ticks(values)
+    return dict(type="log", tickvals=vals, ticktext=text) if vals else dict(type="log")
+
+
 def _finite(x) -> bool:
     try:
         return x is not None and math.isfinite(float(x))
@@ -210,9 +240,11 @@ def speed_vs_concurrency(curve: pd.DataFrame, points: pd.DataFrame | None = None
     curve (same columns), drawn as a faint dotted trace in each panel ("baseline ...")."""
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.07)
     x = list(curve["concurrency"])
-    ticks = x
+    # every point gets a tick: the curve's user counts and published runs beyond them
+    ticks = sorted(set(x) | ({int(c) for c in points["concurrency"] if _finite(c) and not min(x) <= c <= max(x)}
+                             if points is not None and len(points) and x else set()))
     if baseline is not None and len(baseline):
-        ticks = sorted(set(x) | set(baseline["concurrency"]))
+        ticks = sorted(set(ticks) | set(baseline["concurrency"]))
         for key, row, col in (("per user", 1, "per_user_tok_s"), ("total", 2, "total_tok_s")):
             fig.add_scatter(x=list(baseline["concurrency"]), y=list(baseline[col]), mode="lines",
                             name=f"baseline {key}", legendgroup="baseline", row=row, col=1,
@@ -245,10 +277,12 @@ def speed_vs_concurrency(curve: pd.DataFrame, points: pd.DataFrame | None = None
     fig.update_xaxes(title="concurrent users [count]", row=2, col=1)
     for (key, row, col, low, high, roof) in panels:
         values = [v for c in (col, low, high, roof) for v in curve[c] if _finite(v) and v > 0]
+        if points is not None and len(points):  # the published points of this panel lie between the ticks too
+            metrics = _PER_USER_METRICS if row == 1 else _TOTAL_METRICS
+            values += [v for v in points.loc[points["metric"].isin(metrics), "measured"] if _finite(v) and v > 0]
         log = bool(values) and max(values) / min(values) > 20
-        fig.update_yaxes(type="log" if log else "linear", rangemode="normal" if log else "tozero",
-                         dtick="D2" if log else None,
-                         title=f"{'per user' if row == 1 else 'all users'} [tok/s]", row=row, col=1)
+        axis = _log_axis(values) if log else dict(type="linear", rangemode="tozero")
+        fig.update_yaxes(**axis, title=f"{'per user' if row == 1 else 'all users'} [tok/s]", row=row, col=1)
     return _style(fig, title, height=620)
 
 
@@ -273,8 +307,8 @@ def concurrency_vs_context(curve: pd.DataFrame, title: str = "Concurrent sequenc
         fig.add_vline(x=context, line=dict(color=NEUTRAL, dash="dot"))
         fig.add_annotation(x=math.log10(context), xref="x", y=1, yref="paper", text=f"your context: {context:,}",
                            showarrow=False, xanchor="left", yanchor="bottom")
-    fig.update_xaxes(type="log", title="context per sequence [tokens]")
-    fig.update_yaxes(type="log" if log_y else "linear", title="max concurrent sequences [count]")
+    fig.update_xaxes(**_log_axis(x), title="context per sequence [tokens]")
+    fig.update_yaxes(**(_log_axis(y) if log_y else dict(type="linear")), title="max concurrent sequences [count]")
     return _style(fig, title)
 
 
@@ -465,8 +499,8 @@ def hardware_scatter(df: pd.DataFrame, title: str = "Cost against speed, per con
     if missing:
         fig.add_annotation(text=f"not shown: {missing} configuration(s) that do not fit or have no price",
                            showarrow=False, xref="paper", yref="paper", x=0, y=1.06, xanchor="left")
-    fig.update_xaxes(type="log", title="decode speed per user [tok/s]")
-    fig.update_yaxes(type="log", title="own cost per 1M output tokens [USD]")
+    fig.update_xaxes(**_log_axis(list(ok["per_user_tok_s"])), title="decode speed per user [tok/s]")
+    fig.update_yaxes(**_log_axis(list(ok["usd_per_mtok_output"])), title="own cost per 1M output tokens [USD]")
     return _style(fig, title)
 
 
@@ -506,8 +540,9 @@ def measured_vs_predicted(rows: Sequence["Row"] | None = None,
                             showlegend=name is not None, legendgroup=name or "1.5x band", hoverinfo="skip",
                             line=dict(color=NEUTRAL, dash=dash, width=1.5 if factor == 1 else 1))
     span = [math.log10(lo), math.log10(hi)] if lo else None
-    fig.update_xaxes(type="log", title="predicted [tok/s; TTFT in s]", range=span)
-    fig.update_yaxes(type="log", title="measured [tok/s; TTFT in s]", range=span)
+    axis = _log_axis([lo, hi]) if lo else dict(type="log")
+    fig.update_xaxes(**axis, title="predicted [tok/s; TTFT in s]", range=span)
+    fig.update_yaxes(**axis, title="measured [tok/s; TTFT in s]", range=span)
     return _style(fig, title)
 
 

@@ -239,6 +239,16 @@ def _verdict_blocks(e: Estimate) -> list[Block]:
     else:
         text = f"Does not fit: {mem.reasons[0] if mem.reasons else 'not enough memory'}."
     out.append(Block("verdict", text, ok=mem.fits))
+    if e.performance is not None:
+        p = e.performance
+        out.append(Block("p", f"Key numbers: {_speed(p.decode_tokens_per_s_per_user)} tok/s per user, "
+                              f"{_speed(p.decode_tokens_per_s_total)} tok/s in total, first token in "
+                              f"{_num(p.ttft_s, 2)} s, limited by {BOTTLENECK_WORDS.get(p.bottleneck, p.bottleneck)}"
+                              + (f"; purchase {format_usd(e.cost.capex_usd)}, "
+                                 f"{format_usd(e.cost.usd_per_million_output_tokens)} per 1M output tokens "
+                                 "self-hosted." if e.cost is not None else ".")))
+    if e.cost is not None:
+        out.append(Block("p", f"Self-host or API: {api_verdict_text(e)}"))
     small = e.smallest or {}
     if not mem.fits:
         if small.get("count"):
@@ -268,7 +278,7 @@ def _memory_blocks(e: Estimate) -> list[Block]:
         f"KV cache: {mem.kv_bytes_per_token:,} bytes per token of one sequence ({d.kv_dtype})",
         f"KV capacity of one replica: {mem.kv_capacity_tokens:,} tokens",
         f"Most sequences of {s.context:,} tokens at once: {mem.max_concurrency:,}",
-        f"Longest context at {s.concurrency:,} user(s): {mem.max_context_tokens:,} tokens",
+        f"Longest context at {s.concurrency:,} user(s): {longest_context_text(e)}",
     ]))
     out.append(Block("p", "Memory per device, in GiB (2^30 bytes) as engines report it; "
                            "weights above in GB (10^9 bytes)."))
@@ -308,8 +318,14 @@ def _cost_blocks(e: Estimate) -> list[Block]:
     if cost.cloud_usd_per_hour is not None:
         rows += [["cloud rental of the same GPUs", format_usd(cost.cloud_usd_per_hour), "USD/hour"],
                  ["cloud rental per 1M output tokens", format_usd(cost.cloud_usd_per_million_output_tokens), "USD"]]
+    price = api_price_used(e)
+    if price is not None:
+        rows += [[f"API list price ({price.provider}, {price.date}): input", format_usd(price.input_usd_per_mtok),
+                  "USD per 1M tokens"],
+                 [f"API list price ({price.provider}, {price.date}): output", format_usd(price.output_usd_per_mtok),
+                  "USD per 1M tokens"]]
     if cost.api_usd_per_million_output_tokens is not None:
-        rows.append([f"API ({cost.api_provider}) per 1M output tokens, same prompts and answers",
+        rows.append([f"API ({cost.api_provider}) per 1M output tokens, this workload: {api_formula_text(e)}",
                      format_usd(cost.api_usd_per_million_output_tokens), "USD"])
     rows += [
         ["monthly output volume compared", _num(cost.monthly_output_tokens / 1e6, 1), "million tokens/month"],
@@ -401,7 +417,8 @@ def _speed_blocks(e: Estimate) -> list[Block]:
     ]
     out.append(Block("table", header=["figure", "estimate", "band (low - high)", "roofline", "unit"], rows=speed_rows))
     out.append(Block("list", items=[
-        f"Decode is limited by: {perf.bottleneck}",
+        f"Decode is limited by {bottleneck_text(perf.bottleneck)}",
+        context_fill_text(e),
         f"Band: the calibration class {perf.calibration_class} spreads x{perf.decode_band_factor:.2f} (decode) and "
         f"x{perf.prefill_band_factor:.2f} (prefill/TTFT) around published measurements; "
         f"{perf.supporting_rows} measurement(s) from {perf.supporting_sources} source(s) support it; the band "
