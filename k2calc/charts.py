@@ -471,6 +471,10 @@ def compare_models_chart(df: pd.DataFrame, title: str = "Models side by side") -
     return _style(fig, title, barmode="group", height=440, margin=dict(t=100, b=10, l=10, r=10))
 
 
+# Point labels alternate above and below so neighbours (8x H200 beside 8x B100) do not print over each other.
+_LABEL_POSITIONS = ("top center", "bottom center", "top right", "bottom left")
+
+
 def hardware_scatter(df: pd.DataFrame, title: str = "Cost against speed, per configuration") -> go.Figure:
     """Own cost per 1M output tokens [USD] (log) against decode speed per user [tok/s] for every
     configuration that fits, coloured by hardware class, with the Pareto front joined (no other
@@ -483,8 +487,10 @@ def hardware_scatter(df: pd.DataFrame, title: str = "Cost against speed, per con
             continue
         custom = list(zip(sel["label"], sel["capex_usd"].map(lambda v: v if _finite(v) else float("nan")),
                           sel["power_w"].map(lambda v: v if _finite(v) else float("nan")), sel["total_tok_s"]))
-        fig.add_scatter(x=list(sel["per_user_tok_s"]), y=list(sel["usd_per_mtok_output"]), mode="markers",
+        fig.add_scatter(x=list(sel["per_user_tok_s"]), y=list(sel["usd_per_mtok_output"]), mode="markers+text",
                         name=klass, marker=dict(color=colour, size=13, line=dict(width=1, color="white")),
+                        text=list(sel["label"]), textfont=dict(size=10), cliponaxis=False,
+                        textposition=[_LABEL_POSITIONS[i % len(_LABEL_POSITIONS)] for i in range(len(sel))],
                         customdata=custom,
                         hovertemplate=("<b>%{customdata[0]}</b><br>%{x:,.1f} tok/s per user, "
                                        "%{customdata[3]:,.0f} total"
@@ -492,9 +498,8 @@ def hardware_scatter(df: pd.DataFrame, title: str = "Cost against speed, per con
                                        "%{customdata[2]:,.0f} W<extra></extra>"))
     front = ok[ok["pareto"].astype(bool)].sort_values("per_user_tok_s")
     if len(front):
-        fig.add_scatter(x=list(front["per_user_tok_s"]), y=list(front["usd_per_mtok_output"]), mode="lines+text",
-                        name="Pareto front", line=dict(color=NEUTRAL, dash="dash", width=2),
-                        text=list(front["label"]), textposition="top center", hoverinfo="skip")
+        fig.add_scatter(x=list(front["per_user_tok_s"]), y=list(front["usd_per_mtok_output"]), mode="lines",
+                        name="Pareto front", line=dict(color=NEUTRAL, dash="dash", width=2), hoverinfo="skip")
     missing = len(df) - len(ok)
     if missing:
         fig.add_annotation(text=f"not shown: {missing} configuration(s) that do not fit or have no price",
