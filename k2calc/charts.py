@@ -471,8 +471,9 @@ def compare_models_chart(df: pd.DataFrame, title: str = "Models side by side") -
     return _style(fig, title, barmode="group", height=440, margin=dict(t=100, b=10, l=10, r=10))
 
 
-# Point labels alternate above and below so neighbours (8x H200 beside 8x B100) do not print over each other.
-_LABEL_POSITIONS = ("top center", "bottom center", "top right", "bottom left")
+# Point labels alternate above and below along the speed axis, so neighbours (8x B100 beside 8x H200) do
+# not print over each other.
+_LABEL_POSITIONS = ("top center", "bottom center")
 
 
 def hardware_scatter(df: pd.DataFrame, title: str = "Cost against speed, per configuration") -> go.Figure:
@@ -482,7 +483,7 @@ def hardware_scatter(df: pd.DataFrame, title: str = "Cost against speed, per con
     ok = df[df["fits"].astype(bool) & df["usd_per_mtok_output"].map(_finite) & df["per_user_tok_s"].map(_finite)]
     fig = go.Figure()
     for klass, colour in CLASS_COLOURS.items():
-        sel = ok[ok["klass"] == klass]
+        sel = ok[ok["klass"] == klass].sort_values("per_user_tok_s")
         if not len(sel):
             continue
         custom = list(zip(sel["label"], sel["capex_usd"].map(lambda v: v if _finite(v) else float("nan")),

@@ -246,9 +246,11 @@ def _estimate_text(e: Estimate) -> str:
     rows = _group_devices(mem["devices"], keys)
     width = max(len(name) for name, _ in rows)  # device names are never cut
     lines.append(f"  {'device':{width}s} " + " ".join(f"{h:>10s}" for h in (
-        "capacity", "usable", "weights", "KV", "activ.", "runtime", "free")))
+        "capacity", "usable", "weights", "KV", "activ.", "runtime")) + f" {'free':>16s}")
     for name, cells in rows:
-        lines.append(f"  {name:{width}s} " + " ".join(f"{format_device_bytes(c):>10s}" for c in cells))
+        free = cells[-1]  # a device over its memory says how much it is short of, never a negative 'free'
+        lines.append(f"  {name:{width}s} " + " ".join(f"{format_device_bytes(c):>10s}" for c in cells[:-1])
+                     + f" {format_device_bytes(free) if free >= 0 else 'short ' + format_device_bytes(-free):>16s}")
     lines += _speed_lines(e, result) + _cost_lines(e, result) + _fit_lines(e, result)
     return "\n".join(lines)
 

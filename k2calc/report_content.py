@@ -107,6 +107,8 @@ def longest_context_text(e: Estimate) -> str:
     """'262,144 tokens (Kimi K2 Thinking's maximum; the KV cache has room beyond it: 22 users of 32,768)'."""
     s, mem = e.scenario, e.memory
     tokens, capped = longest_context(e)
+    if tokens == 0:
+        return "none: the weights, activations and runtime leave no room for a KV cache"
     if not capped:
         return f"{tokens:,} tokens"
     return (f"{tokens:,} tokens ({e.deployment.model.name}'s maximum; the KV cache holds more, which is room "

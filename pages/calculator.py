@@ -195,7 +195,8 @@ with tab_memory:
         "device": dev.name, "capacity [GiB]": dev.capacity_bytes / GiB, "usable [GiB]": dev.usable_bytes / GiB,
         "weights [GiB]": dev.weights_bytes / GiB, "KV cache [GiB]": dev.kv_bytes / GiB,
         "activations [GiB]": dev.activation_bytes / GiB, "runtime [GiB]": dev.overhead_bytes / GiB,
-        "free [GiB]": dev.free_bytes / GiB,
+        "free [GiB]": max(0, dev.free_bytes) / GiB,
+        **({"missing [GiB]": max(0, -dev.free_bytes) / GiB} if not mem.fits else {}),
     } for dev in mem.devices]
     st.dataframe(pd.DataFrame(rows), hide_index=True, key="device_table",
                  column_config={c: st.column_config.NumberColumn(format="%.1f") for c in rows[0] if c != "device"})
