@@ -520,7 +520,7 @@ def measured_vs_predicted(rows: Sequence["Row"] | None = None,
     """Log-log scatter of each published measurement against the model's prediction for its scenario
     (speeds in tok/s, times to first token in s), coloured by kind (decode, prefill/TTFT), with y = x
     and the 1.5x band. Hover: measurement id, scenario, metric, ratio."""
-    from .validate import describe
+    from .report_content import scenario_words as describe
     from .validate import rows as all_rows
 
     rows = list(all_rows() if rows is None else rows)

@@ -21,7 +21,11 @@ from .cost import (
 )
 from .errors import K2CalcError
 from .estimate import Estimate, PricedFix
+from .hardware import load_hardware
 from .links import to_query
+from .models import load_models
+from .quant import SCHEMES
+from .scenario import Scenario
 from .units import format_device_bytes, format_gb, format_usd
 from .whatif import changed_settings, compare
 
@@ -64,6 +68,22 @@ def where(e: Estimate) -> str:
 
 
 _where = where
+
+
+def scenario_words(s: Scenario) -> str:
+    """A scenario in human names: 'Kimi K2 Thinking (native), 8 x NVIDIA H200 SXM 141GB, SGLang, 16 user(s),
+    1,000 in / 1,000 out tokens' (ids where the catalog does not know one)."""
+    models, hardware = load_models(), load_hardware()
+    model = models[s.model].name if s.model in models else s.model
+    quant = f"{s.bits_per_weight:g} bits per weight" if s.bits_per_weight else \
+        ("native" if s.quant == "native" else SCHEMES[s.quant].label if s.quant in SCHEMES else s.quant)
+    device = hardware[s.hardware].name if s.hardware in hardware else s.hardware
+    where = f"{s.count} x {device}"
+    if s.cpu:
+        where += f" + {s.sockets} x {hardware[s.cpu].name if s.cpu in hardware else s.cpu}"
+    engine = _engines.ENGINES[s.engine].name if s.engine in _engines.ENGINES else (s.engine or "default engine")
+    return (f"{model} ({quant}), {where}, {engine}, {s.concurrency:,} user(s), "
+            f"{s.input_tokens:,} in / {s.output_tokens:,} out tokens")
 
 
 def headline(e: Estimate) -> str:

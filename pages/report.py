@@ -8,7 +8,13 @@ import streamlit as st
 
 from k2calc.errors import K2CalcError
 from k2calc.links import share_query
-from k2calc.report import report_html, report_json, report_markdown, report_pdf, tables_csv
+from k2calc.report import (
+    report_html,
+    report_json,
+    report_markdown,
+    report_pdf,
+    tables_csv,
+)
 from ui import cached_estimate, estimate_or_stop, page_setup, session_baseline
 
 scenario, catalogs = page_setup()
@@ -24,7 +30,8 @@ except K2CalcError as exc:
     baseline = None
 
 base = (st.context.url or "").removesuffix("/report")
-share = f"{base}/?{urlencode(share_query(scenario, catalogs, pinned))}"
+query = urlencode(share_query(scenario, catalogs, pinned))
+share = f"{base}/?{query}" if query else f"{base}/"
 st.markdown("**Share link**: opens this app with exactly this scenario (defaults are left out of it)"
             + (" and the pinned baseline." if pinned is not None else "."))
 st.code(share, language=None)
@@ -38,9 +45,9 @@ c1.download_button("HTML report", lambda: report_html(result, share_url=share, b
                    file_name=f"{name}.html", mime="text/html", key="download_html")
 c2.download_button("Markdown", report_markdown(result, share_url=share, baseline=baseline), file_name=f"{name}.md",
                    mime="text/markdown", key="download_md")
-c3.download_button("JSON (scenario + results)", report_json(result, share_url=share, baseline=baseline),
-                   file_name=f"{name}.json",
-                   mime="application/json", key="download_json")
+c3.download_button("JSON", lambda: report_json(result, share_url=share, baseline=baseline), file_name=f"{name}.json",
+                   mime="application/json", key="download_json",
+                   help="The scenario and every result, as the CLI's --json prints them.")
 with c4.popover("CSV tables"):
     for fname, text in tables_csv(result).items():
         st.download_button(fname, text, file_name=f"{name}-{fname}", mime="text/csv", key=f"download_{fname}")

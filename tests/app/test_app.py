@@ -136,7 +136,7 @@ def test_report_page_produces_downloads(app):
     app.switch_page("pages/report.py").run()
     assert not app.exception
     buttons = {b.label for b in app.get("download_button")}
-    assert {"HTML report", "Markdown", "JSON (scenario + results)"} <= buttons
+    assert {"PDF (A4)", "HTML report", "Markdown", "JSON"} <= buttons
     assert any("Kimi K2 Thinking" in m.value for m in app.markdown)
 
 
