@@ -89,7 +89,7 @@ def scenario_words(s: Scenario) -> str:
 def headline(e: Estimate) -> str:
     """Model (quantization) on hardware with engine: the scenario in one line of human names."""
     d = e.deployment
-    return f"{d.model.name} ({d.scheme.label}) on {where(e)} with {d.engine.name}"
+    return f"{d.model.name} ({d.scheme.label}) on {where(e)}, served by {d.engine.name}"
 
 
 # What limits a decode step, in a buyer's words (the keys are PerformanceEstimate.bottleneck).

@@ -178,19 +178,20 @@ if baseline is not None:
             "better?": {True: "better", False: "worse", None: ""}[d.improved]} for d in deltas.values()]),
             hide_index=True, key="baseline_table")
 
-tab_speed, tab_memory, tab_cost = st.tabs(["Speed vs users", "Memory", "Cost"])
-with tab_speed:
+def _speed_tab() -> None:
     if perf is None:
         st.info("No speed: this setup does not fit, so nothing runs. Pick one of the ways to make it fit above; "
-                "the chart below shows how many sequences fit at each context length.")
-    else:
-        # The sweeps reuse the estimate's deployment and memory, cached per scenario (a cost slider
-        # recomputes none of them); a pinned baseline is drawn as a faint dotted trace.
-        st.plotly_chart(cached_speed_figure(result, catalogs, baseline), key="speed_chart", width="stretch")
+                "the Memory tab shows how many sequences fit at each context length.")
+        return
+    # The sweeps reuse the estimate's deployment and memory, cached per scenario (a cost slider
+    # recomputes none of them); a pinned baseline is drawn as a faint dotted trace.
+    st.plotly_chart(cached_speed_figure(result, catalogs, baseline), key="speed_chart", width="stretch")
+
+
+def _memory_tab() -> None:
+    st.plotly_chart(memory_per_device(mem), key="memory_chart", width="stretch")
     st.plotly_chart(concurrency_vs_context(cached_context_curve(result, catalogs)), key="context_chart",
                     width="stretch")
-with tab_memory:
-    st.plotly_chart(memory_per_device(mem), key="memory_chart", width="stretch")
     rows = [{
         "device": dev.name, "capacity [GiB]": dev.capacity_bytes / GiB, "usable [GiB]": dev.usable_bytes / GiB,
         "weights [GiB]": dev.weights_bytes / GiB, "KV cache [GiB]": dev.kv_bytes / GiB,
@@ -203,10 +204,21 @@ with tab_memory:
     st.caption(f"Topology: {d.topology}; TP {d.tp}, PP {d.pp}, replicas {d.replicas}. Usable = the engine's "
                f"share ({d.engine.name}) or the OS limit. Activations and runtime are estimates (k2calc/engines.py). "
                "Memory in GiB (2^30 bytes), weights in GB (10^9 bytes).")
-with tab_cost:
+
+
+def _cost_tab() -> None:
     if cost is None:
         st.info(f"No cost for this scenario: {result.no_cost_reason}.")
-    else:
-        st.plotly_chart(cost_breakdown(result), key="cost_chart", width="stretch")
-        for note in cost.notes:
-            st.caption(note)
+        return
+    st.plotly_chart(cost_breakdown(result), key="cost_chart", width="stretch")
+    for note in cost.notes:
+        st.caption(note)
+
+
+# Only the open tab is drawn (another on its click): every plotly chart costs the browser a render, and
+# the first screen's figures appear sooner without hidden charts (benchmarks/app_browser.py).
+tabs = st.tabs(["Speed vs users", "Memory", "Cost"], key="calculator_tab", on_change="rerun")
+for tab, draw in zip(tabs, (_speed_tab, _memory_tab, _cost_tab)):
+    if tab.open:
+        with tab:
+            draw()

@@ -1,0 +1,106 @@
+"""App speed as a person sees it, in a real browser (issue 11): Chromium (Debian's, driven by Playwright)
+against ``streamlit run app.py``, printing
+
+* first load: from opening the page to the first key figure (a metric) on screen, in fresh browser
+  sessions (the first one also warms the server's caches: reported on its own line);
+* rerun: from typing a new number of users (and Enter) to the Calculator showing that number's figures.
+
+Targets: first metric under 2 s, rerun under 300 ms. Run from the repository root:
+``python benchmarks/app_browser.py [--loads 5] [--reruns 10]``. Figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("K2CALC_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
+METRIC = "[data-testid='stMetric']"
+
+
+def _serve() -> tuple[subprocess.Popen, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                             "--server.port", str(port), "--server.address", "127.0.0.1",
+                             "--browser.gatherUsageStats", "false", "--logger.level", "error"],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                return proc, url
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("streamlit did not start within 60 s")
+
+
+def first_metric_seconds(browser, url: str) -> float:
+    """Seconds from navigating a fresh session to the first key figure being visible."""
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    page = context.new_page()
+    start = time.perf_counter()
+    page.goto(url)
+    page.locator(METRIC).first.wait_for(state="visible", timeout=60_000)
+    seconds = time.perf_counter() - start
+    context.close()
+    return seconds
+
+
+def rerun_seconds(browser, url: str, reruns: int) -> list[float]:
+    """Seconds from typing a users count (then Enter) to the 'Decode total, N user(s)' figure for it."""
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    page.goto(url)
+    page.locator(METRIC).first.wait_for(state="visible", timeout=60_000)
+    box = page.get_by_label("Concurrent users [sequences]", exact=True)
+    times = []
+    for i in range(reruns):
+        users = 2 + i % 12
+        box.fill(str(users))
+        start = time.perf_counter()
+        box.press("Enter")
+        page.get_by_text(f"Decode total, {users:,} user(s)", exact=True).wait_for(state="visible", timeout=60_000)
+        times.append(time.perf_counter() - start)
+    page.close()
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--loads", type=int, default=5, help="fresh browser sessions timed after the first")
+    parser.add_argument("--reruns", type=int, default=10, help="users changes timed")
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    proc, url = _serve()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+            cold = first_metric_seconds(browser, url)
+            warm = [first_metric_seconds(browser, url) for _ in range(args.loads)]
+            reruns = rerun_seconds(browser, url, args.reruns)
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    print(f"first load to the first key figure, first session after server start: {cold:.2f} s")
+    print(f"first load to the first key figure, new sessions: median {statistics.median(warm):.2f} s, "
+          f"max {max(warm):.2f} s over {len(warm)} (target: under 2 s)")
+    print(f"rerun after typing a users count, to its figures on screen: median {statistics.median(reruns) * 1e3:.0f} ms, "
+          f"max {max(reruns) * 1e3:.0f} ms over {len(reruns)} (target: under 300 ms)")
+
+
+if __name__ == "__main__":
+    main()
