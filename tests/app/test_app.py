@@ -110,6 +110,8 @@ def test_hybrid_toggle_places_experts_in_ram(app):
     app.sidebar.toggle(key="hybrid").set_value(True).run()
     assert not app.exception
     assert "Fits" in app.success[0].value
+    app.session_state["calculator_tab"] = "Memory"  # only the open tab is drawn
+    app.run()
     assert any("System RAM" in str(v) for v in app.dataframe[0].value["device"])
 
 

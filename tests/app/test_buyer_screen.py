@@ -74,3 +74,13 @@ def test_report_page_offers_the_pdf():
     at.switch_page("pages/report.py").run()
     assert not at.exception
     assert "PDF (A4)" in {b.label for b in at.get("download_button")}
+
+
+def test_only_the_open_tab_is_drawn_and_each_tab_draws_its_charts():
+    at = _app()
+    specs = lambda: [c.proto.spec for c in at.get("plotly_chart")]  # noqa: E731
+    assert len(specs()) == 1 and "Decode speed" in specs()[0]
+    for tab, title in (("Memory", "Memory per device"), ("Cost", "Cost breakdown")):
+        at.session_state["calculator_tab"] = tab
+        at.run()
+        assert not at.exception and any(title in s for s in specs()), tab
