@@ -5,7 +5,6 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from k2calc.charts import concurrency_vs_context, cost_breakdown, memory_per_device
 from k2calc.errors import K2CalcError
 from k2calc.report_content import (
     BOTTLENECK_WORDS,
@@ -20,8 +19,10 @@ from k2calc.report_content import (
 from k2calc.units import GiB, format_device_bytes, format_gb
 from k2calc.whatif import KEY_FIGURES_BY_KEY, changed_settings, compare
 from ui import (
-    cached_context_curve,
+    cached_context_figure,
+    cached_cost_figure,
     cached_estimate,
+    cached_memory_figure,
     cached_speed_figure,
     estimate_or_stop,
     page_setup,
@@ -189,9 +190,8 @@ def _speed_tab() -> None:
 
 
 def _memory_tab() -> None:
-    st.plotly_chart(memory_per_device(mem), key="memory_chart", width="stretch")
-    st.plotly_chart(concurrency_vs_context(cached_context_curve(result, catalogs)), key="context_chart",
-                    width="stretch")
+    st.plotly_chart(cached_memory_figure(result, catalogs), key="memory_chart", width="stretch")
+    st.plotly_chart(cached_context_figure(result, catalogs), key="context_chart", width="stretch")
     rows = [{
         "device": dev.name, "capacity [GiB]": dev.capacity_bytes / GiB, "usable [GiB]": dev.usable_bytes / GiB,
         "weights [GiB]": dev.weights_bytes / GiB, "KV cache [GiB]": dev.kv_bytes / GiB,
@@ -210,7 +210,7 @@ def _cost_tab() -> None:
     if cost is None:
         st.info(f"No cost for this scenario: {result.no_cost_reason}.")
         return
-    st.plotly_chart(cost_breakdown(result), key="cost_chart", width="stretch")
+    st.plotly_chart(cached_cost_figure(result, catalogs), key="cost_chart", width="stretch")
     for note in cost.notes:
         st.caption(note)
 
