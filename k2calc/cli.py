@@ -38,7 +38,7 @@ from .report_content import (
     longest_context_text,
 )
 from .scenario import Catalogs, Scenario
-from .units import format_count, format_device_bytes, format_gb, format_usd
+from .units import format_device_bytes, format_gb, format_usd
 
 FLAGS = FlagNames(concurrency="--concurrency")  # a field named in an error -> the flag the user typed
 MAX_TOP = 1000  # plan options listed
@@ -176,21 +176,23 @@ def _scenario_from_args(a: argparse.Namespace) -> Scenario:
 
 
 def _models_table() -> str:
-    rows = ["id                    total     active    native quant     max context  name"]
+    """Every catalog model: parameters in billions (never 'B', which means bytes elsewhere), native
+    quantization, maximum context and name."""
+    rows = ["id                    total [billion params]  active [billion params]  native quant     max context  name"]
     for m in load_models().values():
         c = param_counts(m)
-        rows.append(f"{m.id:21s} {format_count(c.total):>8s}  {format_count(c.active):>8s}  "
+        rows.append(f"{m.id:21s} {c.total / 1e9:>22,.1f}  {c.active / 1e9:>23,.1f}  "
                     f"{m.native_quant:15s} {m.max_context_tokens:>11,}  {m.name}")
     return "\n".join(rows)
 
 
 def _hardware_table() -> str:
-    rows = ["id                          kind    memory      bandwidth   price (date)          status"]
+    rows = ["id                          kind    memory      bandwidth   price (date)          status        name"]
     for h in load_hardware().values():
         memory = format_device_bytes(h.memory_bytes) if h.memory_bytes else "(RAM)"
         bw = f"{h.memory_bandwidth_gb_per_s:,.0f} GB/s" + ("/socket" if h.is_cpu else "")
         price = f"${h.price_usd:,.0f} ({h.price_date})" if h.price_usd else "-"
-        rows.append(f"{h.id:27s} {h.kind:7s} {memory:>10s}  {bw:>15s}  {price:21s} {h.status}")
+        rows.append(f"{h.id:27s} {h.kind:7s} {memory:>10s}  {bw:>15s}  {price:21s} {h.status:13s} {h.name}")
     return "\n".join(rows)
 
 

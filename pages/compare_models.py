@@ -17,9 +17,11 @@ extra = catalogs.models
 names = {**{m.id: m.name for m in load_models().values()}, **{k: m.name for k, m in extra.items()}}
 
 st.title("Compare models")
-device = catalogs.hardware_catalog().get(scenario.hardware)
-st.caption(f"On the sidebar's hardware ({scenario.count} x {device.name if device else scenario.hardware}), engine, "
-           f"context "
+device, cpu = catalogs.hardware_catalog().get(scenario.hardware), catalogs.hardware_catalog().get(scenario.cpu or "")
+hardware = f"{scenario.count} x {device.name if device else scenario.hardware}"
+if cpu is not None:  # the hybrid box with its CPUs and RAM
+    hardware += f" + {scenario.sockets} x {cpu.name} with {scenario.ram_gb or 0:,.0f} GB RAM"
+st.caption(f"On the sidebar's hardware ({hardware}), engine, context "
            f"({scenario.context:,} tokens) and {scenario.concurrency} user(s); each model in its native "
            "quantization unless the sidebar picks another.")
 chosen = st.multiselect("Models", list(names), default=[m for m in DEFAULT_MODELS if m in names],
