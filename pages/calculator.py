@@ -155,9 +155,15 @@ if perf is not None:  # None when it does not fit: no speed or cost as if it ran
 first = mem.devices[0]
 r3 = st.columns(5)
 r3[0].metric("Weights, one replica", format_gb(mem.weights_bytes), help="All weights as stored, scales included [GB].")
-r3[1].metric("Memory used, device 0", format_device_bytes(first.usable_bytes - first.free_bytes),
-             help=f"Of {format_device_bytes(first.usable_bytes)} the engine may use "
-                  f"({format_device_bytes(first.capacity_bytes)} installed).")
+if first.free_bytes >= 0:
+    r3[1].metric("Memory used, device 0", format_device_bytes(first.usable_bytes - first.free_bytes),
+                 help=f"Of {format_device_bytes(first.usable_bytes)} the engine may use "
+                      f"({format_device_bytes(first.capacity_bytes)} installed).")
+else:  # over its memory: what it would need, and by how much that is too much (never 'used')
+    r3[1].metric("Memory needed, device 0", format_device_bytes(first.usable_bytes - first.free_bytes),
+                 delta=f"{format_device_bytes(-first.free_bytes)} more than usable", delta_color="inverse",
+                 help=f"Only {format_device_bytes(first.usable_bytes)} is usable by the engine "
+                      f"({format_device_bytes(first.capacity_bytes)} installed): it does not fit.")
 r3[2].metric("KV capacity [tokens]", f"{mem.kv_capacity_tokens:,}", **vs_baseline("kv_capacity_tokens"),
              help=f"KV cache: {mem.kv_bytes_per_token:,} bytes per token of one sequence ({d.kv_dtype}).")
 r3[3].metric("Max concurrency", f"{mem.max_concurrency:,}", **vs_baseline("max_concurrency"),

@@ -84,3 +84,13 @@ def test_only_the_open_tab_is_drawn_and_each_tab_draws_its_charts():
         at.session_state["calculator_tab"] = tab
         at.run()
         assert not at.exception and any(title in s for s in specs()), tab
+
+
+def test_a_device_over_its_memory_shows_what_it_needs_not_what_it_uses():
+    at = _app({"model": "minimax-m2", "hardware": "dgx-spark", "count": "1"})
+    metrics = {m.label: m for m in at.metric}
+    assert "Memory used, device 0" not in metrics and "Decode per user" not in metrics
+    needed = metrics["Memory needed, device 0"]
+    assert needed.value.endswith("GiB") and "more than usable" in needed.delta
+    assert {b.label.split(" (")[0] for b in at.button if b.key and b.key.startswith("fix_")} >= {
+        "quantization GGUF Q3_K_M"}
