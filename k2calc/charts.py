@@ -146,33 +146,55 @@ def _finite(x) -> bool:
 def memory_per_device(mem: MemoryEstimate, title: str = "Memory per device") -> go.Figure:
     """Stacked bar per device [GiB]: weights, KV cache, activations, runtime and free, against usable
     and total capacity (markers). A device that is over its usable memory gets a red cross at what it
-    needs."""
-    names = _device_labels([d.name for d in mem.devices])
+    needs. GPUs and a host's system RAM more than ten times larger get a panel each (their own axis), so
+    a 24 GiB GPU is not a flat line beside 2 TiB of RAM."""
+    panels = memory_panels(mem.devices)
+    fig = FigureSpec(rows=1, cols=2, column_widths=(0.7, 0.3), horizontal_spacing=0.12) if len(panels) > 1 \
+        else FigureSpec()
+    for col, devices in enumerate(panels, start=1):
+        _memory_bars(fig, devices, dict(row=1, col=col) if len(panels) > 1 else {}, legend=col == 1)
+        fig.update_yaxes(title="memory per device [GiB]" if col == 1 else "system RAM [GiB]",
+                         **(dict(row=1, col=col) if len(panels) > 1 else {}))
+    fig.update_layout(barmode="stack", xaxis_title=None)
+    fig.update_xaxes(type="category")
+    return _style(fig, title, legend_traceorder="normal")
+
+
+def memory_panels(devices: list) -> list[list]:
+    """[devices] or [GPUs and systems, system RAM] when the RAM is over ten times the largest device."""
+    ram = [d for d in devices if d.kind == "ram"]
+    rest = [d for d in devices if d.kind != "ram"]
+    if ram and rest and max(d.capacity_bytes for d in ram) > 10 * max(d.capacity_bytes for d in rest):
+        return [rest, ram]
+    return [list(devices)]
+
+
+def _memory_bars(fig: FigureSpec, devices: list, cell: dict, legend: bool) -> None:
+    """One panel's stacked bars and capacity markers (the legend drawn once, from the first panel)."""
+    names = _device_labels([d.name for d in devices])
     parts = {
-        "weights": [d.weights_bytes for d in mem.devices],
-        "KV cache": [d.kv_bytes for d in mem.devices],
-        "activations": [d.activation_bytes for d in mem.devices],
-        "runtime": [d.overhead_bytes for d in mem.devices],
-        "free": [max(0, d.free_bytes) for d in mem.devices],
+        "weights": [d.weights_bytes for d in devices],
+        "KV cache": [d.kv_bytes for d in devices],
+        "activations": [d.activation_bytes for d in devices],
+        "runtime": [d.overhead_bytes for d in devices],
+        "free": [max(0, d.free_bytes) for d in devices],
     }
-    fig = FigureSpec()
     for label, values in parts.items():
         fig.add_bar(name=label, x=names, y=[v / GiB for v in values], marker_color=COMPONENT_COLOURS[label],
-                    hovertemplate="%{x}<br>" + label + ": %{y:,.1f} GiB<extra></extra>")
-    over = [min(0, d.free_bytes) / GiB for d in mem.devices]
-    if any(over):
-        fig.add_scatter(name="over capacity", x=names, y=[(d.usable_bytes - d.free_bytes) / GiB for d in mem.devices],
-                        mode="markers", marker=dict(symbol="x", size=12, color="#D62728"),
-                        hovertemplate="%{x}<br>needs %{y:,.1f} GiB<extra></extra>")
-    fig.add_scatter(name="usable by the engine", x=names, y=[d.usable_bytes / GiB for d in mem.devices],
+                    legendgroup=label, showlegend=legend,
+                    hovertemplate="%{x}<br>" + label + ": %{y:,.1f} GiB<extra></extra>", **cell)
+    if any(d.free_bytes < 0 for d in devices):
+        fig.add_scatter(name="over capacity", x=names, y=[(d.usable_bytes - d.free_bytes) / GiB for d in devices],
+                        mode="markers", marker=dict(symbol="x", size=12, color="#D62728"), legendgroup="over",
+                        hovertemplate="%{x}<br>needs %{y:,.1f} GiB<extra></extra>", **cell)
+    fig.add_scatter(name="usable by the engine", x=names, y=[d.usable_bytes / GiB for d in devices],
                     mode="markers", marker=dict(symbol="line-ew-open", size=40, color=NEUTRAL, line=dict(width=3)),
-                    hovertemplate="%{x}<br>usable by the engine: %{y:,.1f} GiB<extra></extra>")
-    fig.add_scatter(name="installed", x=names, y=[d.capacity_bytes / GiB for d in mem.devices], mode="markers",
+                    legendgroup="usable", showlegend=legend,
+                    hovertemplate="%{x}<br>usable by the engine: %{y:,.1f} GiB<extra></extra>", **cell)
+    fig.add_scatter(name="installed", x=names, y=[d.capacity_bytes / GiB for d in devices], mode="markers",
                     marker=dict(symbol="line-ew-open", size=40, color=NEUTRAL, line=dict(width=1)),
-                    hovertemplate="%{x}<br>installed: %{y:,.1f} GiB<extra></extra>")
-    fig.update_layout(barmode="stack", yaxis_title="memory per device [GiB]", xaxis_title=None,
-                      xaxis_type="category")
-    return _style(fig, title, legend_traceorder="normal")
+                    legendgroup="installed", showlegend=legend,
+                    hovertemplate="%{x}<br>installed: %{y:,.1f} GiB<extra></extra>", **cell)
 
 
 def _device_labels(names: list[str]) -> list[str]:

@@ -12,7 +12,13 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from .charts import COMPONENT_COLOURS, OPTION_COLOURS, SPEED_COLOURS, log_ticks
+from .charts import (
+    COMPONENT_COLOURS,
+    OPTION_COLOURS,
+    SPEED_COLOURS,
+    log_ticks,
+    memory_panels,
+)
 from .estimate import Estimate
 from .report_content import Block, blocks
 from .units import GiB
@@ -120,24 +126,31 @@ def speed_png(e: Estimate) -> bytes | None:
 
 
 def memory_png(e: Estimate) -> bytes:
-    """Memory per device [GiB], stacked: weights, KV cache, activations, runtime, free; usable line."""
-    devices = e.memory.devices
-    fig, (ax,) = _figure(1, 2.8)
-    names = [d.name.split(" (")[0] for d in devices]
-    bottom = [0.0] * len(devices)
-    for label, values in (("weights", [d.weights_bytes for d in devices]), ("KV cache", [d.kv_bytes for d in devices]),
-                          ("activations", [d.activation_bytes for d in devices]),
-                          ("runtime", [d.overhead_bytes for d in devices]),
-                          ("free", [max(0, d.free_bytes) for d in devices])):
-        gib = [v / GiB for v in values]
-        ax.bar(names, gib, bottom=bottom, color=COMPONENT_COLOURS[label], label=label)
-        bottom = [b + g for b, g in zip(bottom, gib)]
-    ax.scatter(names, [d.usable_bytes / GiB for d in devices], marker="_", s=400, color="#444", label="usable")
-    ax.set_ylabel("memory per device [GiB]")
-    ax.set_title("Memory per device", fontsize=10, loc="left")
-    ax.grid(True, axis="y", color="#D0D7DE", linewidth=0.5)
-    ax.legend(fontsize=6, ncol=6, loc="upper center", bbox_to_anchor=(0.5, -0.12))
-    ax.tick_params(axis="x", labelsize=7)
+    """Memory per device [GiB], stacked: weights, KV cache, activations, runtime, free; usable marks.
+    A host's system RAM far larger than its GPUs gets its own panel (as on the app's chart)."""
+    import matplotlib.pyplot as plt
+
+    panels = memory_panels(e.memory.devices)
+    fig, axes = plt.subplots(1, len(panels), figsize=(7.0, 2.8), squeeze=False,
+                             gridspec_kw={"width_ratios": [7, 3][:len(panels)]})
+    for ax, devices, ylabel in zip(axes[0], panels, ("memory per device [GiB]", "system RAM [GiB]")):
+        names = [d.name.split(" (")[0] for d in devices]
+        bottom = [0.0] * len(devices)
+        for label, values in (("weights", [d.weights_bytes for d in devices]),
+                              ("KV cache", [d.kv_bytes for d in devices]),
+                              ("activations", [d.activation_bytes for d in devices]),
+                              ("runtime", [d.overhead_bytes for d in devices]),
+                              ("free", [max(0, d.free_bytes) for d in devices])):
+            gib = [v / GiB for v in values]
+            ax.bar(names, gib, bottom=bottom, color=COMPONENT_COLOURS[label], label=label)
+            bottom = [b + g for b, g in zip(bottom, gib)]
+        ax.scatter(names, [d.usable_bytes / GiB for d in devices], marker="_", s=400, color="#444", label="usable")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, axis="y", color="#D0D7DE", linewidth=0.5)
+        ax.tick_params(axis="x", labelsize=7)
+    fig.subplots_adjust(wspace=0.45)
+    axes[0][0].set_title("Memory per device", fontsize=10, loc="left")
+    axes[0][0].legend(fontsize=6, ncol=6, loc="upper left", bbox_to_anchor=(0, -0.12))
     return _png(fig)
 
 
