@@ -75,8 +75,21 @@ def first_metric_seconds(browser, url: str) -> tuple[float, float]:
     return in_document, seen
 
 
-def rerun_seconds(browser, url: str, reruns: int) -> list[float]:
-    """Seconds from typing a users count (then Enter) to the 'Decode total, N user(s)' figure for it."""
+# Waits, in the page, for a text to appear and records when (ms since the page's time origin).
+_RECORD_TEXT = """
+(text) => {
+  window.__textAt = null;
+  window.__enterAt = performance.now();
+  new MutationObserver((_, observer) => {
+    if (document.body.innerText.includes(text)) { window.__textAt = performance.now(); observer.disconnect(); }
+  }).observe(document.body, {childList: true, subtree: true, characterData: true});
+}
+"""
+
+
+def rerun_seconds(browser, url: str, reruns: int) -> list[tuple[float, float]]:
+    """(seconds in the page, seconds until the driver saw it) from pressing Enter on a new users count to
+    the 'Decode total, N user(s)' figure for it."""
     page = browser.new_page(viewport={"width": 1366, "height": 900})
     page.goto(url)
     page.locator(METRIC).first.wait_for(state="visible", timeout=60_000)
@@ -84,11 +97,15 @@ def rerun_seconds(browser, url: str, reruns: int) -> list[float]:
     times = []
     for i in range(reruns):
         users = 2 + i % 12
+        text = f"Decode total, {users:,} user(s)"
         box.fill(str(users))
+        page.evaluate(_RECORD_TEXT, text)
         start = time.perf_counter()
         box.press("Enter")
-        page.get_by_text(f"Decode total, {users:,} user(s)", exact=True).wait_for(state="visible", timeout=60_000)
-        times.append(time.perf_counter() - start)
+        page.get_by_text(text, exact=True).wait_for(state="visible", timeout=60_000)
+        seen = time.perf_counter() - start
+        in_page = page.evaluate("window.__textAt === null ? null : (window.__textAt - window.__enterAt) / 1000")
+        times.append((in_page if in_page is not None else seen, seen))
     page.close()
     return times
 
@@ -117,8 +134,10 @@ def main() -> None:
     print(f"first load to the first key figure, new sessions: median {statistics.median(docs):.2f} s, max "
           f"{max(docs):.2f} s over {len(warm)} (target: under 2 s); the driver saw it after a median "
           f"{statistics.median(seen):.2f} s")
-    print(f"rerun after typing a users count, to its figures on screen: median {statistics.median(reruns) * 1e3:.0f} ms, "
-          f"max {max(reruns) * 1e3:.0f} ms over {len(reruns)} (target: under 300 ms)")
+    in_page, seen = [r[0] for r in reruns], [r[1] for r in reruns]
+    print(f"rerun after typing a users count, to its figures in the page: median {statistics.median(in_page) * 1e3:.0f} "
+          f"ms, max {max(in_page) * 1e3:.0f} ms over {len(reruns)} (target: under 300 ms); the driver saw them after "
+          f"a median {statistics.median(seen) * 1e3:.0f} ms")
 
 
 if __name__ == "__main__":
