@@ -110,6 +110,8 @@ def test_hybrid_toggle_places_experts_in_ram(app):
     app.sidebar.toggle(key="hybrid").set_value(True).run()
     assert not app.exception
     assert "Fits" in app.success[0].value
+    app.session_state["calculator_tab"] = "Memory"  # only the open tab is drawn
+    app.run()
     assert any("System RAM" in str(v) for v in app.dataframe[0].value["device"])
 
 
@@ -136,7 +138,7 @@ def test_report_page_produces_downloads(app):
     app.switch_page("pages/report.py").run()
     assert not app.exception
     buttons = {b.label for b in app.get("download_button")}
-    assert {"HTML report", "Markdown", "JSON (scenario + results)"} <= buttons
+    assert {"PDF (A4)", "HTML report", "Markdown", "JSON"} <= buttons
     assert any("Kimi K2 Thinking" in m.value for m in app.markdown)
 
 
