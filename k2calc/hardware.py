@@ -99,6 +99,13 @@ class Hardware(BaseModel):
     status: Literal["verified", "corroborated", "derived", "unverified"]
     source: str = Field(min_length=1)
     notes: str | None = None
+    # What the device asks of a site (the planner's constraints); empty = unknown. Sourced in facility_source.
+    rack_units: float | None = _pos("rack units of one server holding up to 8 of these, or of one system [U]", 100)
+    noise_class: Literal["office", "lab", "datacentre"] | None = Field(
+        None, description="office (quiet beside a desk), lab (a loud workstation), datacentre (a server room only)")
+    cooling: Literal["air", "liquid", "air-or-liquid"] | None = Field(None, description="cooling it is sold with")
+    availability: Literal["shipping", "rarely-shipped"] | None = Field(None, description="can a buyer get it")
+    facility_source: str | None = Field(None, description="where rack_units, noise_class, cooling, availability come from")
 
     # Cross-column checks: each runs on the later column, so earlier ones are in ``info.data``.
     @field_validator("memory_bytes")
@@ -140,6 +147,14 @@ class Hardware(BaseModel):
             raise ValueError("a link bandwidth needs a link name in column 'link'")
         if info.field_name != "link_gb_per_s" and v is None and info.data.get(other) is not None:
             raise ValueError(f"required when {other} is given")
+        return v
+
+    @field_validator("facility_source")
+    @classmethod
+    def _facility_sourced(cls, v: str | None, info: ValidationInfo) -> str | None:
+        given = [k for k in ("rack_units", "noise_class", "cooling", "availability") if info.data.get(k) is not None]
+        if given and not v:
+            raise ValueError(f"required when {', '.join(given)} is given (say where the figure comes from)")
         return v
 
     @property
