@@ -98,7 +98,6 @@ class Hardware(BaseModel):
     cloud_source: str | None = None
     status: Literal["verified", "corroborated", "derived", "unverified"]
     source: str = Field(min_length=1)
-    notes: str | None = None
     # What the device asks of a site (the planner's constraints); empty = unknown. Sourced in facility_source.
     rack_units: float | None = _pos("rack units of one server holding up to 8 of these, or of one system [U]", 100)
     noise_class: Literal["office", "lab", "datacentre"] | None = Field(
@@ -106,6 +105,7 @@ class Hardware(BaseModel):
     cooling: Literal["air", "liquid", "air-or-liquid"] | None = Field(None, description="cooling it is sold with")
     availability: Literal["shipping", "rarely-shipped"] | None = Field(None, description="can a buyer get it")
     facility_source: str | None = Field(None, description="where rack_units, noise_class, cooling, availability come from")
+    notes: str | None = None
 
     # Cross-column checks: each runs on the later column, so earlier ones are in ``info.data``.
     @field_validator("memory_bytes")
