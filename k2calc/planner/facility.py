@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..memory import Deployment
+from ..hardware import Hardware
 from ..units import nodes_for_gpus
 from .space import NOISE_CLASSES, Constraints
 
@@ -24,19 +24,21 @@ class Site:
     apart: str | None            # why the devices are shown apart (unverified, rarely shipped), or None
 
 
-def site(d: Deployment) -> Site:
-    """The site demands of one replica of `d`: a GPU server holds up to 8 GPUs per node (its
-    ``rack_units`` are per node); systems count one each; a hybrid or CPU box is one machine (its rack
-    units unknown: the chassis is the buyer's choice)."""
-    main = d.device or d.cpu
-    parts = [x for x in (d.device, d.cpu) if x is not None]
-    if d.topology == "gpu":
-        boxes = nodes_for_gpus(d.count)
-    elif d.topology == "unified":
-        boxes = d.count
+def site(values: dict, catalog: dict[str, Hardware]) -> Site:
+    """The site demands of one replica of a configuration (scenario values): a GPU server holds up to 8
+    GPUs per node (its ``rack_units`` are per node); systems count one each; a hybrid or CPU box is one
+    machine (its rack units unknown: the chassis is the buyer's choice)."""
+    main = catalog[values["hardware"]]
+    cpu = catalog[values["cpu"]] if values.get("cpu") else None
+    parts = [main] + ([cpu] if cpu else [])
+    count = values.get("count", 1)
+    if cpu is None and main.is_gpu:
+        boxes = nodes_for_gpus(count)
+    elif main.is_system:
+        boxes = count
     else:
         boxes = 1
-    units = main.rack_units * boxes if d.topology in ("gpu", "unified") and main.rack_units is not None else None
+    units = main.rack_units * boxes if cpu is None and not main.is_cpu and main.rack_units is not None else None
     noises = [p.noise_class for p in parts]
     noise = None if None in noises else max(noises, key=NOISE_CLASSES.index)
     coolings = {p.cooling for p in parts}

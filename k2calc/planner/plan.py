@@ -34,6 +34,7 @@ from .space import Constraints, configurations
 from .vector import Invariants, candidate_loads, evaluate, invariants, monthly_usd
 
 # The checks every candidate load passes in this order; a rejection names the first one failed.
+# The site's cooling and noise come before them all (site_rejection).
 CHECKS = ("fit", "speed", "power", "rack power", "rack units", "capex budget", "monthly budget")
 
 
@@ -146,17 +147,17 @@ def _evaluate_config(values, w, c, a, catalogs, reject: _Rejections, best: dict,
     """Evaluate every load of one configuration; record its cheapest qualifying load per mode in
     `best` (keyed by configuration) and its closest failure in `reject`."""
     hw_key = _class_key(values)
+    where = site(values, catalogs.hardware_catalog())
+    why = site_rejection(where, c)
+    if why:  # the site cannot take it: nothing else matters
+        reject.add(hw_key, 0, why)
+        return
     if "_skip" in values:
-        reject.add(hw_key, 0, values["_skip"])
+        reject.add(hw_key, 0.5, values["_skip"])
         return
     inv = invariants(values, a, catalogs)
     if isinstance(inv, str):
         reject.add(hw_key, 1, inv)
-        return
-    where = site(inv.deployment)
-    why = site_rejection(where, c)
-    if why:
-        reject.add(hw_key, 0.5, why)
         return
     served, replicas = candidate_loads(w.users)
     loads = evaluate(inv, w, a, catalogs, served, replicas)
