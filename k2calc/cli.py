@@ -120,7 +120,18 @@ def _build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--context", type=int, help="tokens kept per sequence (default input + output)")
     pl.add_argument("--monthly-output-tokens", type=float, help="output volume for break-even [tokens/month]")
     pl.add_argument("--budget-usd", type=float, help="maximum capex [USD]")
-    pl.add_argument("--power-limit-watts", type=float, help="maximum power under load [W]")
+    pl.add_argument("--power-limit-watts", type=float, help="maximum power under load, all replicas [W]")
+    pl.add_argument("--monthly-budget-usd", type=float, help="maximum running cost or rental a month, all replicas [USD]")
+    pl.add_argument("--rack-kw", type=float, help="maximum peak power of one server or box (a rack's feed) [kW]")
+    pl.add_argument("--rack-units", type=float, help="rack space available, all replicas [U]")
+    pl.add_argument("--noise", choices=["office", "lab", "datacentre"], help="loudest noise class the room takes")
+    pl.add_argument("--cooling", choices=["air", "liquid"], help="the cooling the site has")
+    pl.add_argument("--include-unverified", action="store_true",
+                    help="rank devices whose catalog row is unverified or rarely shipped with the others")
+    pl.add_argument("--current-hardware", help="your hardware (id), ranked among the options")
+    pl.add_argument("--current-count", type=int, default=1, help="devices of --current-hardware")
+    pl.add_argument("--current-cpu", help="your host CPU (a hybrid box)")
+    pl.add_argument("--current-ram-gb", type=float, help="your system RAM [GiB] (hybrid or CPU-only)")
     pl.add_argument("--where", choices=["any", "on-prem", "cloud"], help="buy, rent, or both")
     pl.add_argument("--engines", help="comma list of engines allowed")
     pl.add_argument("--quants", help="comma list of quantizations allowed")
@@ -301,14 +312,22 @@ def _plan(a: argparse.Namespace) -> str:
                        output_tokens=a.output_tokens, context=a.context, monthly_output_tokens=a.monthly_output_tokens)
     c = build_constraints(names=FlagNames(models="--model"), models=tuple(a.model) if a.model else None, budget_usd=a.budget_usd,
                           power_limit_watts=a.power_limit_watts, where=a.where, engines=split(a.engines),
-                          quants=split(a.quants), hardware=split(a.hardware), rank_by=a.rank_by)
+                          quants=split(a.quants), hardware=split(a.hardware), rank_by=a.rank_by,
+                          monthly_budget_usd=a.monthly_budget_usd, rack_kw=a.rack_kw, rack_units=a.rack_units,
+                          noise=a.noise, cooling=a.cooling, include_unverified=a.include_unverified or None)
     for model in c.models:
         get_model(model)
     for hw in c.hardware or ():
         get_hardware(hw)
     if not 1 <= a.top <= MAX_TOP:
         raise K2CalcError(f"--top: must be from 1 to {MAX_TOP} (got {a.top})")
-    result = plan(w, c, top=a.top)
+    current = None
+    if a.current_hardware:
+        current = Scenario.build(names=FlagNames(hardware="--current-hardware", count="--current-count",
+                                                 cpu="--current-cpu", ram_gb="--current-ram-gb"),
+                                 model=c.models[0], hardware=a.current_hardware, count=a.current_count,
+                                 cpu=a.current_cpu, ram_gb=a.current_ram_gb)
+    result = plan(w, c, top=a.top, current=current)
     if a.json:
         return finite_json(result.as_dict(), indent=2)
     lines = [f"{w.users} users x {w.tokens_per_s_per_user:g} tok/s each, {w.input_tokens:,} in / {w.output_tokens:,} out "
@@ -324,8 +343,17 @@ def _plan(a: argparse.Namespace) -> str:
         lines.append(f"{i:2d} {o.mode:8s} {o.label[:52]:52s} {o.quant[:12]:12s} {o.tokens_per_s_per_user:10.1f} "
                      f"{o.capex_usd:12,.0f} {o.monthly_usd:10,.0f} {o.usd_per_million_output_tokens:9.2f} {be:>10s}  "
                      f"{'*' if o.pareto else ''}")
+    if result.apart:
+        lines.append("\napart (catalog row unverified or rarely shipped; --include-unverified ranks them):")
+        lines += [f"  {o.mode:4s} {o.label}, {o.quant}: {o.tokens_per_s_per_user:.1f} tok/s per user, "
+                  f"${o.usd_per_million_output_tokens:,.2f} per 1M out ({o.apart})" for o in result.apart[:5]]
+    if result.current:
+        cur = result.current
+        lines.append(f"\nyour hardware ({cur.label}): " + (
+            f"{cur.option.label}, {cur.option.mode}, ${cur.option.usd_per_million_output_tokens:,.2f} per 1M out, "
+            f"would rank #{cur.rank}" if cur.option else f"does not qualify: {cur.reason}"))
     if result.rejected:
-        lines.append("\nrejected:")
+        lines.append("\nrejected (the first constraint the closest attempt failed):")
         lines += [f"  {k}: {v}" for k, v in result.rejected.items()]
     lines.append("\n$/month = running costs (buy) or rental (rent); cost assumptions: data/cost_assumptions.csv")
     return "\n".join(lines)

@@ -12,7 +12,13 @@ One row per device. Units are in the column names and stay as the datasheet give
 * ``link_gb_per_s`` [GB/s]: scale-up link bandwidth **per direction** per device.
 * ``status``: the weakest of the row's memory, bandwidth and compute figures: verified (read in a primary
   source: datasheet, nvidia-smi), corroborated (several secondary sources agree), derived (computed from
-  verified values), unverified (one secondary source: an assumption).
+  verified values), unverified (one secondary source: an assumption). The planner shows unverified
+  devices apart unless told to rank them with the others.
+* What a site must offer (the planner's constraints), each sourced in ``facility_source`` and empty where
+  no source was found (unknown, never guessed): ``rack_units`` [U] of one server holding up to 8 of these
+  GPUs (or of one system); ``noise_class``: office (quiet beside a desk), lab (a loud workstation, a
+  closed room), datacentre (rack-mount only, a server room); ``cooling``: air, liquid or air-or-liquid, as
+  sold; ``availability``: shipping or rarely-shipped (rarely shipped devices are shown apart too).
 
 References
 ----------

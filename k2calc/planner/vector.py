@@ -87,7 +87,7 @@ def clear_cache() -> None:
 def _invariants(values: dict, a: CostAssumptions, catalogs: Catalogs) -> Invariants | str:
     try:
         h = catalogs.hardware_catalog()[values["hardware"]]
-        if values.get("cpu") or h.is_cpu:
+        if (values.get("cpu") or h.is_cpu) and values.get("ram_gb") is None:  # the smallest RAM that fits
             ram = ram_for(values, catalogs)
             if ram is None:
                 return "does not fit even with the largest standard RAM"
