@@ -373,3 +373,14 @@ def test_a_damaged_baseline_in_the_link_warns():
     at = _app({"baseline": "###", "concurrency": "2"})
     assert "baseline could not be read" in at.warning[0].value
     assert at.session_state["scenario"].concurrency == 2 and at.session_state["baseline"] is None
+
+
+def test_plan_page_site_constraints_name_what_failed(app):
+    """An office room: no catalog GPU server is sourced as office-quiet, so their classes are rejected by
+    the noise limit (issue 14), and the page still answers."""
+    app.switch_page("pages/plan.py").run()
+    app.selectbox(key="plan_noise").set_value("office")
+    app.button[0].click().run()  # the form's submit button
+    assert not app.exception
+    text = " ".join(m.value for m in app.markdown)
+    assert "noise class datacentre, louder than office allows" in text
