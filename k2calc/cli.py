@@ -353,7 +353,7 @@ def _plan(a: argparse.Namespace) -> str:
             f"{cur.option.label}, {cur.option.mode}, ${cur.option.usd_per_million_output_tokens:,.2f} per 1M out, "
             f"would rank #{cur.rank}" if cur.option else f"does not qualify: {cur.reason}"))
     if result.rejected:
-        lines.append("\nrejected (the first constraint the closest attempt failed):")
+        lines.append("\nrejected: the first constraint the closest attempt of each class failed")
         lines += [f"  {k}: {v}" for k, v in result.rejected.items()]
     lines.append("\n$/month = running costs (buy) or rental (rent); cost assumptions: data/cost_assumptions.csv")
     return "\n".join(lines)

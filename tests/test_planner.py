@@ -212,7 +212,7 @@ def test_benchmark_times_the_planner(capsys, k2_plan):
     assert code == 0 and err == ""
     line = next((x for x in out.splitlines() if "(default)" in x), None)
     assert line, out
-    configs, candidates = (int(x.replace(",", "")) for x in line.split(")")[1].split()[:2])
+    configs, candidates = (int(x.replace(",", "")) for x in line.split(")", 1)[1].split()[:2])
     assert (configs, candidates) == (k2_plan.configurations, k2_plan.candidates), line
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..arrays import ceil, is_array, maximum, minimum, where
 from ..hardware import Hardware
-from ..memory import Deployment, MemoryEstimate, rank_layer_bytes
+from ..memory import Deployment, MemoryEstimate, stage_rank_bytes
 from ..models import ModelArch, all_layer_params, layer_params
 from ..weights import layer_bytes, pipeline_stages
 from .calibration import (
@@ -323,14 +323,9 @@ def _rank_stage_bytes(d: Deployment, layers: range) -> tuple[float, float]:
     """(bytes without routed experts, bytes per routed expert) that one tensor-parallel rank reads in
     `layers`, by :func:`~k2calc.memory.rank_layer_bytes` [B]: a step touching t experts per MoE layer
     reads fixed + per_expert x t (t never exceeds a layer's experts)."""
-    m, s = d.model, d.scheme
-    fixed = per_expert = 0.0
-    for i in layers:
-        lb = layer_bytes(m, s, i)
-        base = rank_layer_bytes(d, lb, 0.0)
-        fixed += base
-        per_expert += rank_layer_bytes(d, lb, 1.0) - base if lb.n_routed else 0.0
-    return fixed, per_expert
+    split = (d.model, d.scheme, d.tp, d.dp, d.engine.mla_replicated_under_tp, layers)
+    fixed = stage_rank_bytes(*split, experts=0.0)
+    return fixed, stage_rank_bytes(*split, experts=1.0) - fixed
 
 
 @lru_cache(maxsize=256)
