@@ -132,6 +132,8 @@ def _build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--current-count", type=int, default=1, help="devices of --current-hardware")
     pl.add_argument("--current-cpu", help="your host CPU (a hybrid box)")
     pl.add_argument("--current-ram-gb", type=float, help="your system RAM [GiB] (hybrid or CPU-only)")
+    pl.add_argument("--explain", action="store_true",
+                    help="what would change the winner: the top two as price, electricity and utilisation move")
     pl.add_argument("--where", choices=["any", "on-prem", "cloud"], help="buy, rent, or both")
     pl.add_argument("--engines", help="comma list of engines allowed")
     pl.add_argument("--quants", help="comma list of quantizations allowed")
@@ -355,8 +357,30 @@ def _plan(a: argparse.Namespace) -> str:
     if result.rejected:
         lines.append("\nrejected: the first constraint the closest attempt of each class failed")
         lines += [f"  {k}: {v}" for k, v in result.rejected.items()]
+    if a.explain:
+        lines += _explain_lines(result, w)
     lines.append("\n$/month = running costs (buy) or rental (rent); cost assumptions: data/cost_assumptions.csv")
     return "\n".join(lines)
+
+
+def _explain_lines(result, w) -> list[str]:
+    """The Pareto front and what would change the winner (`plan --explain`)."""
+    from .planner.explain import what_changes_the_winner
+    front = [o for o in result.options if o.pareto]
+    lines = ["\nPareto front (no other option is both cheaper per 1M output tokens and faster per user):"]
+    lines += [f"  {o.mode:4s} {o.label}: ${o.usd_per_million_output_tokens:,.2f} per 1M out, "
+              f"{o.tokens_per_s_per_user:.1f} tok/s per user" for o in front]
+    moves = what_changes_the_winner(result, w)
+    if moves:
+        first, second = result.options[:2]
+        lines.append(f"\nwhat would change the winner (#1 {first.label} {first.mode} vs #2 {second.label} "
+                     f"{second.mode}; $ per 1M output tokens):")
+        for m in moves:
+            cells = ", ".join(f"{label} {_fmt(x, ',.2f')}/{_fmt(y, ',.2f')}"
+                              for label, x, y in zip(m.labels, m.first_usd, m.second_usd))
+            lines.append(f"  {m.assumption}: " + (f"#2 wins from {m.flips_at}" if m.flips_at else "#1 stays first")
+                         + f" ({cells})")
+    return lines
 
 
 def _import_config(path: str) -> ModelArch:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from k2calc.charts import cumulative_cost_chart, tornado_chart
+from k2calc.charts import cumulative_cost_chart, hardware_scatter, tornado_chart
 from k2calc.errors import K2CalcError
 from k2calc.models import load_models
 from k2calc.planner import build_constraints, build_workload, option_scenario, plan
+from k2calc.planner.explain import options_frame, what_changes_the_winner
 from k2calc.sensitivity import sensitivity
 from k2calc.sweeps import cumulative_cost, tornado
 from k2calc.units import format_usd
@@ -111,6 +112,19 @@ if result.rejected:
                      "attempt failed)", expanded=not result.options):
         for hw, why in result.rejected.items():
             st.markdown(f"- **{hw}**: {why}")
+
+if len(result.options) >= 2:
+    st.subheader("Explain the choice")
+    st.plotly_chart(hardware_scatter(options_frame(result.options, catalogs), title="The options: cost against speed"),
+                    key="plan_pareto", width="stretch")
+    first, second = result.options[:2]
+    st.caption(f"What would change the winner: #1 {first.label} ({first.mode}) against #2 {second.label} "
+               f"({second.mode}), $ per 1M output tokens, everything else as planned.")
+    for m in what_changes_the_winner(result, w, catalogs):
+        st.markdown(f"- **{m.assumption}**: " + (f"#2 becomes cheaper from {m.flips_at}" if m.flips_at
+                                                  else "#1 stays first over the range"))
+        st.dataframe(pd.DataFrame({"setting": m.labels, "#1 [USD/1M]": m.first_usd, "#2 [USD/1M]": m.second_usd}),
+                     hide_index=True, key=f"plan_move_{m.assumption[:12]}")
 
 st.subheader("Buy vs rent vs API over time (sidebar scenario)")
 e = estimate_or_stop(scenario, catalogs)

@@ -164,3 +164,24 @@ def test_current_hardware_is_ranked_among_the_options():
     slow = plan(K2, Constraints(), current=Scenario.build(model="kimi-k2-thinking", hardware="epyc-9654",
                                                           ram_gb=1536)).current
     assert slow.option is None and "tok/s" in slow.reason
+
+
+def test_what_changes_the_winner_starts_from_the_plan_and_moves_the_right_way():
+    """At the planned price (x1), tariff and utilisation the top two cost what the plan says; a bought
+    option's $ per 1M tokens rises with its price and electricity and falls with utilisation (the same
+    annual cost over more tokens); the flip is the first setting where #2 is cheaper."""
+    from k2calc.planner.explain import ELECTRICITY_FACTORS, PRICE_FACTORS, UTILISATIONS, what_changes_the_winner
+    r = plan(K2, Constraints(where="on-prem"))
+    first, second = r.options[:2]
+    moves = {m.assumption.split()[0]: m for m in what_changes_the_winner(r, K2)}
+    base = {"price": PRICE_FACTORS.index(1.0), "electricity": ELECTRICITY_FACTORS.index(1.0),
+            "utilisation": UTILISATIONS.index(0.5)}
+    for name, i in base.items():
+        m = moves[name]
+        assert m.first_usd[i] == pytest.approx(first.usd_per_million_output_tokens, rel=1e-9)
+        assert m.second_usd[i] == pytest.approx(second.usd_per_million_output_tokens, rel=1e-9)
+        flip = next((label for label, x, y in zip(m.labels, m.first_usd, m.second_usd) if y < x), None)
+        assert m.flips_at == flip
+    assert list(moves["price"].first_usd) == sorted(moves["price"].first_usd)
+    assert list(moves["electricity"].first_usd) == sorted(moves["electricity"].first_usd)
+    assert list(moves["utilisation"].first_usd) == sorted(moves["utilisation"].first_usd, reverse=True)
