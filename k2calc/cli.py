@@ -132,6 +132,12 @@ def _build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--current-count", type=int, default=1, help="devices of --current-hardware")
     pl.add_argument("--current-cpu", help="your host CPU (a hybrid box)")
     pl.add_argument("--current-ram-gb", type=float, help="your system RAM [GiB] (hybrid or CPU-only)")
+    pl.add_argument("--finetune", choices=["lora", "qlora", "full"],
+                    help="plan a fine-tuning job instead of serving (with --train-tokens and --deadline-hours)")
+    pl.add_argument("--train-tokens", type=int, help="fine-tuning dataset size [tokens] (one epoch)")
+    pl.add_argument("--deadline-hours", type=float, help="the job must finish within [h]")
+    pl.add_argument("--lora-rank", type=int, help="LoRA rank (default 8)")
+    pl.add_argument("--seq-len", type=int, help="training sequence length [tokens] (default 2048)")
     pl.add_argument("--explain", action="store_true",
                     help="what would change the winner: the top two as price, electricity and utilisation move")
     pl.add_argument("--where", choices=["any", "on-prem", "cloud"], help="buy, rent, or both")
@@ -323,6 +329,8 @@ def _plan(a: argparse.Namespace) -> str:
         get_hardware(hw)
     if not 1 <= a.top <= MAX_TOP:
         raise K2CalcError(f"--top: must be from 1 to {MAX_TOP} (got {a.top})")
+    if a.finetune:
+        return _plan_finetune(a, c)
     current = None
     if a.current_hardware:
         current = Scenario.build(names=FlagNames(hardware="--current-hardware", count="--current-count",
@@ -360,6 +368,36 @@ def _plan(a: argparse.Namespace) -> str:
     if a.explain:
         lines += _explain_lines(result, w)
     lines.append("\n$/month = running costs (buy) or rental (rent); cost assumptions: data/cost_assumptions.csv")
+    return "\n".join(lines)
+
+
+def _plan_finetune(a: argparse.Namespace, c) -> str:
+    """`plan --finetune`: the cheapest hardware that finishes the job before the deadline."""
+    from .finetune import FinetuneSpec
+    from .planner.finetune import plan_finetune
+    if not a.deadline_hours or a.deadline_hours <= 0 or a.deadline_hours > 1e6:
+        raise K2CalcError(f"--deadline-hours: give the hours the job may take, above 0 and at most 1e6 "
+                          f"(got {a.deadline_hours})")
+    job = FinetuneSpec.build(names=FlagNames(tokens="--train-tokens", rank="--lora-rank", seq_len="--seq-len"),
+                             **{k: v for k, v in dict(model=c.models[0], method=a.finetune, tokens=a.train_tokens,
+                                                      rank=a.lora_rank, seq_len=a.seq_len).items() if v is not None})
+    result = plan_finetune(job, a.deadline_hours, c, top=a.top)
+    if a.json:
+        return finite_json(result.as_dict(), indent=2)
+    lines = [f"{job.method} of {job.model} on {job.tokens:,} tokens x {job.epochs:g} epoch(s), {job.seq_len:,}-token "
+             f"sequences, within {a.deadline_hours:g} h; {result.candidates} placements evaluated in {result.seconds:.2f} s"]
+    if not result.options:
+        lines.append("nothing finishes in time within the constraints; closest attempts below")
+    lines.append(f"\n{'#':>2s} {'buy/rent':8s} {'hardware':56s} {'hours':>8s} {'tok/s':>9s} {'cost $':>12s}")
+    for i, o in enumerate(result.options, 1):
+        lines.append(f"{i:2d} {o.mode:8s} {o.label[:56]:56s} {o.hours:8.1f} {o.tokens_per_s:9,.0f} {o.cost_usd:12,.0f}")
+    if result.apart:
+        lines.append("\napart (catalog row unverified or rarely shipped):")
+        lines += [f"  {o.mode:4s} {o.label}: {o.hours:,.1f} h, ${o.cost_usd:,.0f} ({o.apart})" for o in result.apart[:5]]
+    if result.rejected:
+        lines.append("\nrejected: the first constraint the closest attempt of each class failed")
+        lines += [f"  {k}: {v}" for k, v in result.rejected.items()]
+    lines.append("\ncost: buy = capex + the run's electricity; rent = the catalog's $/device-hour x hours")
     return "\n".join(lines)
 
 

@@ -226,3 +226,16 @@ def test_planner_uses_a_sessions_custom_device():
                   Constraints(models=("kimi-k2-thinking",), hardware=("big-h200",)), catalogs=catalogs)
     assert result.options and all(o.hardware == "big-h200" for o in result.options)
     assert min(o.count for o in result.options) == 4  # 594 GB of weights fit four 256 GiB cards, not two
+
+
+def test_cli_plan_site_flags_explain_and_finetune(capsys):
+    code, out, err = run(capsys, "plan", "--cooling", "air", "--noise", "datacentre", "--rack-kw", "15", "--explain",
+                         "--current-hardware", "h200-sxm", "--current-count", "8")
+    assert code == 0 and err == "", err
+    assert "your hardware (8 x h200-sxm)" in out and "what would change the winner" in out
+    assert "mi355x: needs liquid cooling; the site has air" in out
+    code, out, err = run(capsys, "plan", "--finetune", "lora", "--model", "llama-3.1-8b", "--train-tokens", "1000000",
+                         "--deadline-hours", "10", "--hardware", "rtx-4090")
+    assert code == 0 and err == "" and "within 10 h" in out and " x rtx-4090" in out
+    code, out, err = run(capsys, "plan", "--finetune", "lora", "--deadline-hours", "-1")
+    assert code == 2 and "--deadline-hours" in err

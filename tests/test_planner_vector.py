@@ -185,3 +185,24 @@ def test_what_changes_the_winner_starts_from_the_plan_and_moves_the_right_way():
     assert list(moves["price"].first_usd) == sorted(moves["price"].first_usd)
     assert list(moves["electricity"].first_usd) == sorted(moves["electricity"].first_usd)
     assert list(moves["utilisation"].first_usd) == sorted(moves["utilisation"].first_usd, reverse=True)
+
+
+def test_finetune_plan_meets_the_deadline_and_prices_buying_and_renting():
+    """LoRA on Llama 3.1 70B, 50M tokens within 24 h: every option finishes in time; a bought option
+    costs its capex plus the run's electricity (hours x kW x tariff), a rented one the catalog's
+    $/device-hour x hours; cheapest first; a one-hour deadline leaves nothing and says why."""
+    from k2calc.finetune import FinetuneSpec
+    from k2calc.planner.finetune import plan_finetune
+    job = FinetuneSpec(model="llama-3.1-70b", method="lora", tokens=50_000_000)
+    r = plan_finetune(job, 24, Constraints())
+    assert r.options, r.rejected
+    hw = load_hardware()
+    for o in r.options:
+        assert o.hours <= 24
+        if o.mode == "rent":
+            assert o.cost_usd == pytest.approx(hw[o.hardware].cloud_usd_per_hour * o.count * o.hours, rel=1e-9)
+        else:
+            assert o.cost_usd == pytest.approx(o.capex_usd + o.energy_usd) and o.energy_usd > 0
+    assert [o.cost_usd for o in r.options] == sorted(o.cost_usd for o in r.options)
+    hurry = plan_finetune(job, 0.01, Constraints(hardware=("h200-sxm",)))
+    assert not hurry.options and "past the 0.01 h deadline" in hurry.rejected["h200-sxm"]

@@ -129,7 +129,8 @@ class _Best:
 
 
 class _Rejections:
-    """Per hardware class, the closest attempt: the one that passed the most checks."""
+    """Per hardware class, the closest attempt: the one that passed the most checks (the highest rank;
+    shared with the fine-tuning planner)."""
 
     def __init__(self) -> None:
         self.by_class: dict[str, tuple[float, str]] = {}
