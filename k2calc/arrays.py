@@ -15,24 +15,31 @@ import math
 import numpy as np
 
 
+_ARRAY = np.ndarray
+
+
 def is_array(*values) -> bool:
     """True when any of `values` is a numpy array."""
-    return any(isinstance(v, np.ndarray) for v in values)
+    for v in values:
+        if isinstance(v, _ARRAY):
+            return True
+    return False
 
 
+# The three below run a few hundred times per planner configuration: no *args, no generator.
 def maximum(a, b):
     """Element-wise larger of `a` and `b` (builtin ``max`` for numbers)."""
-    return np.maximum(a, b) if is_array(a, b) else max(a, b)
+    return np.maximum(a, b) if isinstance(a, _ARRAY) or isinstance(b, _ARRAY) else max(a, b)
 
 
 def minimum(a, b):
     """Element-wise smaller of `a` and `b` (builtin ``min`` for numbers)."""
-    return np.minimum(a, b) if is_array(a, b) else min(a, b)
+    return np.minimum(a, b) if isinstance(a, _ARRAY) or isinstance(b, _ARRAY) else min(a, b)
 
 
 def ceil(x):
     """Smallest whole number >= `x` (an int for a number, floats for an array)."""
-    return np.ceil(x) if is_array(x) else math.ceil(x)
+    return np.ceil(x) if isinstance(x, _ARRAY) else math.ceil(x)
 
 
 def where(condition, a, b):

@@ -114,16 +114,22 @@ def _invariants(values: dict, a: CostAssumptions, catalogs: Catalogs) -> Invaria
                       capex, power, peak, annual, opex, tco, cloud, cost_error)
 
 
+@lru_cache(maxsize=64)
 def candidate_loads(users: int) -> tuple[np.ndarray, np.ndarray]:
     """(users per replica, replicas) of every distinct way to split `users` over at most
     :data:`MAX_REPLICAS` replicas, most users per replica first.
 
     >>> [a.tolist() for a in candidate_loads(5)]
     [[5, 3, 2, 1], [1, 2, 3, 5]]
+
+    Cached: the arrays are shared, read-only.
     """
     r = np.arange(1, min(users, MAX_REPLICAS) + 1)
     served = np.unique(-(-users // r))[::-1]
-    return served, -(-users // served)
+    replicas = -(-users // served)
+    served.setflags(write=False)
+    replicas.setflags(write=False)
+    return served, replicas
 
 
 @dataclass
