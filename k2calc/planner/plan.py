@@ -163,7 +163,6 @@ def _evaluate_config(values, w, c, a, catalogs, reject: _Rejections, best: dict,
     served, replicas = candidate_loads(w.users)
     loads = evaluate(inv, w, a, catalogs, served, replicas)
     counter[0] += len(served) * 2
-    slo = w.tokens_per_s_per_user or 0.0
     for mode in ("buy", "rent"):
         if c.where == "cloud" and mode == "buy" or c.where == "on-prem" and mode == "rent":
             continue
@@ -173,18 +172,7 @@ def _evaluate_config(values, w, c, a, catalogs, reject: _Rejections, best: dict,
         if mode == "rent" and inv.cloud_usd_per_hour is None:
             continue
         n = replicas.astype(float)
-        capex = inv.capex_usd * n if mode == "buy" else np.zeros(len(n))
-        monthly = monthly_usd(inv, a, mode) * n
-        passes = np.stack([
-            loads.fits,
-            loads.tokens_per_s_per_user >= slo,
-            inv.power_watts * n <= (c.power_limit_watts or math.inf) if mode == "buy" else np.ones(len(n), bool),
-            np.full(len(n), mode == "rent" or c.rack_kw is None or inv.peak_power_watts / where.boxes <= c.rack_kw * 1e3),
-            np.full(len(n), mode == "rent" or c.rack_units is None or where.rack_units is not None) &
-            ((where.rack_units or 0) * n <= (c.rack_units or math.inf) if mode == "buy" else True),
-            capex <= (c.budget_usd or math.inf),
-            monthly <= (c.monthly_budget_usd or math.inf),
-        ])
+        passes, capex, monthly = _checks(inv, where, loads, n, w, c, a, mode)
         ok = passes.all(axis=0)
         if ok.any():
             per_m = loads.usd_per_million_buy if mode == "buy" else loads.usd_per_million_rent
@@ -198,6 +186,29 @@ def _evaluate_config(values, w, c, a, catalogs, reject: _Rejections, best: dict,
         i = int(np.lexsort((-loads.tokens_per_s_per_user, -passed))[0])
         reject.add(hw_key, 2 + passed[i] + min(loads.tokens_per_s_per_user[i], 1e8) / 1e9,
                    _reason(CHECKS[passed[i]], inv, where, loads, i, w, c, mode, capex[i], monthly[i]))
+
+
+def _checks(inv: Invariants, where: Site, loads, n: np.ndarray, w: Workload, c: Constraints, a: CostAssumptions,
+            mode: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pass or fail of each of :data:`CHECKS` (rows) at each load (columns), capex [USD], monthly cost
+    [USD/month]) of a configuration's loads with `n` replicas each, bought or rented. Renting asks
+    nothing of the site's power and racks."""
+    buy, ones = mode == "buy", np.ones(len(n), bool)
+    capex = inv.capex_usd * n if buy else np.zeros(len(n))
+    monthly = monthly_usd(inv, a, mode) * n
+    rack_kw_ok = not buy or c.rack_kw is None or inv.peak_power_watts / where.boxes <= c.rack_kw * 1e3
+    units_ok = ones if not buy or c.rack_units is None else (
+        (where.rack_units is not None) & ((where.rack_units or 0) * n <= c.rack_units))
+    passes = np.stack([
+        loads.fits,
+        loads.tokens_per_s_per_user >= (w.tokens_per_s_per_user or 0.0),
+        inv.power_watts * n <= (c.power_limit_watts or math.inf) if buy else ones,
+        ones & rack_kw_ok,
+        units_ok,
+        capex <= (c.budget_usd or math.inf),
+        monthly <= (c.monthly_budget_usd or math.inf),
+    ])
+    return passes, capex, monthly
 
 
 def _reason(check: str, inv: Invariants, where: Site, loads, i: int, w: Workload, c: Constraints, mode: str,
