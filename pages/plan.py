@@ -8,9 +8,11 @@ import streamlit as st
 
 from k2calc.charts import cumulative_cost_chart, hardware_scatter, tornado_chart
 from k2calc.errors import K2CalcError
+from k2calc.finetune import FinetuneSpec
 from k2calc.models import load_models
 from k2calc.planner import build_constraints, build_workload, option_scenario, plan
 from k2calc.planner.explain import options_frame, what_changes_the_winner
+from k2calc.planner.finetune import plan_finetune
 from k2calc.sensitivity import sensitivity
 from k2calc.sweeps import cumulative_cost, tornado
 from k2calc.units import format_usd
@@ -125,6 +127,29 @@ if len(result.options) >= 2:
                                                   else "#1 stays first over the range"))
         st.dataframe(pd.DataFrame({"setting": m.labels, "#1 [USD/1M]": m.first_usd, "#2 [USD/1M]": m.second_usd}),
                      hide_index=True, key=f"plan_move_{m.assumption[:12]}")
+
+with st.expander("Plan a fine-tuning job on the same catalog and site"):
+    f1, f2, f3 = st.columns(3)
+    ft_method = f1.selectbox("Method", ["lora", "qlora", "full"], key="plan_ft_method")
+    ft_tokens = f2.number_input("Training tokens", min_value=1, value=10_000_000, key="plan_ft_tokens")
+    ft_hours = f3.number_input("Deadline [h]", min_value=0.1, value=48.0, key="plan_ft_deadline")
+    if st.button("Plan the job", key="plan_ft_go"):  # a large model takes seconds: only when asked
+        try:
+            job = FinetuneSpec.build(model=c.models[0], method=ft_method, tokens=int(ft_tokens))
+            ft = plan_finetune(job, float(ft_hours), c, scenario.cost_assumptions(), catalogs=catalogs)
+        except K2CalcError as exc:
+            st.error(str(exc))
+        else:
+            st.caption(f"{ft.candidates:,} placements evaluated in {ft.seconds:.1f} s; buy = capex + the run's "
+                       "electricity, rent = $/device-hour x hours.")
+            if ft.options:
+                st.dataframe(pd.DataFrame([{"hardware": o.label, "buy/rent": o.mode, "hours": o.hours,
+                                            "tok/s": o.tokens_per_s, "cost [USD]": o.cost_usd} for o in ft.options]),
+                             hide_index=True, key="plan_ft_table")
+            else:
+                st.warning("Nothing finishes in time within the constraints.")
+            for hw, why in list(ft.rejected.items())[:12]:
+                st.markdown(f"- **{hw}**: {why}")
 
 st.subheader("Buy vs rent vs API over time (sidebar scenario)")
 e = estimate_or_stop(scenario, catalogs)

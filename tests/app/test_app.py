@@ -384,3 +384,13 @@ def test_plan_page_site_constraints_name_what_failed(app):
     assert not app.exception
     text = " ".join(m.value for m in app.markdown)
     assert "noise class datacentre, louder than office allows" in text
+
+
+def test_plan_page_plans_a_finetuning_job(app):
+    app.switch_page("pages/plan.py").run()
+    app.multiselect(key="plan_models").set_value(["llama-3.1-8b"])
+    app.button[0].click().run()
+    app.number_input(key="plan_ft_tokens").set_value(1_000_000)
+    app.button(key="plan_ft_go").click().run()
+    assert not app.exception
+    assert any("placements evaluated" in c.value for c in app.caption)
