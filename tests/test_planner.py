@@ -1,7 +1,7 @@
-"""Tests for the budget planner (k2calc/planner.py), the sensitivity table (k2calc/sensitivity.py) and
+"""Tests for the budget planner (k2calc/planner/), the sensitivity table (k2calc/sensitivity.py) and
 their command lines.
 
-The planner takes about half a second to a second and a half per call, so each workload is planned once
+The planner takes one to two seconds per call, so each workload is planned once
 per module (module-scoped fixtures) and every test reads the same result.
 """
 
