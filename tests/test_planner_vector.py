@@ -36,7 +36,8 @@ DEPLOYMENTS = [
     dict(hardware="dgx-spark", count=2, engine="llama.cpp"),
     dict(hardware="epyc-9654", sockets=2, engine="llama.cpp"),
 ]
-MODELS = ["kimi-k2-thinking", "minimax-m2", "qwen3-235b-a22b", "gpt-oss-120b", "llama-3.1-70b", "llama-3.1-8b"]
+MODELS = ["kimi-k2-thinking", "minimax-m2", "qwen3-235b-a22b", "gpt-oss-120b", "llama-3.1-70b", "llama-3.1-8b",
+          "deepseek-v3.2", "kimi-linear-48b"]  # with DeepSeek sparse attention and hybrid linear attention
 
 
 def _loads(values: dict, w: Workload):
