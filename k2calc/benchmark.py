@@ -49,8 +49,8 @@ PLANS = {
     "K2 Thinking, 50 users x 20 tok/s (default)": (dict(users=50, tokens_per_s_per_user=20), {}),
     "Llama 3.1 70B, 1 user, top 10": (dict(users=1), dict(models=("llama-3.1-70b",))),
     "K2 Thinking, 1,000 users x 20 tok/s": (dict(users=1000, tokens_per_s_per_user=20), {}),
-    "MiniMax M2, 8 users x 15 tok/s, datacentre, air": (dict(users=8, tokens_per_s_per_user=15),
-                                                    dict(models=("minimax-m2",), noise="datacentre", cooling="air")),
+    "MiniMax M2, 8 x 15 tok/s, air, datacentre": (dict(users=8, tokens_per_s_per_user=15),
+                                                   dict(models=("minimax-m2",), noise="datacentre", cooling="air")),
 }
 
 

@@ -167,21 +167,22 @@ class Serving:
 
 
 def serve(d: Deployment, mem: MemoryEstimate, input_tokens: int, output_tokens: int, concurrency,
-          dec: ClassCalibration, pre: ClassCalibration) -> Serving:
+          dec: ClassCalibration, pre: ClassCalibration, prompt: tuple[float, float] | None = None) -> Serving:
     """Decode step, TTFT and throughput for `concurrency` users (a number, or a numpy array of them with
     the same deployment `d` and placement `mem`), the physics scaled by the class corrections `dec` and
-    `pre` and never past the roofline. See :func:`estimate_performance`."""
+    `pre` and never past the roofline. `prompt`: :func:`prefill_time` of one `input_tokens` prompt when
+    already known (the planner computes it once per configuration). See :func:`estimate_performance`."""
     cap = decode_batch_cap(d)
     batch = minimum(maximum(1, ceil(concurrency / d.replicas)), cap)
     served = batch * d.replicas
     seq_len = input_tokens + output_tokens / 2
     step = decode_step(d, mem, batch, seq_len)
 
-    def prefill_s(tokens, prompts=1):
-        t, roof = prefill_time(d, mem, tokens, prompts)
+    def prefill_s(tokens, prompts=1, known=None):
+        t, roof = known or prefill_time(d, mem, tokens, prompts)
         return maximum(t / pre.correction, roof), roof
 
-    t_prefill, roof_prefill = prefill_s(input_tokens)
+    t_prefill, roof_prefill = prefill_s(input_tokens, known=prompt)
     interference_s = prefill_interference_s(batch, t_prefill, output_tokens)
     step_s = maximum(step.total_s / dec.correction, step.roofline_s) + interference_s
     overhead = REQUEST_OVERHEAD_S[ENGINE_FAMILY[d.engine.id]]

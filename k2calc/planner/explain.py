@@ -20,8 +20,8 @@ from .plan import Option, PlanResult, option_scenario
 # The moves tried, each a multiple of the option's own figure (price: the device's catalog price, or its
 # $/hour when rented; electricity: the tariff) or a utilisation; wide enough to cover the catalog's stated
 # price uncertainty (+-20-40%, data/hardware.csv price_source) and a cheap or dear tariff.
-PRICE_FACTORS = (0.5, 0.7, 0.85, 1.0, 1.15, 1.3, 1.5, 2.0)
-ELECTRICITY_FACTORS = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0)
+PRICE_FACTORS = (0.5, 0.7, 1.0, 1.3, 1.5, 2.0)
+ELECTRICITY_FACTORS = (0.25, 0.5, 1.0, 2.0, 3.0)
 UTILISATIONS = (0.1, 0.25, 0.5, 0.75, 1.0)
 
 

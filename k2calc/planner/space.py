@@ -7,6 +7,7 @@ vectorized evaluator then loads with every number of users per replica.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -102,8 +103,11 @@ def _device_configs(w: Workload, c: Constraints, m: ModelArch, catalogs: Catalog
 def _quants(c: Constraints, m: ModelArch, engine: str) -> list[str]:
     """Quantizations to try on `engine`: the user's, or every one the engine runs that is no larger
     than the model as shipped (never up-cast)."""
-    if c.quants:
-        return list(c.quants)
+    return list(c.quants) if c.quants else list(_engine_quants_no_upcast(m, engine))
+
+
+@lru_cache(maxsize=256)
+def _engine_quants_no_upcast(m: ModelArch, engine: str) -> tuple[str, ...]:
     native = sum(weights_by_group(m, resolve_scheme("native", m)).values())
     out = []
     for quant in engine_quants(engine):
@@ -112,7 +116,7 @@ def _quants(c: Constraints, m: ModelArch, engine: str) -> list[str]:
                 out.append(quant)
         except K2CalcError:
             continue
-    return out
+    return tuple(out)
 
 
 def weights_fit(values: dict, m: ModelArch, catalogs: Catalogs) -> bool:

@@ -37,6 +37,7 @@ from ..memory import (
 )
 from ..performance.bands import ClassCalibration, calibration_class, class_calibration
 from ..performance.estimate import serve
+from ..performance.prefill import prefill_time
 from ..scenario import Catalogs, Scenario, Workload
 from ..units import HOURS_PER_MONTH
 from .space import ram_for
@@ -64,6 +65,7 @@ class Invariants:
     tco_usd: float              # one replica over the amortisation years [USD]
     cloud_usd_per_hour: float | None
     cost_error: str | None      # why the configuration has no price (then it cannot be bought)
+    prompt: tuple[float, float]  # prefill_time of one prompt of the workload, and its roofline [s]
 
 
 def invariants(values: dict, a: CostAssumptions, catalogs: Catalogs) -> Invariants | str:
@@ -111,7 +113,7 @@ def _invariants(values: dict, a: CostAssumptions, catalogs: Catalogs) -> Invaria
     except K2CalcError as exc:
         cost_error = str(exc)
     return Invariants(s, d, mem, class_calibration(klass, "decode"), class_calibration(klass, "prefill/ttft"),
-                      capex, power, peak, annual, opex, tco, cloud, cost_error)
+                      capex, power, peak, annual, opex, tco, cloud, cost_error, prefill_time(d, mem, s.input_tokens))
 
 
 @lru_cache(maxsize=64)
@@ -156,7 +158,7 @@ def evaluate(inv: Invariants, w: Workload, a: CostAssumptions, catalogs: Catalog
         per_user, ttft, tps = (np.array([r[i] for r in rows]) for i in (1, 2, 3))
     else:
         fits = served <= mem.max_concurrency
-        v = serve(d, mem, w.input_tokens, w.output_tokens, served.astype(float), inv.decode, inv.prefill)
+        v = serve(d, mem, w.input_tokens, w.output_tokens, served.astype(float), inv.decode, inv.prefill, inv.prompt)
         per_user, ttft, tps = v.decode_tokens_per_s_per_user, v.ttft_s, v.output_tokens_per_s_total
     buy = usd_per_million_output_tokens(inv.annual_usd, tps, a.utilisation)
     rent = (rental_usd_per_million_output_tokens(inv.cloud_usd_per_hour, tps) if inv.cloud_usd_per_hour is not None
