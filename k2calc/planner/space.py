@@ -25,7 +25,7 @@ from ..memory import estimate_memory, weights_by_group
 from ..models import ModelArch, get_model
 from ..quant import resolve_scheme
 from ..scenario import Catalogs, Scenario, Workload
-from ..units import GPUS_PER_NODE, GiB, nodes_for_gpus
+from ..units import GiB, nodes_for_gpus
 
 GPU_COUNTS = (1, 2, 4, 8, 16, 24, 32)
 SYSTEM_COUNTS = (1, 2, 3, 4)
@@ -72,7 +72,7 @@ def _server_splits(m: ModelArch, count: int, engine: str) -> Iterator[dict]:
         yield {"dp_attention": True}
 
 
-def _device_configs(w: Workload, c: Constraints, m: ModelArch, catalogs: Catalogs) -> Iterator[dict]:
+def _device_configs(c: Constraints, m: ModelArch, catalogs: Catalogs) -> Iterator[dict]:
     """Scenario values of every device configuration for model `m` (quantization and KV dtype apart)."""
     catalog = catalogs.hardware_catalog()
     cpus = [x for x in catalog.values() if x.is_cpu]
@@ -142,7 +142,7 @@ def configurations(w: Workload, c: Constraints, catalogs: Catalogs) -> Iterator[
         m = get_model(model, catalogs.models)
         base = dict(model=model, context=w.context_tokens, input_tokens=w.input_tokens,
                     output_tokens=w.output_tokens, concurrency=1)
-        for device in _device_configs(w, c, m, catalogs):
+        for device in _device_configs(c, m, catalogs):
             if c.engines and device["engine"] not in c.engines:
                 continue
             for quant in _quants(c, m, device["engine"]):
@@ -154,4 +154,5 @@ def configurations(w: Workload, c: Constraints, catalogs: Catalogs) -> Iterator[
                     yield {**values, "kv_dtype": kv}
 
 
-__all__ = ["Constraints", "configurations", "ram_for", "NOISE_CLASSES", "GPUS_PER_NODE"]
+__all__ = ["Constraints", "configurations", "ram_for", "weights_fit", "NOISE_CLASSES", "HYBRID_CARD_MAX_BYTES",
+           "HYBRID_GPU_COUNTS"]
