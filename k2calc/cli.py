@@ -346,7 +346,8 @@ def _plan(a: argparse.Namespace) -> str:
     if a.json:
         return finite_json(result.as_dict(), indent=2)
     lines = [f"{w.users} users x {w.tokens_per_s_per_user:g} tok/s each, {w.input_tokens:,} in / {w.output_tokens:,} out "
-             f"per request; {result.candidates} deployments evaluated in {result.seconds:.2f} s"]
+             f"per request; {result.configurations:,} configurations, {result.candidates:,} candidate deployments "
+             f"(users per replica x buy or rent) evaluated in {result.seconds:.2f} s"]
     for model, api in result.api_usd_per_million_output_tokens.items():
         lines.append(f"API for {model}: " + (f"${api:,.2f} per 1M output tokens (this workload)" if api else "no price"))
     if not result.options:
