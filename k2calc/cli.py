@@ -157,7 +157,26 @@ def _build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--context", type=int, help="tokens kept per sequence (default input + output)")
     pl.add_argument("--monthly-output-tokens", type=float, help="output volume for break-even [tokens/month]")
     pl.add_argument("--budget-usd", type=float, help="maximum capex [USD]")
-    pl.add_argument("--power-limit-watts", type=float, help="maximum power under load [W]")
+    pl.add_argument("--power-limit-watts", type=float, help="maximum power under load, all replicas [W]")
+    pl.add_argument("--monthly-budget-usd", type=float, help="maximum running cost or rental a month, all replicas [USD]")
+    pl.add_argument("--rack-kw", type=float, help="maximum peak power of one server or box (a rack's feed) [kW]")
+    pl.add_argument("--rack-units", type=float, help="rack space available, all replicas [U]")
+    pl.add_argument("--noise", choices=["office", "lab", "datacentre"], help="loudest noise class the room takes")
+    pl.add_argument("--cooling", choices=["air", "liquid"], help="the cooling the site has")
+    pl.add_argument("--include-unverified", action="store_true",
+                    help="rank devices whose catalog row is unverified or rarely shipped with the others")
+    pl.add_argument("--current-hardware", help="your hardware (id), ranked among the options")
+    pl.add_argument("--current-count", type=int, default=1, help="devices of --current-hardware")
+    pl.add_argument("--current-cpu", help="your host CPU (a hybrid box)")
+    pl.add_argument("--current-ram-gb", type=float, help="your system RAM [GiB] (hybrid or CPU-only)")
+    pl.add_argument("--finetune", choices=["lora", "qlora", "full"],
+                    help="plan a fine-tuning job instead of serving (with --train-tokens and --deadline-hours)")
+    pl.add_argument("--train-tokens", type=int, help="fine-tuning dataset size [tokens] (one epoch)")
+    pl.add_argument("--deadline-hours", type=float, help="the job must finish within [h]")
+    pl.add_argument("--lora-rank", type=int, help="LoRA rank (default 8)")
+    pl.add_argument("--seq-len", type=int, help="training sequence length [tokens] (default 2048)")
+    pl.add_argument("--explain", action="store_true",
+                    help="what would change the winner: the top two as price, electricity and utilisation move")
     pl.add_argument("--where", choices=["any", "on-prem", "cloud"], help="buy, rent, or both")
     pl.add_argument("--engines", help="comma list of engines allowed")
     pl.add_argument("--quants", help="comma list of quantizations allowed")
@@ -358,18 +377,29 @@ def _plan(a: argparse.Namespace) -> str:
                        output_tokens=a.output_tokens, context=a.context, monthly_output_tokens=a.monthly_output_tokens)
     c = build_constraints(names=FlagNames(models="--model"), models=tuple(a.model) if a.model else None, budget_usd=a.budget_usd,
                           power_limit_watts=a.power_limit_watts, where=a.where, engines=split(a.engines),
-                          quants=split(a.quants), hardware=split(a.hardware), rank_by=a.rank_by)
+                          quants=split(a.quants), hardware=split(a.hardware), rank_by=a.rank_by,
+                          monthly_budget_usd=a.monthly_budget_usd, rack_kw=a.rack_kw, rack_units=a.rack_units,
+                          noise=a.noise, cooling=a.cooling, include_unverified=a.include_unverified or None)
     for model in c.models:
         get_model(model)
     for hw in c.hardware or ():
         get_hardware(hw)
     if not 1 <= a.top <= MAX_TOP:
         raise K2CalcError(f"--top: must be from 1 to {MAX_TOP} (got {a.top})")
-    result = plan(w, c, top=a.top)
+    if a.finetune:
+        return _plan_finetune(a, c)
+    current = None
+    if a.current_hardware:
+        current = Scenario.build(names=FlagNames(hardware="--current-hardware", count="--current-count",
+                                                 cpu="--current-cpu", ram_gb="--current-ram-gb"),
+                                 model=c.models[0], hardware=a.current_hardware, count=a.current_count,
+                                 cpu=a.current_cpu, ram_gb=a.current_ram_gb)
+    result = plan(w, c, top=a.top, current=current)
     if a.json:
         return finite_json(result.as_dict(), indent=2)
     lines = [f"{w.users} users x {w.tokens_per_s_per_user:g} tok/s each, {w.input_tokens:,} in / {w.output_tokens:,} out "
-             f"per request; {result.candidates} deployments evaluated in {result.seconds:.2f} s"]
+             f"per request; {result.configurations:,} configurations, {result.candidates:,} candidate deployments "
+             f"(users per replica x buy or rent) evaluated in {result.seconds:.2f} s"]
     for model, api in result.api_usd_per_million_output_tokens.items():
         lines.append(f"API for {model}: " + (f"${api:,.2f} per 1M output tokens (this workload)" if api else "no price"))
     if not result.options:
@@ -381,11 +411,72 @@ def _plan(a: argparse.Namespace) -> str:
         lines.append(f"{i:2d} {o.mode:8s} {o.label[:52]:52s} {o.quant[:12]:12s} {o.tokens_per_s_per_user:10.1f} "
                      f"{o.capex_usd:12,.0f} {o.monthly_usd:10,.0f} {o.usd_per_million_output_tokens:9.2f} {be:>10s}  "
                      f"{'*' if o.pareto else ''}")
+    if result.apart:
+        lines.append("\napart (catalog row unverified or rarely shipped; --include-unverified ranks them):")
+        lines += [f"  {o.mode:4s} {o.label}, {o.quant}: {o.tokens_per_s_per_user:.1f} tok/s per user, "
+                  f"${o.usd_per_million_output_tokens:,.2f} per 1M out ({o.apart})" for o in result.apart[:5]]
+    if result.current:
+        cur = result.current
+        lines.append(f"\nyour hardware ({cur.label}): " + (
+            f"{cur.option.label}, {cur.option.mode}, ${cur.option.usd_per_million_output_tokens:,.2f} per 1M out, "
+            f"would rank #{cur.rank}" if cur.option else f"does not qualify: {cur.reason}"))
     if result.rejected:
-        lines.append("\nrejected:")
+        lines.append("\nrejected: the first constraint the closest attempt of each class failed")
         lines += [f"  {k}: {v}" for k, v in result.rejected.items()]
+    if a.explain:
+        lines += _explain_lines(result, w)
     lines.append("\n$/month = running costs (buy) or rental (rent); cost assumptions: data/cost_assumptions.csv")
     return "\n".join(lines)
+
+
+def _plan_finetune(a: argparse.Namespace, c) -> str:
+    """`plan --finetune`: the cheapest hardware that finishes the job before the deadline."""
+    from .finetune import FinetuneSpec
+    from .planner.finetune import plan_finetune
+    if not a.deadline_hours or a.deadline_hours <= 0 or a.deadline_hours > 1e6:
+        raise K2CalcError(f"--deadline-hours: give the hours the job may take, above 0 and at most 1e6 "
+                          f"(got {a.deadline_hours})")
+    job = FinetuneSpec.build(names=FlagNames(tokens="--train-tokens", rank="--lora-rank", seq_len="--seq-len"),
+                             **{k: v for k, v in dict(model=c.models[0], method=a.finetune, tokens=a.train_tokens,
+                                                      rank=a.lora_rank, seq_len=a.seq_len).items() if v is not None})
+    result = plan_finetune(job, a.deadline_hours, c, top=a.top)
+    if a.json:
+        return finite_json(result.as_dict(), indent=2)
+    lines = [f"{job.method} of {job.model} on {job.tokens:,} tokens x {job.epochs:g} epoch(s), {job.seq_len:,}-token "
+             f"sequences, within {a.deadline_hours:g} h; {result.candidates} placements evaluated in {result.seconds:.2f} s"]
+    if not result.options:
+        lines.append("nothing finishes in time within the constraints; closest attempts below")
+    lines.append(f"\n{'#':>2s} {'buy/rent':8s} {'hardware':56s} {'hours':>8s} {'tok/s':>9s} {'cost $':>12s}")
+    for i, o in enumerate(result.options, 1):
+        lines.append(f"{i:2d} {o.mode:8s} {o.label[:56]:56s} {o.hours:8.1f} {o.tokens_per_s:9,.0f} {o.cost_usd:12,.0f}")
+    if result.apart:
+        lines.append("\napart (catalog row unverified or rarely shipped):")
+        lines += [f"  {o.mode:4s} {o.label}: {o.hours:,.1f} h, ${o.cost_usd:,.0f} ({o.apart})" for o in result.apart[:5]]
+    if result.rejected:
+        lines.append("\nrejected: the first constraint the closest attempt of each class failed")
+        lines += [f"  {k}: {v}" for k, v in result.rejected.items()]
+    lines.append("\ncost: buy = capex + the run's electricity; rent = the catalog's $/device-hour x hours")
+    return "\n".join(lines)
+
+
+def _explain_lines(result, w) -> list[str]:
+    """The Pareto front and what would change the winner (`plan --explain`)."""
+    from .planner.explain import what_changes_the_winner
+    front = [o for o in result.options if o.pareto]
+    lines = ["\nPareto front (no other option is both cheaper per 1M output tokens and faster per user):"]
+    lines += [f"  {o.mode:4s} {o.label}: ${o.usd_per_million_output_tokens:,.2f} per 1M out, "
+              f"{o.tokens_per_s_per_user:.1f} tok/s per user" for o in front]
+    moves = what_changes_the_winner(result, w)
+    if moves:
+        first, second = result.options[:2]
+        lines.append(f"\nwhat would change the winner (#1 {first.label} {first.mode} vs #2 {second.label} "
+                     f"{second.mode}; $ per 1M output tokens):")
+        for m in moves:
+            cells = ", ".join(f"{label} {_fmt(x, ',.2f')}/{_fmt(y, ',.2f')}"
+                              for label, x, y in zip(m.labels, m.first_usd, m.second_usd))
+            lines.append(f"  {m.assumption}: " + (f"#2 wins from {m.flips_at}" if m.flips_at else "#1 stays first")
+                         + f" ({cells})")
+    return lines
 
 
 def _import_config(path: str) -> ModelArch:

@@ -29,9 +29,11 @@ import math
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
+from .arrays import is_array
 from .errors import CatalogError, K2CalcError, first_error, validated
 from .loader import DATA_DIR, DATE_PATTERN, YEAR_OR_DATE_PATTERN, Rows, load_csv
 from .memory import Deployment
@@ -306,7 +308,24 @@ def _cloud(d: Deployment, tokens_per_s: float, usd_per_device_hour: float | None
         notes.append(f"cloud rental: no $/hour for {d.device.name} in the catalog (give --cloud-usd-per-hour)")
         return None, None
     hour = d.count * rate
-    return hour, (hour / (tokens_per_s * SECONDS_PER_HOUR) * 1e6 if tokens_per_s else math.inf)
+    return hour, rental_usd_per_million_output_tokens(hour, tokens_per_s)
+
+
+def usd_per_million_output_tokens(annual_usd: float, tokens_per_s, utilisation: float):
+    """Owning: the annual cost [USD] over the output tokens served in a year at `tokens_per_s` [tok/s]
+    busy `utilisation` of the hours [USD per 1M output tokens]; a number or a numpy array of speeds."""
+    tokens_year = tokens_per_s * SECONDS_PER_HOUR * HOURS_PER_YEAR * utilisation
+    if is_array(tokens_year):
+        return annual_usd / np.where(tokens_year > 0, tokens_year, np.nan) * 1e6
+    return annual_usd / tokens_year * 1e6 if tokens_year else math.inf
+
+
+def rental_usd_per_million_output_tokens(usd_per_hour: float, tokens_per_s):
+    """Renting by the hour [USD/h] at `tokens_per_s` [tok/s] [USD per 1M output tokens]; a number or an
+    array of speeds."""
+    if is_array(tokens_per_s):
+        return usd_per_hour / (np.where(tokens_per_s > 0, tokens_per_s, np.nan) * SECONDS_PER_HOUR) * 1e6
+    return usd_per_hour / (tokens_per_s * SECONDS_PER_HOUR) * 1e6 if tokens_per_s else math.inf
 
 
 def estimate_cost(d: Deployment, perf: PerformanceEstimate, input_tokens: int, output_tokens: int,
@@ -333,7 +352,7 @@ def estimate_cost(d: Deployment, perf: PerformanceEstimate, input_tokens: int, o
     annual = capital + opex
     tps = perf.output_tokens_per_s_total
     tokens_year = tps * SECONDS_PER_HOUR * HOURS_PER_YEAR * a.utilisation
-    per_m_out = annual / tokens_year * 1e6 if tokens_year else math.inf
+    per_m_out = usd_per_million_output_tokens(annual, tps, a.utilisation)
     # Time share of prefill in serving one request: its prompt at the prefill rate against the whole.
     t_prefill = input_tokens / perf.prefill_tokens_per_s
     t_decode = output_tokens / perf.decode_tokens_per_s_per_user

@@ -12,7 +12,13 @@ One row per device. Units are in the column names and stay as the datasheet give
 * ``link_gb_per_s`` [GB/s]: scale-up link bandwidth **per direction** per device.
 * ``status``: the weakest of the row's memory, bandwidth and compute figures: verified (read in a primary
   source: datasheet, nvidia-smi), corroborated (several secondary sources agree), derived (computed from
-  verified values), unverified (one secondary source: an assumption).
+  verified values), unverified (one secondary source: an assumption). The planner shows unverified
+  devices apart unless told to rank them with the others.
+* What a site must offer (the planner's constraints), each sourced in ``facility_source`` and empty where
+  no source was found (unknown, never guessed): ``rack_units`` [U] of one server holding up to 8 of these
+  GPUs (or of one system); ``noise_class``: office (quiet beside a desk), lab (a loud workstation, a
+  closed room), datacentre (rack-mount only, a server room); ``cooling``: air, liquid or air-or-liquid, as
+  sold; ``availability``: shipping or rarely-shipped (rarely shipped devices are shown apart too).
 
 References
 ----------
@@ -98,6 +104,13 @@ class Hardware(BaseModel):
     cloud_source: str | None = None
     status: Literal["verified", "corroborated", "derived", "unverified"]
     source: str = Field(min_length=1)
+    # What the device asks of a site (the planner's constraints); empty = unknown. Sourced in facility_source.
+    rack_units: float | None = _pos("rack units of one server holding up to 8 of these, or of one system [U]", 100)
+    noise_class: Literal["office", "lab", "datacentre"] | None = Field(
+        None, description="office (quiet beside a desk), lab (a loud workstation), datacentre (a server room only)")
+    cooling: Literal["air", "liquid", "air-or-liquid"] | None = Field(None, description="cooling it is sold with")
+    availability: Literal["shipping", "rarely-shipped"] | None = Field(None, description="can a buyer get it")
+    facility_source: str | None = Field(None, description="where rack_units, noise_class, cooling, availability come from")
     notes: str | None = None
 
     # Cross-column checks: each runs on the later column, so earlier ones are in ``info.data``.
@@ -140,6 +153,14 @@ class Hardware(BaseModel):
             raise ValueError("a link bandwidth needs a link name in column 'link'")
         if info.field_name != "link_gb_per_s" and v is None and info.data.get(other) is not None:
             raise ValueError(f"required when {other} is given")
+        return v
+
+    @field_validator("facility_source")
+    @classmethod
+    def _facility_sourced(cls, v: str | None, info: ValidationInfo) -> str | None:
+        given = [k for k in ("rack_units", "noise_class", "cooling", "availability") if info.data.get(k) is not None]
+        if given and not v:
+            raise ValueError(f"required when {', '.join(given)} is given (say where the figure comes from)")
         return v
 
     @property

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 from .engines import (
     ACTIVATION_BYTES_PER_HIDDEN_PER_TOKEN,
@@ -195,10 +196,28 @@ def rank_layer_bytes(d: "Deployment", lb: LayerBytes, experts: float) -> float:
     down-projections whole on every rank where the engine replicates them, norms and the router on
     every rank, MLPs and experts split over TP (EP places whole experts: the same bytes per rank).
     The one placement rule of memory (experts held) and decode (experts read)."""
-    attn_tp = d.tp // d.dp
-    down = lb.attn_down if d.engine.mla_replicated_under_tp else lb.attn_down / attn_tp
-    return (lb.attn_heads / attn_tp + lb.attn_kv / min(attn_tp, d.model.num_kv_heads) + down + lb.norms
-            + lb.router + (lb.dense + lb.shared + lb.routed_per_expert * min(experts, lb.n_routed)) / d.tp)
+    return _rank_bytes(lb, experts, d.tp, d.dp, d.engine.mla_replicated_under_tp, d.model.num_kv_heads)
+
+
+def _rank_bytes(lb: LayerBytes, experts: float, tp: int, dp: int, mla_replicated: bool, kv_heads: int) -> float:
+    """:func:`rank_layer_bytes` from the deployment's split alone [B]."""
+    attn_tp = tp // dp
+    down = lb.attn_down if mla_replicated else lb.attn_down / attn_tp
+    return (lb.attn_heads / attn_tp + lb.attn_kv / min(attn_tp, kv_heads) + down + lb.norms
+            + lb.router + (lb.dense + lb.shared + lb.routed_per_expert * min(experts, lb.n_routed)) / tp)
+
+
+@lru_cache(maxsize=8192)
+def stage_rank_bytes(m: ModelArch, s: Scheme, tp: int, dp: int, mla_replicated: bool, layers: range,
+                     experts: float | None = None) -> float:
+    """Bytes of `layers` on one tensor-parallel rank with `experts` routed experts per MoE layer (None =
+    all of them, as held in memory) [B], by :func:`rank_layer_bytes`; cached per model, scheme and
+    split (the planner places many deployments that share them)."""
+    total = 0.0
+    for i in layers:
+        lb = layer_bytes(m, s, i)
+        total += _rank_bytes(lb, lb.n_routed if experts is None else experts, tp, dp, mla_replicated, m.num_kv_heads)
+    return total
 
 
 def _activation_bytes(m: ModelArch, chunk_tokens: int, sampler_seqs: int) -> int:
@@ -268,11 +287,8 @@ def _server_devices(d: Deployment) -> list[DeviceMemory]:
     devices = []
     stages = pipeline_stages(m.num_layers, d.pp)
     for stage_index, layers in enumerate(stages):
-        w = 0.0
+        w = stage_rank_bytes(m, s, d.tp, d.dp, e.mla_replicated_under_tp, layers)
         kv_tok = 0.0
-        for i in layers:
-            lb = layer_bytes(m, s, i)
-            w += rank_layer_bytes(d, lb, lb.n_routed)
         if stage_index == 0:
             w += groups["embeddings"] / d.tp
         if stage_index == len(stages) - 1:

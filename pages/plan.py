@@ -6,10 +6,13 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from k2calc.charts import cumulative_cost_chart, tornado_chart
+from k2calc.charts import cumulative_cost_chart, hardware_scatter, tornado_chart
 from k2calc.errors import K2CalcError
+from k2calc.finetune import FinetuneSpec
 from k2calc.models import load_models
 from k2calc.planner import build_constraints, build_workload, option_scenario, plan
+from k2calc.planner.explain import options_frame, what_changes_the_winner
+from k2calc.planner.finetune import plan_finetune
 from k2calc.sensitivity import sensitivity
 from k2calc.sweeps import cumulative_cost, tornado
 from k2calc.units import format_usd
@@ -31,34 +34,53 @@ with st.form("plan_form"):
     out = c5.number_input("Answer [tokens]", min_value=1, value=scenario.output_tokens, key="plan_output")
     budget = c6.number_input("Budget [USD] (empty = none)", min_value=1.0, value=None, key="plan_budget")
     c7, c8, c9 = st.columns(3)
-    power = c7.number_input("Power limit [W] (empty = none)", min_value=1.0, value=None, key="plan_power")
+    power = c7.number_input("Power limit under load [W] (empty = none)", min_value=1.0, value=None, key="plan_power")
     where = c8.selectbox("Buy or rent", ["any", "on-prem", "cloud"], key="plan_where")
     rank_by = c9.selectbox("Rank by", ["usd_per_mtok", "tco"], key="plan_rank",
                            format_func=lambda r: "$ per 1M output tokens" if r == "usd_per_mtok" else "total cost")
+    st.caption("The site (empty = no limit; a device whose figure is not in the catalog fails a limit on it)")
+    s1, s2, s3 = st.columns(3)
+    monthly = s1.number_input("Monthly budget [USD] (running costs or rental)", min_value=1.0, value=None,
+                              key="plan_monthly")
+    rack_kw = s2.number_input("Power per rack [kW] (one server or box)", min_value=0.1, value=None, key="plan_rack_kw")
+    rack_units = s3.number_input("Rack space [U]", min_value=1.0, value=None, key="plan_rack_units")
+    s4, s5, s6 = st.columns(3)
+    noise = s4.selectbox("Loudest allowed", [None, "office", "lab", "datacentre"], key="plan_noise",
+                         format_func=lambda v: "any noise" if v is None else v)
+    cooling = s5.selectbox("Cooling the site has", [None, "air", "liquid"], key="plan_cooling",
+                           format_func=lambda v: "any" if v is None else v)
+    unverified = s6.checkbox("Rank unverified or rarely shipped devices too", key="plan_unverified")
     submitted = st.form_submit_button("Plan", type="primary")
 
 try:
     w = build_workload(users=int(users), tokens_per_s_per_user=float(slo), input_tokens=int(inp),
                        output_tokens=int(out))
     c = build_constraints(models=tuple(models) or None, budget_usd=budget, power_limit_watts=power,
-                          where=where, rank_by=rank_by)
-    result = plan(w, c, scenario.cost_assumptions(), catalogs=catalogs)
+                          where=where, rank_by=rank_by, monthly_budget_usd=monthly, rack_kw=rack_kw,
+                          rack_units=rack_units, noise=noise, cooling=cooling, include_unverified=unverified)
+    current = scenario if scenario.model in c.models else None
+    result = plan(w, c, scenario.cost_assumptions(), catalogs=catalogs, current=current)
 except K2CalcError as exc:
     st.error(str(exc))
     st.stop()
 
-st.caption(f"{result.candidates} deployments evaluated in {result.seconds:.2f} s.")
+st.caption(f"{result.configurations:,} configurations, {result.candidates:,} candidate deployments (users per "
+           f"replica x buy or rent) evaluated in {result.seconds:.2f} s.")
 for model, api in result.api_usd_per_million_output_tokens.items():
     if api is not None:
         st.caption(f"The {names.get(model, model)} API costs {format_usd(api, 2)} per 1M output tokens for this workload.")
-if result.options:
-    table = pd.DataFrame([{
+def _table(options):
+    return pd.DataFrame([{
         "deployment": o.label, "buy/rent": o.mode, "model": o.model, "quant": o.quant, "engine": o.engine,
         "tok/s per user": o.tokens_per_s_per_user, "capex [USD]": o.capex_usd, "per month [USD]": o.monthly_usd,
         "$ / 1M output tokens": o.usd_per_million_output_tokens, "break-even vs API [months]": o.breakeven_months,
-        "power [W]": o.power_watts, "Pareto": o.pareto,
-    } for o in result.options])
-    st.dataframe(table, hide_index=True, key="plan_table",
+        "power [W]": o.power_watts, "rack [U]": o.rack_units, "noise": o.noise_class, "cooling": o.cooling,
+        "Pareto": o.pareto,
+    } for o in options])
+
+
+if result.options:
+    st.dataframe(_table(result.options), hide_index=True, key="plan_table",
                  column_config={"capex [USD]": st.column_config.NumberColumn(format="%,.0f"),
                                 "per month [USD]": st.column_config.NumberColumn(format="%,.0f"),
                                 "tok/s per user": st.column_config.NumberColumn(format="%.1f"),
@@ -75,10 +97,59 @@ if result.options:
         st.switch_page("pages/calculator.py")
 else:
     st.error("Nothing qualifies. The closest attempts are below.")
+if result.current is not None:
+    cur = result.current
+    if cur.option is not None:
+        st.info(f"Your hardware (the sidebar: {cur.label}) serves this workload as {cur.option.label}, "
+                f"{cur.option.mode}, at {format_usd(cur.option.usd_per_million_output_tokens, 2)} per 1M output "
+                f"tokens: it would rank #{cur.rank} in the list above.")
+    else:
+        st.info(f"Your hardware (the sidebar: {cur.label}) does not serve this workload: {cur.reason}.")
+if result.apart:
+    with st.expander(f"Apart: {len(result.apart)} options on devices whose catalog row is unverified or rarely shipped"):
+        st.dataframe(_table(result.apart).assign(why=[o.apart for o in result.apart]), hide_index=True,
+                     key="plan_apart")
 if result.rejected:
-    with st.expander(f"Why {len(result.rejected)} hardware classes were rejected", expanded=not result.options):
+    with st.expander(f"Why {len(result.rejected)} hardware classes were rejected (the first constraint the closest "
+                     "attempt failed)", expanded=not result.options):
         for hw, why in result.rejected.items():
             st.markdown(f"- **{hw}**: {why}")
+
+if len(result.options) >= 2:
+    st.subheader("Explain the choice")
+    st.plotly_chart(hardware_scatter(options_frame(result.options, catalogs), title="The options: cost against speed"),
+                    key="plan_pareto", width="stretch")
+    first, second = result.options[:2]
+    st.caption(f"What would change the winner: #1 {first.label} ({first.mode}) against #2 {second.label} "
+               f"({second.mode}), $ per 1M output tokens, everything else as planned.")
+    for m in what_changes_the_winner(result, w, catalogs):
+        st.markdown(f"- **{m.assumption}**: " + (f"#2 becomes cheaper from {m.flips_at}" if m.flips_at
+                                                  else "#1 stays first over the range"))
+        st.dataframe(pd.DataFrame({"setting": m.labels, "#1 [USD/1M]": m.first_usd, "#2 [USD/1M]": m.second_usd}),
+                     hide_index=True, key=f"plan_move_{m.assumption[:12]}")
+
+with st.expander("Plan a fine-tuning job on the same catalog and site"):
+    f1, f2, f3 = st.columns(3)
+    ft_method = f1.selectbox("Method", ["lora", "qlora", "full"], key="plan_ft_method")
+    ft_tokens = f2.number_input("Training tokens", min_value=1, value=10_000_000, key="plan_ft_tokens")
+    ft_hours = f3.number_input("Deadline [h]", min_value=0.1, value=48.0, key="plan_ft_deadline")
+    if st.button("Plan the job", key="plan_ft_go"):  # a large model takes seconds: only when asked
+        try:
+            job = FinetuneSpec.build(model=c.models[0], method=ft_method, tokens=int(ft_tokens))
+            ft = plan_finetune(job, float(ft_hours), c, scenario.cost_assumptions(), catalogs=catalogs)
+        except K2CalcError as exc:
+            st.error(str(exc))
+        else:
+            st.caption(f"{ft.candidates:,} placements evaluated in {ft.seconds:.1f} s; buy = capex + the run's "
+                       "electricity, rent = $/device-hour x hours.")
+            if ft.options:
+                st.dataframe(pd.DataFrame([{"hardware": o.label, "buy/rent": o.mode, "hours": o.hours,
+                                            "tok/s": o.tokens_per_s, "cost [USD]": o.cost_usd} for o in ft.options]),
+                             hide_index=True, key="plan_ft_table")
+            else:
+                st.warning("Nothing finishes in time within the constraints.")
+            for hw, why in list(ft.rejected.items())[:12]:
+                st.markdown(f"- **{hw}**: {why}")
 
 st.subheader("Buy vs rent vs API over time (sidebar scenario)")
 e = estimate_or_stop(scenario, catalogs)

@@ -424,7 +424,7 @@ rebuild = option_scenario  # the planner rebuilds an option's replica scenario
 def top_option():
     """The planner's first choice for K2 Thinking, 50 users x 20 tok/s, 8K in / 1K out, its replica
     re-estimated by hand, and the worked example as text (printed on failure)."""
-    result = plan(K2_WORKLOAD, Constraints(models=("kimi-k2-thinking",)))
+    result = plan(K2_WORKLOAD, Constraints(models=("kimi-k2-thinking",), where="on-prem"))
     o = result.options[0]
     e = estimate(rebuild(o, K2_WORKLOAD))
     c, p = e.cost, e.performance

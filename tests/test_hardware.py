@@ -40,7 +40,7 @@ def catalog() -> dict[str, Hardware]:
 def test_header_is_exactly_the_documented_columns_in_order():
     with DEFAULT_PATH.open(newline="") as f:
         assert tuple(next(csv.reader(f))) == COLUMNS
-    assert COLUMNS[:4] == ("id", "name", "kind", "vendor") and COLUMNS[-1] == "notes" and len(COLUMNS) == 32
+    assert COLUMNS[:4] == ("id", "name", "kind", "vendor") and COLUMNS[-1] == "notes" and len(COLUMNS) == 37
 
 
 @pytest.mark.parametrize("hw_id, kind", sorted(REQUIRED.items()))
@@ -237,7 +237,7 @@ def test_ragged_row_and_multiline_cell_line_numbers():
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerows([COLUMNS, list(_real_rows()[0].values()), list(_real_rows()[1].values())[:-1]])
-    with pytest.raises(CatalogError, match=r"line 3, column 'notes': expected 32 cells, got 31"):
+    with pytest.raises(CatalogError, match=r"line 3, column 'notes': expected 37 cells, got 36"):
         parse_hardware_csv(out.getvalue())
     # a quoted cell spanning two lines: the next row's error still names its own first line
     by_id = {r["id"]: r for r in _real_rows()}

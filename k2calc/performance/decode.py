@@ -14,12 +14,14 @@ the sockets' achievable bandwidth) run side by side; the slower side sets the pa
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
+
+from ..arrays import ceil, is_array, maximum, minimum, where
 from ..hardware import Hardware
-from ..memory import Deployment, MemoryEstimate, rank_layer_bytes
+from ..memory import Deployment, MemoryEstimate, stage_rank_bytes
 from ..models import ModelArch, all_layer_params, layer_params
 from ..weights import attended_tokens, kv_read_share, layer_bytes, pipeline_stages
 from .calibration import (
@@ -252,6 +254,11 @@ def overlapped(memory_s: float, compute_s: float) -> float:
     >>> round(overlapped(1.0, 0.0), 6), round(overlapped(1.0, 1.0), 3), round(overlapped(1.0, 0.1), 4)
     (1.0, 1.189, 1.0)
     """
+    if is_array(memory_s, compute_s):
+        big = np.maximum(memory_s, compute_s)
+        safe = np.where(big > 0, big, 1.0)
+        both = big * ((memory_s / safe) ** OVERLAP_POWER + (compute_s / safe) ** OVERLAP_POWER) ** (1 / OVERLAP_POWER)
+        return np.where((memory_s <= 0) | (compute_s <= 0), memory_s + compute_s, both)
     if memory_s <= 0 or compute_s <= 0:
         return memory_s + compute_s
     big = max(memory_s, compute_s)
@@ -298,14 +305,11 @@ def _step_communication_s(d: Deployment, p: Platform, layers: range, batch: int)
         p = p.model_copy(update={"collective_latency_s": INTERNODE_LATENCY_S})
     link = INTERNODE_BYTES_PER_S if spans_nodes else (dev.link_bytes_per_s or 25e9)
     allreduce = 0.0 if d.tp <= 1 else p.collective_latency_s + 2 * (d.tp - 1) / d.tp * message / link
-    total = 0.0
-    for i in layers:
-        moe = layer_params(m, i).n_routed > 0
-        if moe and d.ep > 1:
-            dispatch = p.collective_latency_s + message * m.experts_per_tok * (d.ep - 1) / d.ep / link
-            total += allreduce + 2 * dispatch
-        else:
-            total += 2 * allreduce
+    expert_parallel = sum(1 for i in layers if layer_params(m, i).n_routed > 0) if d.ep > 1 else 0
+    total = (len(layers) - expert_parallel) * 2 * allreduce
+    if expert_parallel:
+        dispatch = p.collective_latency_s + message * m.experts_per_tok * (d.ep - 1) / d.ep / link
+        total = total + expert_parallel * (allreduce + 2 * dispatch)
     return total
 
 
@@ -334,8 +338,8 @@ def _kv_read_rate(d: Deployment, p: Platform, bandwidth: float, seqs: int, heads
     rate = bandwidth
     if (d.model.attention == "mla" and p.name in MLA_SLOW_PLATFORMS and d.engine.id in MLA_SLOW_ENGINES
             and heads < MLA_SLOW_BELOW_HEADS):
-        work = max(1, seqs * heads) * max(1.0, seq_len / MLA_SPLIT_TOKENS)
-        rate = min(rate, MLA_SMALL_WORK_BYTES_PER_S * work ** MLA_WORK_EXPONENT)
+        work = maximum(1, seqs * heads) * maximum(1.0, seq_len / MLA_SPLIT_TOKENS)
+        rate = minimum(rate, MLA_SMALL_WORK_BYTES_PER_S * work ** MLA_WORK_EXPONENT)
     return rate
 
 
@@ -361,6 +365,27 @@ def _lm_head_bytes(m: ModelArch, scheme) -> float:
     return scheme.format_of("lm_head").bytes_per_weight * m.vocab_size * m.hidden_size
 
 
+def _rank_stage_bytes(d: Deployment, layers: range) -> tuple[float, float]:
+    """(bytes without routed experts, bytes per routed expert) that one tensor-parallel rank reads in
+    `layers`, by :func:`~k2calc.memory.rank_layer_bytes` [B]: a step touching t experts per MoE layer
+    reads fixed + per_expert x t (t never exceeds a layer's experts)."""
+    split = (d.model, d.scheme, d.tp, d.dp, d.engine.mla_replicated_under_tp, layers)
+    fixed = stage_rank_bytes(*split, experts=0.0)
+    return fixed, stage_rank_bytes(*split, experts=1.0) - fixed
+
+
+@lru_cache(maxsize=256)
+def _layer_bytes_terms(m: ModelArch, s) -> tuple[float, float]:
+    """(every layer's bytes but the routed experts', bytes of one routed expert in every MoE layer) of
+    the whole model [B], by :meth:`~k2calc.weights.LayerBytes.with_experts`."""
+    non_routed = per_expert = 0.0
+    for i in range(m.num_layers):
+        lb = layer_bytes(m, s, i)
+        non_routed += lb.non_routed
+        per_expert += lb.with_experts(1.0) - lb.non_routed if lb.n_routed else 0.0
+    return non_routed, per_expert
+
+
 def _server_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float) -> StepCost:
     """Decode step of a GPU server or unified-memory system replica (TP x PP)."""
     m, s, dev = d.model, d.scheme, d.device
@@ -370,13 +395,12 @@ def _server_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float)
     touched = experts_touched(m.n_routed_experts, m.experts_per_tok, batch)
     cost = StepCost(fixed_s=p.step_overhead_s)
     for stage, layers in enumerate(pipeline_stages(m.num_layers, d.pp)):
-        weights = 0.0
-        for i in layers:
-            weights += rank_layer_bytes(d, layer_bytes(m, s, i), touched)
+        fixed, per_expert = _rank_stage_bytes(d, layers)
+        weights = fixed + per_expert * touched
         if stage == d.pp - 1:
             weights += _lm_head_bytes(m, s) / d.tp
         rank = mem.devices[stage * d.tp]
-        kv = math.ceil(batch / rank.seq_groups) * sequence_read_bytes(d, rank, seq_len)
+        kv = ceil(batch / rank.seq_groups) * sequence_read_bytes(d, rank, seq_len)
         flops = decode_flops(m, layers, batch, seq_len).scaled(1 / d.tp)
         comm = _step_communication_s(d, p, layers, batch)
         if stage > 0:  # hand the activations to the next pipeline stage (another node if there are several)
@@ -385,9 +409,9 @@ def _server_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float)
         cost.fixed_s += len(layers) * _layer_latency(m, p)
         weights_s = weights / achievable
         at_bandwidth = kv / achievable
-        kv_time = kv / _kv_read_rate(d, p, achievable, math.ceil(batch / rank.seq_groups), m.num_heads // attn_tp, seq_len)
+        kv_time = kv / _kv_read_rate(d, p, achievable, ceil(batch / rank.seq_groups), m.num_heads // attn_tp, seq_len)
         gemm_s, attention_s = _compute_s(flops, dev, p, s, m.is_moe, batch=batch,
-                                         expert_rows=batch * m.experts_per_tok / max(touched, 1e-9),
+                                         expert_rows=batch * m.experts_per_tok / maximum(touched, 1e-9),
                                          gemv=d.engine.id in GEMV_ENGINES)
         cost.weights_s += weights_s
         cost.kv_s += at_bandwidth
@@ -397,7 +421,7 @@ def _server_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float)
                            + overlapped(kv_time, attention_s) - kv_time - attention_s)
         cost.communication_s += comm
         roof_memory_s, roof_compute_s = (weights + kv) / bw, flops.total / _peak(dev, s.expert_kernel)
-        cost.roofline_s += max(roof_memory_s, roof_compute_s)
+        cost.roofline_s += maximum(roof_memory_s, roof_compute_s)
         cost.roofline_memory_s += roof_memory_s
         cost.roofline_compute_s += roof_compute_s
         cost.bytes_read += weights + kv
@@ -430,12 +454,10 @@ def _hybrid_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float)
     total_weights = sum(dev.weights_bytes for dev in mem.devices)
     touched = experts_touched(m.n_routed_experts, m.experts_per_tok, batch)
     gpu_share = min(d.gpu_experts, m.n_routed_experts) / m.n_routed_experts if m.is_moe else 0.0
-    gpu_bytes = cpu_bytes = 0.0
-    for i in range(m.num_layers):
-        lb = layer_bytes(m, s, i)
-        routed = lb.with_experts(touched) - lb.non_routed
-        gpu_bytes += lb.non_routed + routed * gpu_share
-        cpu_bytes += routed * (1 - gpu_share)
+    non_routed, per_expert = _layer_bytes_terms(m, s)
+    routed = per_expert * touched
+    gpu_bytes = non_routed + routed * gpu_share
+    cpu_bytes = routed * (1 - gpu_share)
     flops = decode_flops(m, range(m.num_layers), batch, seq_len)
     cpu_flops = flops.routed * (1 - gpu_share)
     gpu_flops = DecodeFlops(flops.routed * gpu_share, flops.other, flops.attention)
@@ -448,7 +470,7 @@ def _hybrid_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float)
     replicated_kv = d.engine.mla_replicated_under_tp and m.attention == "mla"
     kv = batch * sequence_read_bytes(d, mem.devices[0], seq_len, with_window=False) * (1 if replicated_kv else n)
     gemm_s, attention_s = _compute_s(gpu_flops, gpu, p, s, m.is_moe, devices=n, batch=batch,
-                                     expert_rows=batch * m.experts_per_tok / max(touched, 1e-9),
+                                     expert_rows=batch * m.experts_per_tok / maximum(touched, 1e-9),
                                      gemv=d.engine.id in GEMV_ENGINES)
     gpu_time = overlapped((gpu_bytes / n + kv / n) / achievable_bandwidth_bytes_per_s(gpu), gemm_s + attention_s)
     cpu_time = overlapped(cpu_bytes / cpu_bandwidth_bytes_per_s(cpu, d.sockets, d.engine.id),
@@ -456,13 +478,12 @@ def _hybrid_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float)
     comm = m.num_layers * 2 * _collective_s(p, gpu, batch * m.hidden_size * 2, n)
     cost = StepCost(fixed_s=p.step_overhead_s + m.num_layers * (_layer_latency(m, p) + HYBRID_LAYER_SYNC_S),
                     communication_s=comm, bytes_read=gpu_bytes + cpu_bytes + kv, flops=flops.total)
-    if cpu_time >= gpu_time:
-        cost.cpu_s = cpu_time
-    else:
-        cost.weights_s = gpu_time
-    roof_gpu = max((gpu_bytes + kv) / n / gpu.memory_bandwidth_bytes_per_s, gpu_flops.total / (_peak(gpu, s.expert_kernel) * n))
-    roof_cpu = max(cpu_bytes / (cpu.memory_bandwidth_bytes_per_s * d.sockets), cpu_flops / _cpu_peak(cpu, d.sockets))
-    cost.roofline_s = max(roof_gpu, roof_cpu)
+    cpu_bound = cpu_time >= gpu_time
+    cost.cpu_s = where(cpu_bound, cpu_time, 0.0)
+    cost.weights_s = where(cpu_bound, 0.0, gpu_time)
+    roof_gpu = maximum((gpu_bytes + kv) / n / gpu.memory_bandwidth_bytes_per_s, gpu_flops.total / (_peak(gpu, s.expert_kernel) * n))
+    roof_cpu = maximum(cpu_bytes / (cpu.memory_bandwidth_bytes_per_s * d.sockets), cpu_flops / _cpu_peak(cpu, d.sockets))
+    cost.roofline_s = maximum(roof_gpu, roof_cpu)
     return cost
 
 
@@ -470,10 +491,8 @@ def _cpu_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float) ->
     """Decode step on CPUs alone: every byte from DDR5."""
     m, s, cpu = d.model, d.scheme, d.cpu
     touched = experts_touched(m.n_routed_experts, m.experts_per_tok, batch)
-    weights = _lm_head_bytes(m, s)
-    for i in range(m.num_layers):
-        lb = layer_bytes(m, s, i)
-        weights += lb.with_experts(touched)
+    non_routed, per_expert = _layer_bytes_terms(m, s)
+    weights = _lm_head_bytes(m, s) + non_routed + per_expert * touched
     kv = batch * sequence_read_bytes(d, mem.devices[0], seq_len, with_window=False)
     flops = decode_flops(m, range(m.num_layers), batch, seq_len).total
     peak = _cpu_peak(cpu, d.sockets)
@@ -482,7 +501,7 @@ def _cpu_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float) ->
     cost = StepCost(fixed_s=m.num_layers * CPU_LAYER_LATENCY_S + CPU_STEP_OVERHEAD_S, cpu_s=memory_s,
                     compute_s=compute_s, overlap_s=overlapped(memory_s, compute_s) - memory_s - compute_s,
                     bytes_read=weights + kv, flops=flops)
-    cost.roofline_s = max((weights + kv) / (cpu.memory_bandwidth_bytes_per_s * d.sockets), flops / peak)
+    cost.roofline_s = maximum((weights + kv) / (cpu.memory_bandwidth_bytes_per_s * d.sockets), flops / peak)
     return cost
 
 

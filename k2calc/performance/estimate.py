@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
+from ..arrays import ceil, is_array, maximum, minimum, where
 from ..memory import Deployment, MemoryEstimate
 from ..units import GiB
 from .bands import (
@@ -101,7 +102,7 @@ def prefill_interference_s(users: int, prefill_s: float, output_tokens: int) -> 
     >>> round(prefill_interference_s(1, 0.5, 1000), 6), round(prefill_interference_s(17, 0.5, 1000), 4)
     (0.0, 0.008)
     """
-    return max(0, users - 1) * prefill_s / max(1, output_tokens)
+    return maximum(0, users - 1) * prefill_s / max(1, output_tokens)
 
 
 # Utilisation of the prefill path beyond which the steady-state queue is taken as saturated; an
@@ -120,10 +121,10 @@ def prefill_queue_s(users: int, prefill_s: float, request_s: float, burst_wait_s
     >>> round(prefill_queue_s(1, 0.5, 10.0, 0.0), 3), round(prefill_queue_s(64, 0.5, 40.0, 9.0), 3)
     (0.0, 1.0)
     """
-    if users <= 1 or prefill_s <= 0:
+    if prefill_s <= 0 or not is_array(users) and users <= 1:
         return 0.0
-    rho = min(MAX_PREFILL_UTILISATION, users / max(request_s, 1e-9) * prefill_s)
-    return min(rho / (2 * (1 - rho)) * prefill_s, burst_wait_s)
+    rho = minimum(MAX_PREFILL_UTILISATION, users / maximum(request_s, 1e-9) * prefill_s)
+    return where(users <= 1, 0.0, minimum(rho / (2 * (1 - rho)) * prefill_s, burst_wait_s))
 
 
 def _evidence_band(d: Deployment, klass: str, dec: ClassCalibration, pre: ClassCalibration,
@@ -144,6 +145,66 @@ def _evidence_band(d: Deployment, klass: str, dec: ClassCalibration, pre: ClassC
     return dec.band_factor
 
 
+@dataclass
+class Serving:
+    """What `concurrency` users see of one deployment: numbers, or arrays of one entry per concurrency
+    (the planner's vectorized evaluator) [s, tok/s, count]."""
+
+    batch: object              # sequences decoded together per replica [count]
+    served: object             # users with a running request, all replicas [count]
+    step: StepCost
+    step_s: object             # one decode step as a user sees it, other prompts' prefill included [s]
+    prefill_s: float           # one prompt alone [s]
+    prefill_roofline_s: float
+    interference_s: object
+    ttft_s: object
+    ttft_burst_s: object
+    output_tokens_per_s_total: object
+
+    @property
+    def decode_tokens_per_s_per_user(self):
+        return 1.0 / self.step_s
+
+
+def serve(d: Deployment, mem: MemoryEstimate, input_tokens: int, output_tokens: int, concurrency,
+          dec: ClassCalibration, pre: ClassCalibration, prompt: tuple[float, float] | None = None) -> Serving:
+    """Decode step, TTFT and throughput for `concurrency` users (a number, or a numpy array of them with
+    the same deployment `d` and placement `mem`), the physics scaled by the class corrections `dec` and
+    `pre` and never past the roofline. `prompt`: :func:`prefill_time` of one `input_tokens` prompt when
+    already known (the planner computes it once per configuration). See :func:`estimate_performance`."""
+    cap = decode_batch_cap(d)
+    batch = minimum(maximum(1, ceil(concurrency / d.replicas)), cap)
+    served = batch * d.replicas
+    seq_len = input_tokens + output_tokens / 2
+    step = decode_step(d, mem, batch, seq_len)
+
+    def prefill_s(tokens, prompts=1, known=None):
+        t, roof = known or prefill_time(d, mem, tokens, prompts)
+        return maximum(t / pre.correction, roof), roof
+
+    t_prefill, roof_prefill = prefill_s(input_tokens, known=prompt)
+    interference_s = prefill_interference_s(batch, t_prefill, output_tokens)
+    step_s = maximum(step.total_s / dec.correction, step.roofline_s) + interference_s
+    overhead = REQUEST_OVERHEAD_S[ENGINE_FAMILY[d.engine.id]]
+    # Steady serving: a new prompt is prefilled in chunks between the other users' decode steps; it
+    # waits on average half a step to join, then each chunk shares a step with them, and behind the
+    # prompts that arrived before it (prefill_queue_s).
+    chunks = math.ceil(input_tokens / max(1, d.engine.chunk_tokens(d.device.memory_bytes if d.device else 0)))
+    ttft = overhead + t_prefill + (chunks + 0.5) * where(batch > 1, step_s, 0.0) + step_s
+    # All users at once (a burst): prompts queue, on average behind (C + 1) / 2 of them, prefilled together.
+    queue = ceil((batch + 1) / 2)
+    t_queue = where(queue > 1, prefill_s(input_tokens * queue, queue)[0], t_prefill)
+    ttft_burst = overhead + t_queue + step_s
+    ttft = ttft + prefill_queue_s(batch, t_prefill, ttft + (output_tokens - 1) * step_s, t_queue - t_prefill)
+    # Users beyond the engine's running-request cap wait for a slot: each slot serves one request per
+    # request time, so a closed loop of C users around `served` slots waits (C / served - 1) requests.
+    ttft = ttft + maximum(0.0, concurrency / served - 1) * (ttft + (output_tokens - 1) * step_s)
+    return Serving(batch=batch, served=served, step=step, step_s=step_s, prefill_s=t_prefill,
+                   prefill_roofline_s=roof_prefill, interference_s=interference_s, ttft_s=ttft,
+                   ttft_burst_s=ttft_burst,
+                   output_tokens_per_s_total=concurrency * output_tokens / (ttft + (output_tokens - 1) * step_s))
+
+
 def estimate_performance(d: Deployment, mem: MemoryEstimate, input_tokens: int, output_tokens: int,
                          concurrency: int, corrections: Corrections | None = None) -> PerformanceEstimate:
     """Decode speed per user and in total, prefill speed and TTFT for `concurrency` users sending
@@ -155,49 +216,28 @@ def estimate_performance(d: Deployment, mem: MemoryEstimate, input_tokens: int, 
     klass = calibration_class(d)
     dec = class_calibration(klass, "decode", corrections)
     pre = class_calibration(klass, "prefill/ttft", corrections)
-    cap = decode_batch_cap(d)
-    batch = min(max(1, math.ceil(concurrency / d.replicas)), cap)
-    served = batch * d.replicas
-    seq_len = input_tokens + output_tokens / 2
-    step = decode_step(d, mem, batch, seq_len)
-    def prefill_s(tokens: int, prompts: int = 1) -> tuple[float, float]:
-        t, roof = prefill_time(d, mem, tokens, prompts)
-        return max(t / pre.correction, roof), roof
-
-    t_prefill, roof_prefill = prefill_s(input_tokens)
-    interference_s = prefill_interference_s(batch, t_prefill, output_tokens)
-    step_s = max(step.total_s / dec.correction, step.roofline_s) + interference_s
-    per_user = 1.0 / step_s
-    overhead = REQUEST_OVERHEAD_S[ENGINE_FAMILY[d.engine.id]]
-    # Steady serving: a new prompt is prefilled in chunks between the other users' decode steps; it
-    # waits on average half a step to join, then each chunk shares a step with them, and behind the
-    # prompts that arrived before it (prefill_queue_s).
-    chunks = math.ceil(input_tokens / max(1, d.engine.chunk_tokens(d.device.memory_bytes if d.device else 0)))
-    ttft = overhead + t_prefill + (chunks + 0.5) * (step_s if batch > 1 else 0.0) + step_s
-    # All users at once (a burst): prompts queue, on average behind (C + 1) / 2 of them, prefilled together.
-    queue = math.ceil((batch + 1) / 2)
-    t_queue = prefill_s(input_tokens * queue, queue)[0] if queue > 1 else t_prefill
-    ttft_burst = overhead + t_queue + step_s
-    ttft += prefill_queue_s(batch, t_prefill, ttft + (output_tokens - 1) * step_s, t_queue - t_prefill)
-    # Users beyond the engine's running-request cap wait for a slot: each slot serves one request per
-    # request time, so a closed loop of C users around `served` slots waits (C / served - 1) requests.
-    ttft += max(0.0, concurrency / served - 1) * (ttft + (output_tokens - 1) * step_s)
+    v = serve(d, mem, input_tokens, output_tokens, concurrency, dec, pre)
+    batch, served, step = v.batch, v.served, v.step
+    per_user = 1.0 / v.step_s
     notes = []
     if concurrency > served:
-        notes.append(f"{d.engine.name} runs at most {cap:,} requests at once per replica: {concurrency - served:,} "
-                     f"user(s) wait for a slot, which lengthens their time to first token")
+        notes.append(f"{d.engine.name} runs at most {decode_batch_cap(d):,} requests at once per replica: "
+                     f"{concurrency - served:,} user(s) wait for a slot, which lengthens their time to first token")
     if d.topology == "hybrid":
         notes.append("hybrid: routed experts decoded on the CPU; long prompts prefilled on the GPU "
                      "with the CPU-resident experts streamed over PCIe")
     return PerformanceEstimate(
         decode_tokens_per_s_per_user=per_user, decode_tokens_per_s_total=per_user * min(concurrency, served),
-        prefill_tokens_per_s=input_tokens / t_prefill, ttft_s=ttft, ttft_burst_s=ttft_burst, bottleneck=step.bottleneck(),
+        prefill_tokens_per_s=input_tokens / v.prefill_s, ttft_s=v.ttft_s, ttft_burst_s=v.ttft_burst_s,
+        bottleneck=step.bottleneck(),
         roofline_decode_tokens_per_s_per_user=1.0 / step.roofline_s,
         roofline_decode_tokens_per_s_total=min(concurrency, served) / step.roofline_s,
-        roofline_prefill_tokens_per_s=input_tokens / roof_prefill,
-        output_tokens_per_s_total=concurrency * output_tokens / (ttft + (output_tokens - 1) * step_s),
-        step=step, batch_per_replica=batch, sequence_tokens=int(seq_len), calibration_class=klass,
+        roofline_prefill_tokens_per_s=input_tokens / v.prefill_roofline_s,
+        output_tokens_per_s_total=v.output_tokens_per_s_total,
+        step=step, batch_per_replica=batch, sequence_tokens=int(input_tokens + output_tokens / 2),
+        calibration_class=klass,
         decode_band_factor=_evidence_band(d, klass, dec, pre, notes), prefill_band_factor=pre.band_factor,
-        prefill_interference_s=interference_s, decode_correction=dec.correction, prefill_correction=pre.correction,
+        prefill_interference_s=v.interference_s, decode_correction=dec.correction,
+        prefill_correction=pre.correction,
         supporting_rows=dec.rows + pre.rows, supporting_sources=dec.sources + pre.sources, notes=notes,
     )

@@ -7,9 +7,9 @@ prefills long prompts on the GPU, streaming the CPU-resident experts over PCIe l
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
+from ..arrays import ceil, maximum, minimum, where
 from ..memory import Deployment, MemoryEstimate
 from ..models import ModelArch, param_counts
 from .calibration import (
@@ -78,7 +78,7 @@ def prefill_flops(m: ModelArch, tokens: int, prompts: int = 1) -> tuple[float, f
             other += prompts * (m.num_layers - m.linear_layers) * n ** 2 * m.index_n_heads * m.index_head_dim
     else:
         other += prompts * m.full_attention_layers * n ** 2 * m.num_heads * 2 * m.head_dim
-        other += prompts * m.sliding_layers * n * min(n, m.sliding_window or 0) * m.num_heads * 4 * m.head_dim
+        other += prompts * m.sliding_layers * n * minimum(n, m.sliding_window or 0) * m.num_heads * 4 * m.head_dim
     other += tokens * linear_attention_flops_per_token(m)  # linear in the prompt length
     return routed, other, 2.0 * m.vocab_size * m.hidden_size * prompts
 
@@ -87,9 +87,9 @@ def causal_pairs_x2(m: ModelArch, n: float) -> float:
     """Twice the (query, key) pairs causal attention scores over an `n`-token prompt [pairs]: n^2, or
     k^2 + 2 (n - k) k when each query attends to at most k = index_topk tokens (sparse attention)."""
     k = m.index_topk
-    if not k or n <= k:
+    if not k:
         return n ** 2
-    return k ** 2 + 2 * (n - k) * k
+    return where(n <= k, n ** 2, k ** 2 + 2 * (n - k) * k)  # n: a number or an array of prompt lengths
 
 
 # CPU prefill of routed experts: achieved share of the kernel's peak. AMX kernels (kt-kernel AMXINT8/INT4,
@@ -151,8 +151,8 @@ def prefill_time(d: Deployment, mem: MemoryEstimate, tokens: int, prompts: int =
         peak = _cpu_peak(d.cpu, d.sockets, s.expert_kernel)
         compute = (w.routed / gemm_efficiency(w.expert_rows, CPU_GEMM_HALF_ROWS)
                    + w.other / gemm_efficiency(tokens, CPU_GEMM_HALF_ROWS) + w.lm_head) / (peak * cpu_eta)
-        t = max(compute, touched_bytes / cpu_bandwidth_bytes_per_s(d.cpu, d.sockets, d.engine.id))
-        return t, max(flops / peak, touched_bytes / (d.cpu.memory_bandwidth_bytes_per_s * d.sockets))
+        t = maximum(compute, touched_bytes / cpu_bandwidth_bytes_per_s(d.cpu, d.sockets, d.engine.id))
+        return t, maximum(flops / peak, touched_bytes / (d.cpu.memory_bandwidth_bytes_per_s * d.sockets))
     dev = d.device
     p = platform_of(dev)
     kernel = s.expert_kernel if m.is_moe else s.format_of("dense_mlp").kernel
@@ -169,25 +169,27 @@ def prefill_time(d: Deployment, mem: MemoryEstimate, tokens: int, prompts: int =
         ram_touched = ram.weights_bytes * (w.routed_share if m.is_moe else 1.0)
         fixed = latency + m.num_layers * HYBRID_LAYER_SYNC_S
         cpu_share = ram.weights_bytes / max(1, w.routed_bytes) if m.is_moe else 0.0
-        if m.is_moe and (d.kt_prefill == "cpu" or tokens < STREAM_MIN_TOKENS):
-            # Routed experts in RAM are computed where they live, with AMX (or llamafile for GGUF).
-            cpu_peak = _cpu_peak(d.cpu, d.sockets, s.expert_kernel)
-            cpu_compute = w.routed * cpu_share / (cpu_peak * cpu_eta * gemm_efficiency(w.expert_rows, CPU_GEMM_HALF_ROWS))
-            cpu_read = ram_touched / cpu_bandwidth_bytes_per_s(d.cpu, d.sockets, d.engine.id)
-            # The CPU streams its experts from DDR5 while it computes: the slower of the two counts.
-            t = gpu_compute + expert_compute * (1 - cpu_share) + max(cpu_compute, cpu_read) + gpu_weights + fixed
-            roof = max(flops / (peak + cpu_peak), ram_touched / (d.cpu.memory_bandwidth_bytes_per_s * d.sockets))
-            return t, roof
         # Long prompts: the GPU computes every layer, the RAM-resident weights streamed over PCIe.
         link = (dev.link_bytes_per_s or 32e9) * n_gpu
         t = ram_touched / (link * PCIE_STREAM_EFFICIENCY) + gpu_weights + gpu_compute + expert_compute + fixed
-        return t, max(ram_touched / link, flops / peak)
+        roof = maximum(ram_touched / link, flops / peak)
+        if not m.is_moe:
+            return t, roof
+        # Routed experts in RAM are computed where they live, with AMX (or llamafile for GGUF).
+        cpu_peak = _cpu_peak(d.cpu, d.sockets, s.expert_kernel)
+        cpu_compute = w.routed * cpu_share / (cpu_peak * cpu_eta * gemm_efficiency(w.expert_rows, CPU_GEMM_HALF_ROWS))
+        cpu_read = ram_touched / cpu_bandwidth_bytes_per_s(d.cpu, d.sockets, d.engine.id)
+        # The CPU streams its experts from DDR5 while it computes: the slower of the two counts.
+        t_cpu = gpu_compute + expert_compute * (1 - cpu_share) + maximum(cpu_compute, cpu_read) + gpu_weights + fixed
+        roof_cpu = maximum(flops / (peak + cpu_peak), ram_touched / (d.cpu.memory_bandwidth_bytes_per_s * d.sockets))
+        on_cpu = d.kt_prefill == "cpu" or tokens < STREAM_MIN_TOKENS
+        return where(on_cpu, t_cpu, t), where(on_cpu, roof_cpu, roof)
     # Pipeline stages run one after another on a prompt; tensor-parallel ranks share each stage's work.
     # Every chunk of `chunk_tokens` reads the weights it touches once.
     bw = dev.memory_bandwidth_bytes_per_s * d.tp
-    chunks = math.ceil(tokens / max(1, d.engine.chunk_tokens(dev.memory_bytes)))
+    chunks = ceil(tokens / max(1, d.engine.chunk_tokens(dev.memory_bytes)))
     comm = m.num_layers * 2 * _collective_s(p, dev, tokens * m.hidden_size * 2, d.tp)
     t = gpu_compute + expert_compute + chunks * (touched_bytes / (achievable_bandwidth_bytes_per_s(dev) * d.tp) + latency) + comm
-    return t, max(flops / peak, touched_bytes / bw)
+    return t, maximum(flops / peak, touched_bytes / bw)
 
 

@@ -377,6 +377,27 @@ def test_a_damaged_baseline_in_the_link_warns():
     assert at.session_state["scenario"].concurrency == 2 and at.session_state["baseline"] is None
 
 
+def test_plan_page_site_constraints_name_what_failed(app):
+    """An office room: no catalog GPU server is sourced as office-quiet, so their classes are rejected by
+    the noise limit (issue 14), and the page still answers."""
+    app.switch_page("pages/plan.py").run()
+    app.selectbox(key="plan_noise").set_value("office")
+    app.button[0].click().run()  # the form's submit button
+    assert not app.exception
+    text = " ".join(m.value for m in app.markdown)
+    assert "noise class datacentre, louder than office allows" in text
+
+
+def test_plan_page_plans_a_finetuning_job(app):
+    app.switch_page("pages/plan.py").run()
+    app.multiselect(key="plan_models").set_value(["llama-3.1-8b"])
+    app.button[0].click().run()
+    app.number_input(key="plan_ft_tokens").set_value(1_000_000)
+    app.button(key="plan_ft_go").click().run()
+    assert not app.exception
+    assert any("placements evaluated" in c.value for c in app.caption)
+
+
 @pytest.mark.parametrize("catalog_id, hardware, count", [
     ("qwen3-next-80b-a3b", "h200-sxm", 2),   # Gated DeltaNet + full attention
     ("kimi-linear-48b", "h200-sxm", 1),      # KDA + MLA
