@@ -33,7 +33,8 @@ from .units import format_count, format_device_bytes, format_gb
 
 FLAGS = FlagNames(concurrency="--concurrency")  # a field named in an error -> the flag the user typed
 MAX_TOP = 1000  # plan options listed
-COMMANDS = ("models", "hardware", "quants", "estimate", "plan", "sensitivity", "finetune", "validate", "benchmark")
+COMMANDS = ("models", "hardware", "quants", "estimate", "plan", "fleet", "sensitivity", "finetune", "validate",
+            "benchmark")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -98,6 +99,28 @@ def _add_scenario_options(e: argparse.ArgumentParser) -> None:
     e.add_argument("--json", action="store_true", help="print one JSON object")
 
 
+def _add_fleet_options(f: argparse.ArgumentParser) -> None:
+    f.add_argument("--model", help="model id (see 'models')")
+    f.add_argument("--quant", help="quantization id; 'native' = as shipped")
+    f.add_argument("--users", type=int, help="users served at once")
+    f.add_argument("--arrival-rate-per-s", type=float, help="requests per second (instead of --users)")
+    f.add_argument("--tokens-per-s-per-user", type=float, help="decode speed each user must get [tok/s]")
+    f.add_argument("--ttft-s", type=float, help="mean time to first token at most [s]")
+    f.add_argument("--input-tokens", type=int, help="prompt tokens per request")
+    f.add_argument("--output-tokens", type=int, help="generated tokens per request")
+    f.add_argument("--hardware", help="comma list of GPU ids (default h200-sxm,b200,mi355x)")
+    f.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _fleet(a: argparse.Namespace) -> str:
+    from .fleet import FleetWorkload, run_fleet
+    w = FleetWorkload.build(names=FLAGS, model=a.model, quant=a.quant, users=a.users,
+                            arrival_rate_per_s=a.arrival_rate_per_s, tokens_per_s_per_user=a.tokens_per_s_per_user,
+                            ttft_s=a.ttft_s, input_tokens=a.input_tokens, output_tokens=a.output_tokens)
+    hardware = [h.strip() for h in a.hardware.split(",") if h.strip()] if a.hardware else None
+    return run_fleet(w, hardware, as_json=a.json)
+
+
 def _build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m k2calc", description="Will this LLM fit, how fast, at what cost.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -128,6 +151,7 @@ def _build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--rank-by", choices=["tco", "usd_per_mtok"], help="ranking (default $ per 1M output tokens)")
     pl.add_argument("--top", type=int, default=10, help="options to list")
     pl.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_fleet_options(sub.add_parser("fleet", help="smallest fleet meeting SLA targets: aggregated vs disaggregated"))
     _add_scenario_options(sub.add_parser("estimate", help="does it fit, how fast, what it costs"))
     _add_scenario_options(sub.add_parser("sensitivity", help="how $/1M tokens and break-even move with each assumption"))
     return p
@@ -368,6 +392,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(finetune.run(args, _imported_catalogs(args)))
         elif args.command == "plan":
             print(_plan(args))
+        elif args.command == "fleet":
+            print(_fleet(args))
         elif args.command == "validate":
             from .validate import report, write_calibration
             if args.write_calibration:

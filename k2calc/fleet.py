@@ -18,20 +18,26 @@ mean a third of it). Times in seconds, throughputs in tokens per second, money i
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import asdict, dataclass, field, replace
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .cost import estimate_cost
 from .deployment import resolve, smallest_fitting
-from .errors import K2CalcError
+from .errors import K2CalcError, validation_message
 from .estimate import finite_json
 from .fleet_ep import Pool, decode_step_pool, make_pool, prefill_batch_pool
 from .hardware import get_hardware
 from .memory import Deployment, estimate_memory
 from .models import get_model
 from .performance import estimate_performance
-from .performance.decode import INTERNODE_BYTES_PER_S, INTERNODE_LATENCY_S
+from .performance.calibration import platform_of
+from .performance.decode import (
+    INTERNODE_BYTES_PER_S,
+    INTERNODE_LATENCY_S,
+    ROW_BOUND_MOE_KERNELS,
+)
 from .performance.estimate import MAX_PREFILL_UTILISATION, decode_batch_cap
 from .performance.prefill import REQUEST_OVERHEAD_S
 from .scenario import Scenario
@@ -70,6 +76,17 @@ class FleetWorkload(BaseModel):
     def context_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
+    @classmethod
+    def build(cls, names=None, **values) -> "FleetWorkload":
+        """Validate user values (None = default); a bad one raises :class:`K2CalcError` in one line,
+        naming the field as `names` maps it (e.g. to the command-line flag)."""
+        if values.get("users") is None and values.get("arrival_rate_per_s") is None:
+            raise K2CalcError("give the users served at once (--users) or the requests per second (--arrival-rate-per-s)")
+        try:
+            return cls(**{k: v for k, v in values.items() if v is not None})
+        except ValidationError as exc:
+            raise K2CalcError(validation_message(exc, names=names, model=cls)) from None
+
     @property
     def tpot_s(self) -> float:
         """The time per output token the speed target allows [s]."""
@@ -95,7 +112,7 @@ class FleetOption:
     """One fleet on one hardware, aggregated or disaggregated; figures for the whole fleet unless named
     per node or per GPU."""
 
-    mode: str                      # "disaggregated" | "aggregated"
+    mode: str                      # "aggregated" (pipeline replicas) | "aggregated-ep" | "disaggregated"
     hardware: str
     meets: bool
     reason: str = ""
@@ -295,6 +312,7 @@ def disaggregated(w: FleetWorkload, hardware: str) -> FleetOption:
     opt.notes.append(f"prefill EP{ppool.gpus} x {p_inst}, decode EP{dpool.gpus} x {d_inst} with "
                      f"{dpool.redundant_experts} redundant experts per layer (EPLB); KV transfer uses "
                      f"{nic_load:.1%} of the prefill nodes' NICs")
+    opt.notes += evidence_notes(dpool)
     return _priced(opt, dpool.deployment, w)
 
 
@@ -365,6 +383,77 @@ def aggregated(w: FleetWorkload, hardware: str) -> FleetOption:
     return _priced(opt, d, w)
 
 
+def _interleaved(pool: Pool, w: FleetWorkload, b: int) -> tuple[float, float]:
+    """(TPOT, TTFT) [s] of a large-EP pool that both prefills and decodes, `b` users per GPU: each
+    GPU prefills its users' prompts in chunks between decode steps, so a share f of its time goes to
+    prefill (prompts per second x prompt tokens / the pool's prefill rate), a decode step stretches to
+    step / (1 - f), and a new prompt takes its chunks, each beside a decode step. f depends on the
+    request time it sets; a few fixed-point rounds settle it."""
+    d = pool.deployment
+    chunk = min(w.input_tokens, d.engine.chunk_tokens(d.device.memory_bytes))
+    forward = prefill_batch_pool(pool, chunk, w.input_tokens)
+    step = decode_step_pool(pool, b, w.input_tokens + w.output_tokens / 2).total_s
+    chunks = math.ceil(w.input_tokens / chunk)
+    ttft = REQUEST_OVERHEAD_S["server"] + (chunks + 0.5) * (step + forward.total_s) + step
+    share = 0.0
+    for _ in range(8):
+        tpot = step / (1 - share)
+        share = min(MAX_PREFILL_UTILISATION, b / (ttft + w.output_tokens * tpot) * w.input_tokens
+                    / forward.tokens_per_s_per_gpu)
+    return step / (1 - share), ttft + md1_ttft_s(forward.total_s * chunks, share) - 1.5 * forward.total_s * chunks
+
+
+def aggregated_ep(w: FleetWorkload, hardware: str) -> FleetOption:
+    """Aggregated serving on the same large-EP pools as :func:`disaggregated` (same kernels, EPLB and
+    DeepEP), every pool prefilling and decoding: the like-for-like comparison of the two layouts."""
+    users = w.concurrent_users()
+    best = None
+    for pool in _pools(w, hardware, eplb=True):
+        hi = min(pool.kv_tokens_per_gpu // w.context_tokens, decode_batch_cap(pool.deployment))
+        ok = lambda b: (lambda t: t[0] <= w.tpot_s and t[1] <= w.ttft_s)(_interleaved(pool, w, b))  # noqa: E731
+        if hi < 1 or not ok(1):
+            continue
+        lo = 1
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if ok(mid) else (lo, mid - 1)
+        instances = math.ceil(users / (lo * pool.gpus))
+        if best is None or instances * pool.gpus < best[0]:
+            best = (instances * pool.gpus, pool, instances)
+    if best is None:
+        return FleetOption("aggregated-ep", hardware, False,
+                           f"no large-EP pool both prefills and decodes at {w.tokens_per_s_per_user:g} tok/s per "
+                           f"user with TTFT under {w.ttft_s:g} s")
+    gpus, pool, instances = best
+    per_gpu = users / gpus
+    tpot, ttft = _interleaved(pool, w, max(1, math.ceil(per_gpu)))
+    rate = w.arrival_rate(ttft, tpot)
+    nodes = instances * pool.nodes
+    opt = FleetOption(
+        "aggregated-ep", hardware, True, decode_nodes=nodes, gpus=gpus, decode_pool_gpus=pool.gpus,
+        decode_instances=instances, batch_per_gpu=per_gpu, tokens_per_s_per_user=1 / tpot, tpot_s=tpot,
+        ttft_s=ttft, arrival_rate_per_s=rate, input_tokens_per_s_per_prefill_node=rate * w.input_tokens / nodes,
+        output_tokens_per_s_per_decode_node=rate * w.output_tokens / nodes, output_tokens_per_s_total=rate * w.output_tokens)
+    opt.notes.append(f"EP{pool.gpus} x {instances} with DP attention and EPLB, prompts prefilled in chunks "
+                     f"between decode steps (the disaggregated fleet's kernels, one pool for both)")
+    opt.notes += evidence_notes(pool)
+    return _priced(opt, pool.deployment, w)
+
+
+def evidence_notes(pool: Pool) -> list[str]:
+    """What stands behind a large-EP pool's figures where no published run does [text]."""
+    d = pool.deployment
+    out = []
+    platform = platform_of(d.device).name
+    if platform != "nvidia-hopper":
+        out.append(f"no published large-EP run on {platform}: DeepEP's H800 microbenchmarks (400 Gb/s per GPU) and "
+                   "DeepSeek's Hopper prefill profile stand in")
+    if d.scheme.expert_kernel in ROW_BOUND_MOE_KERNELS:
+        out.append(f"{d.scheme.expert_kernel} experts: the pool multiplies each expert's tokens as one grouped GEMM "
+                   "(published for FP8 DeepGEMM only); this kernel saturates under tensor parallelism (the aggregated row)")
+    return out
+
+
 def _priced(opt: FleetOption, d: Deployment, w: FleetWorkload) -> FleetOption:
     """`opt` with capex, power and $ per 1M output tokens of all its GPUs (the pipeline's cost model,
     default assumptions)."""
@@ -382,13 +471,14 @@ def _priced(opt: FleetOption, d: Deployment, w: FleetWorkload) -> FleetOption:
 
 
 def plan_fleet(w: FleetWorkload, hardware: list[str]) -> list[FleetOption]:
-    """For every hardware id: the smallest aggregated and disaggregated fleets meeting `w` [FleetOption]."""
+    """For every hardware id: the smallest fleet meeting `w` in each layout: aggregated replicas of the
+    pipeline's deployment, aggregated large-EP pools, disaggregated pools [FleetOption]."""
     for h in hardware:
         get_hardware(h)  # an unknown id is one clear error before any search
     get_model(w.model)
     out = []
     for h in hardware:
-        out += [aggregated(w, h), disaggregated(w, h)]
+        out += [aggregated(w, h), aggregated_ep(w, h), disaggregated(w, h)]
     return out
 
 
@@ -441,6 +531,21 @@ def _powers_of_two(limit: int) -> list[int]:
     return out + [limit] if limit >= 1 else out
 
 
+DEFAULT_FLEET_HARDWARE = ("h200-sxm", "b200", "mi355x")
+
+
+def run_fleet(w: FleetWorkload, hardware: list[str] | None = None, as_json: bool = False) -> str:
+    """The `fleet` command: the table, or one JSON object (workload, options)."""
+    start = time.perf_counter()
+    options = plan_fleet(w, list(hardware or DEFAULT_FLEET_HARDWARE))
+    seconds = time.perf_counter() - start
+    if as_json:
+        from .errors import finite_json as dumps
+        return dumps({"workload": w.model_dump(), "concurrent_users": w.concurrent_users(),
+                      "seconds": seconds, "options": [o.as_dict() for o in options]}, indent=2)
+    return fleet_text(w, options) + f"\nsearched in {seconds:.2f} s"
+
+
 def fleet_text(w: FleetWorkload, options: list[FleetOption]) -> str:
     """The `fleet` command's table: per hardware, aggregated vs disaggregated."""
     head = (f"{w.model} ({w.quant}): {w.concurrent_users():,} users, {w.input_tokens:,} in / {w.output_tokens:,} out "
@@ -462,11 +567,12 @@ def fleet_text(w: FleetWorkload, options: list[FleetOption]) -> str:
         lines += [f"{'':10s} {n}" for n in o.notes]
     lines += ["", "nodes P+D: prefill + decode nodes of 8 GPUs (aggregated: every node does both); TTFT is the mean "
               "(M/D/1 queue at the prefill pool); $/1M at the default cost assumptions (data/cost_assumptions.csv).",
-              "Disaggregated: physics alone (DeepEP microbenchmarks, no class correction; python -m k2calc validate "
-              "compares it with the published runs); aggregated: the calibrated pipeline."]
+              "aggregated: replicas of the calibrated pipeline's deployment; aggregated-ep and disaggregated: large-EP pools "
+              "(DeepEP microbenchmarks, no class correction; python -m k2calc validate compares them with the published runs)."]
     return "\n".join(lines)
 
 
-__all__ = ["FleetWorkload", "FleetOption", "ParetoPoint", "plan_fleet", "aggregated", "disaggregated",
+__all__ = ["FleetWorkload", "FleetOption", "ParetoPoint", "plan_fleet", "aggregated", "aggregated_ep", "disaggregated",
            "pareto_points", "fleet_text", "kv_transfer_bytes_per_token", "kv_transfer_s", "md1_ttft_s",
-           "max_utilisation", "max_batch_per_gpu", "redundant_experts"]
+           "max_utilisation", "max_batch_per_gpu", "redundant_experts", "run_fleet", "evidence_notes",
+           "DEFAULT_FLEET_HARDWARE"]
