@@ -321,6 +321,7 @@ PAGES = [
     st.Page("pages/compare_models.py", title="Compare models", icon=":material/balance:"),
     st.Page("pages/compare_hardware.py", title="Compare hardware", icon=":material/dns:"),
     st.Page("pages/plan.py", title="Plan a budget", icon=":material/savings:"),
+    st.Page("pages/fleet.py", title="Fleet", icon=":material/hub:"),
     st.Page("pages/finetune.py", title="Fine-tune", icon=":material/tune:"),
     st.Page("pages/report.py", title="Report", icon=":material/description:"),
     st.Page("pages/catalog.py", title="Catalog", icon=":material/inventory_2:"),
