@@ -144,14 +144,34 @@ def _evidence_band(d: Deployment, klass: str, dec: ClassCalibration, pre: ClassC
     return dec.band_factor
 
 
+def _speculative(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float, step: StepCost,
+                 speculation, notes: list[str]) -> tuple[float, float, float]:
+    """(time per generated token [s], its roofline [s], band widening [1]) of a decode step, with
+    speculative decoding when `speculation` is given (k2calc.fleet_speculative), else the plain step."""
+    if speculation is None:
+        return step.total_s, step.roofline_s, 1.0
+    from ..fleet_speculative import band_widening, draft_kv_bytes_per_token, draft_weight_bytes, speculative_step
+    spec = speculative_step(d, mem, batch, seq_len, step, speculation)
+    widen = band_widening(d, mem, batch, seq_len, step, speculation)
+    notes.append(f"speculative decoding ({speculation.method}, {speculation.draft_tokens} draft tokens, acceptance "
+                 f"{speculation.acceptance:g} [{speculation.acceptance_low:g}-{speculation.acceptance_high:g}]: "
+                 f"{speculation.source}): {spec.kept_tokens:.2f} tokens kept per step, x{spec.speedup:.2f} at "
+                 f"{batch} sequence(s) per replica; the band is widened x{widen:.2f} for the acceptance range; "
+                 f"the draft's {draft_weight_bytes(d.model, d.scheme, speculation.method) / 1e9:.1f} GB of weights "
+                 f"and {draft_kv_bytes_per_token(d.model, d.kv_dtype):,.0f} B of KV per token are not yet placed in memory")
+    return spec.per_token_s, spec.roofline_s, widen
+
+
 def estimate_performance(d: Deployment, mem: MemoryEstimate, input_tokens: int, output_tokens: int,
-                         concurrency: int, corrections: Corrections | None = None) -> PerformanceEstimate:
+                         concurrency: int, corrections: Corrections | None = None,
+                         speculation=None) -> PerformanceEstimate:
     """Decode speed per user and in total, prefill speed and TTFT for `concurrency` users sending
     `input_tokens` prompts and reading `output_tokens` answers. Sequence length during decode is the
     prompt plus half the answer (the average a step sees).
 
     The physics (decode step, prefill time) is scaled by its class's correction (`corrections`, default
-    data/class_corrections.csv; ``{}`` = physics alone), never past the roofline."""
+    data/class_corrections.csv; ``{}`` = physics alone), never past the roofline. `speculation` (a
+    :class:`k2calc.fleet_speculative.Speculation`): each step verifies its draft tokens and keeps some."""
     klass = calibration_class(d)
     dec = class_calibration(klass, "decode", corrections)
     pre = class_calibration(klass, "prefill/ttft", corrections)
@@ -166,7 +186,9 @@ def estimate_performance(d: Deployment, mem: MemoryEstimate, input_tokens: int, 
 
     t_prefill, roof_prefill = prefill_s(input_tokens)
     interference_s = prefill_interference_s(batch, t_prefill, output_tokens)
-    step_s = max(step.total_s / dec.correction, step.roofline_s) + interference_s
+    notes = []
+    token_s, roof_s, widen = _speculative(d, mem, batch, seq_len, step, speculation, notes)
+    step_s = max(token_s / dec.correction, roof_s) + interference_s
     per_user = 1.0 / step_s
     overhead = REQUEST_OVERHEAD_S[ENGINE_FAMILY[d.engine.id]]
     # Steady serving: a new prompt is prefilled in chunks between the other users' decode steps; it
@@ -182,7 +204,6 @@ def estimate_performance(d: Deployment, mem: MemoryEstimate, input_tokens: int, 
     # Users beyond the engine's running-request cap wait for a slot: each slot serves one request per
     # request time, so a closed loop of C users around `served` slots waits (C / served - 1) requests.
     ttft += max(0.0, concurrency / served - 1) * (ttft + (output_tokens - 1) * step_s)
-    notes = []
     if concurrency > served:
         notes.append(f"{d.engine.name} runs at most {cap:,} requests at once per replica: {concurrency - served:,} "
                      f"user(s) wait for a slot, which lengthens their time to first token")
@@ -192,12 +213,12 @@ def estimate_performance(d: Deployment, mem: MemoryEstimate, input_tokens: int, 
     return PerformanceEstimate(
         decode_tokens_per_s_per_user=per_user, decode_tokens_per_s_total=per_user * min(concurrency, served),
         prefill_tokens_per_s=input_tokens / t_prefill, ttft_s=ttft, ttft_burst_s=ttft_burst, bottleneck=step.bottleneck(),
-        roofline_decode_tokens_per_s_per_user=1.0 / step.roofline_s,
-        roofline_decode_tokens_per_s_total=min(concurrency, served) / step.roofline_s,
+        roofline_decode_tokens_per_s_per_user=1.0 / roof_s,
+        roofline_decode_tokens_per_s_total=min(concurrency, served) / roof_s,
         roofline_prefill_tokens_per_s=input_tokens / roof_prefill,
         output_tokens_per_s_total=concurrency * output_tokens / (ttft + (output_tokens - 1) * step_s),
         step=step, batch_per_replica=batch, sequence_tokens=int(seq_len), calibration_class=klass,
-        decode_band_factor=_evidence_band(d, klass, dec, pre, notes), prefill_band_factor=pre.band_factor,
+        decode_band_factor=_evidence_band(d, klass, dec, pre, notes) * widen, prefill_band_factor=pre.band_factor,
         prefill_interference_s=interference_s, decode_correction=dec.correction, prefill_correction=pre.correction,
         supporting_rows=dec.rows + pre.rows, supporting_sources=dec.sources + pre.sources, notes=notes,
     )
