@@ -252,9 +252,15 @@ class DecodeStep:
     communication_s: float     # DeepEP low-latency dispatch + combine over every MoE layer
     imbalance: float
     total_s: float             # compute and communication under two-batch overlap
+    kept_tokens: float = 1.0   # tokens each sequence gains per step (speculative decoding: more than 1)
 
     def tokens_per_s_per_gpu(self, batch_per_gpu: int) -> float:
-        return batch_per_gpu / self.total_s
+        return batch_per_gpu * self.kept_tokens / self.total_s
+
+    @property
+    def per_token_s(self) -> float:
+        """Time per generated token of one sequence (TPOT) [s]."""
+        return self.total_s / self.kept_tokens
 
 
 def _tbo(compute_s: float, communication_s: float) -> float:
@@ -263,21 +269,28 @@ def _tbo(compute_s: float, communication_s: float) -> float:
     return overlapped(compute_s, communication_s)
 
 
-def decode_step_pool(pool: Pool, batch_per_gpu: int, seq_len: float, tokens_per_seq: int = 1) -> DecodeStep:
-    """Decode step of a large-EP pool with `batch_per_gpu` sequences per GPU of `seq_len` cached tokens,
-    each verifying `tokens_per_seq` tokens (1 without speculative decoding) [s]."""
+def decode_step_pool(pool: Pool, batch_per_gpu: int, seq_len: float, spec=None,
+                     acceptance: float | None = None) -> DecodeStep:
+    """Decode step of a large-EP pool with `batch_per_gpu` sequences per GPU of `seq_len` cached tokens;
+    with `spec` (:class:`k2calc.fleet_speculative.Speculation`) each step verifies n + 1 tokens per
+    sequence after n draft steps and keeps (1 - a^(n+1)) / (1 - a) of them [s]."""
     d, m = pool.deployment, pool.deployment.model
     n = d.count
-    tokens_per_gpu = batch_per_gpu * tokens_per_seq
-    step = decode_step(d, pool.memory, tokens_per_gpu * n, seq_len)
+    step = decode_step(d, pool.memory, batch_per_gpu * n, seq_len)
+    compute, kept, tokens_per_gpu = step.total_s - step.communication_s, 1.0, batch_per_gpu
+    if spec is not None:
+        from .fleet_speculative import draft_s, verify_s
+        tokens_per_gpu = batch_per_gpu * (spec.draft_tokens + 1)
+        big = decode_step(d, pool.memory, tokens_per_gpu * n, seq_len)
+        compute = verify_s(step, big) - big.communication_s + draft_s(d, batch_per_gpu * n, step, spec)
+        kept = spec.kept(acceptance)
     flops = decode_flops(m, range(m.num_layers), tokens_per_gpu * n, seq_len)
     routed_share = flops.routed / max(flops.total, 1.0)
     imb = load_imbalance(tokens_per_gpu, m.experts_per_tok, m.n_routed_experts, n, pool.eplb)
-    compute = step.total_s - step.communication_s
-    compute += step.compute_s * routed_share * (imb - 1)
+    compute += step.compute_s * tokens_per_gpu / batch_per_gpu * routed_share * (imb - 1)
     dispatch, combine = low_latency_s(tokens_per_gpu, n, m.hidden_size, m.experts_per_tok, _nic(d))
     comm = moe_layers(d) * (dispatch + combine) * imb if n > 1 else 0.0
-    return DecodeStep(step, compute, comm, imb, _tbo(compute, comm))
+    return DecodeStep(step, compute, comm, imb, _tbo(compute, comm), kept)
 
 
 def _nic(d: Deployment) -> float:

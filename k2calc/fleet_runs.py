@@ -18,9 +18,11 @@ from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from .fleet_ep import decode_step_pool, make_pool, prefill_batch_pool
+from .fleet_speculative import Speculation, acceptance_from_length
 from .hardware import get_hardware
 from .loader import DATA_DIR, load_csv
 from .measurements import Measurement
+from .models import get_model
 from .performance.calibration import platform_of
 from .scenario import Scenario
 from .units import GPUS_PER_NODE
@@ -39,6 +41,9 @@ class FleetRun:
     redundant_experts: int = Field(ge=0)         # EPLB's extra expert copies per MoE layer
     eplb: bool
     reason: str
+    draft_tokens: int = Field(0, ge=0, le=16)         # speculative decoding: draft tokens per step (0 = none)
+    acceptance_length: float | None = Field(None, ge=1)  # published mean tokens kept per step
+    per_gpus: int = Field(8, ge=1)                    # GPUs the published figure covers (8 = per node, 1 = per GPU)
 
 
 @lru_cache(maxsize=1)
@@ -58,10 +63,20 @@ def predict_run(m: Measurement, run: FleetRun) -> float:
     pool = make_pool(m.model_id, m.hardware_id, run.pool_gpus, m.quant or "native", context=max(context, 4096),
                      redundant_experts=run.redundant_experts, eplb=run.eplb)
     if run.role == "prefill":
-        return GPUS_PER_NODE * prefill_batch_pool(pool, run.tokens_per_gpu, m.input_tokens).tokens_per_s_per_gpu
+        return run.per_gpus * prefill_batch_pool(pool, run.tokens_per_gpu, m.input_tokens).tokens_per_s_per_gpu
     seq_len = m.input_tokens + (m.output_tokens or 0) / 2
-    step = decode_step_pool(pool, run.tokens_per_gpu, seq_len)
-    return GPUS_PER_NODE * step.tokens_per_s_per_gpu(run.tokens_per_gpu)
+    step = decode_step_pool(pool, run.tokens_per_gpu, seq_len, *_speculation(m, run))
+    return run.per_gpus * step.tokens_per_s_per_gpu(run.tokens_per_gpu)
+
+
+def _speculation(m: Measurement, run: FleetRun) -> tuple:
+    """(Speculation, acceptance) of a run with speculative decoding (the acceptance that gives its
+    published mean acceptance length), or () without."""
+    if not run.draft_tokens:
+        return ()
+    spec = Speculation.of(get_model(m.model_id), "mtp" if get_model(m.model_id).mtp_layers else "eagle3",
+                          run.draft_tokens)
+    return spec, acceptance_from_length(run.acceptance_length, run.draft_tokens)
 
 
 def run_scenario(m: Measurement, run: FleetRun) -> Scenario:

@@ -7,8 +7,11 @@ The verify step is the pipeline's decode step with (n + 1) tokens per sequence, 
 still read once; the n draft steps each cost the main step's time in proportion to the bytes the draft
 reads (it is as memory-bound as the step it rides on) plus one layer's kernel latency. At small batch
 the verify step costs little more than a plain step (weights are read once for n + 1 tokens): the
-speed-up approaches the tokens kept per step. At large batch compute dominates, the verify step costs
-~(n + 1) plain steps and the speed-up shrinks below 1.
+speed-up approaches the tokens kept per step (less the drafts' time). At large batch compute dominates,
+the verify step costs ~(n + 1) plain steps and the speed-up shrinks towards (or below) 1. A mixture of
+experts adds a middle regime: at a few sequences each verified token routes to other experts, so the
+verify step reads several times the expert bytes and the speed-up dips, recovering once every expert is
+read anyway (a few tens of sequences per replica for 256-384 experts).
 
 Defaults by model (draft length, acceptance, the range of acceptance over tasks) are sourced in
 :data:`SPEC_DEFAULTS`; the band of a speculative decode speed is widened by that range.
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 from .errors import K2CalcError
 from .memory import Deployment, MemoryEstimate
 from .models import ModelArch
-from .performance.decode import StepCost, decode_step
+from .performance.decode import StepCost, decode_step, experts_touched
 from .quant import Scheme
 from .weights import kv_element_bytes, layer_bytes
 
@@ -145,6 +148,19 @@ def draft_weight_bytes(m: ModelArch, scheme: Scheme, method: str) -> int:
     return int(layer + (3 * m.hidden_size * m.hidden_size + EAGLE3_DRAFT_VOCAB * m.hidden_size) * 2)
 
 
+def draft_read_bytes(m: ModelArch, scheme: Scheme, method: str, batch: float) -> float:
+    """Weight bytes one draft step reads for `batch` sequences [B]: an MTP layer's touched experts
+    (E(1-(1-k/E)^B), as a decode step) with its projection, and the lm_head it shares with the model (read
+    again for the draft's logits); an EAGLE-3 head without its embedding table (a lookup, not a read)."""
+    lm_head = scheme.format_of("lm_head").bytes_per_weight * m.vocab_size * m.hidden_size
+    if method == "mtp":
+        layer = layer_bytes(m, scheme, m.num_layers - 1)
+        touched = experts_touched(m.n_routed_experts, m.experts_per_tok, batch)
+        return m.mtp_layers * (layer.with_experts(touched) + 2 * m.hidden_size * m.hidden_size * 2) + lm_head
+    embedding = m.vocab_size * m.hidden_size * 2
+    return max(draft_weight_bytes(m, scheme, method) - embedding, 0.0)
+
+
 def draft_kv_bytes_per_token(m: ModelArch, kv_dtype: str = "bf16") -> float:
     """KV cache the draft's one attention layer adds per token of a sequence [B] (one layer of the
     model's own kind: MLA 576 x 2 B for Kimi K2 / DeepSeek V3)."""
@@ -173,17 +189,26 @@ class SpecStep:
         return self.plain_s / self.per_token_s
 
 
+def verify_s(plain: StepCost, big: StepCost) -> float:
+    """The verify step [s]: the decode step of every sequence's n + 1 tokens (`big`), each sequence's KV
+    cache still read once (the KV time of the plain step, `plain`)."""
+    return big.total_s - (big.kv_s - plain.kv_s) - (big.attention_s - plain.attention_s)
+
+
+def draft_s(d: Deployment, batch: float, plain: StepCost, spec: Speculation) -> float:
+    """The n draft steps [s]: each the plain step's time scaled by the bytes the draft reads against the
+    bytes the step reads (both memory-bound at decode batch), plus one layer's kernel latency."""
+    per_rank = draft_read_bytes(d.model, d.scheme, spec.method, batch) / max(1, d.tp)
+    per_draft = plain.total_s * min(1.0, per_rank / max(plain.bytes_read, 1.0)) + plain.fixed_s / d.model.num_layers
+    return spec.draft_tokens * per_draft
+
+
 def speculative_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float, plain: StepCost,
                      spec: Speculation, acceptance: float | None = None) -> SpecStep:
     """The verify + draft time of one speculative step and the tokens it keeps (see the module docstring)."""
-    n = spec.draft_tokens
-    big = decode_step(d, mem, batch * (n + 1), seq_len)
-    # each sequence's KV cache is read once, whatever the tokens verified against it
-    verify = big.total_s - (big.kv_s - plain.kv_s) - (big.attention_s - plain.attention_s)
-    draft_per_rank = draft_weight_bytes(d.model, d.scheme, spec.method) / max(1, d.tp)
-    per_draft = plain.total_s * min(1.0, draft_per_rank / max(plain.bytes_read, 1.0)) + plain.fixed_s / d.model.num_layers
+    big = decode_step(d, mem, batch * (spec.draft_tokens + 1), seq_len)
     kept = spec.kept(acceptance)
-    return SpecStep(verify, n * per_draft, kept, plain.total_s, big.roofline_s / kept)
+    return SpecStep(verify_s(plain, big), draft_s(d, batch, plain, spec), kept, plain.total_s, big.roofline_s / kept)
 
 
 def band_widening(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float, plain: StepCost,
@@ -197,5 +222,5 @@ def band_widening(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float
 
 
 __all__ = ["Speculation", "SpecDefaults", "SpecStep", "SPEC_DEFAULTS", "METHODS", "kept_tokens",
-           "acceptance_from_length", "draft_weight_bytes", "draft_kv_bytes_per_token", "speculative_step",
-           "band_widening", "defaults_for"]
+           "acceptance_from_length", "draft_weight_bytes", "draft_read_bytes", "draft_kv_bytes_per_token", "speculative_step",
+           "band_widening", "defaults_for", "verify_s", "draft_s"]

@@ -200,3 +200,104 @@ def test_workload_needs_users_or_rate():
         FleetWorkload.build()
     w = FleetWorkload.build(arrival_rate_per_s=10, output_tokens=1000, tokens_per_s_per_user=20, ttft_s=2)
     assert w.concurrent_users() == math.ceil(10 * (2 + 1000 / 20))
+
+
+# ------------------------------------------------------------------------------------------------
+# Speculative decoding
+# ------------------------------------------------------------------------------------------------
+
+from k2calc.deployment import resolve  # noqa: E402
+from k2calc.estimate import estimate  # noqa: E402
+from k2calc.fleet_speculative import (  # noqa: E402
+    Speculation,
+    acceptance_from_length,
+    band_widening,
+    draft_weight_bytes,
+    kept_tokens,
+    speculative_step,
+)
+from k2calc.memory import estimate_memory  # noqa: E402
+from k2calc.models import get_model  # noqa: E402
+from k2calc.performance.decode import decode_step  # noqa: E402
+from k2calc.scenario import Scenario  # noqa: E402
+
+
+def test_kept_tokens_and_acceptance_from_published_lengths():
+    # Leviathan et al. 2023: (1 - a^(n+1)) / (1 - a); a = 0.6, n = 3: (1 - 0.1296) / 0.4 = 2.176
+    assert kept_tokens(0.6, 3) == pytest.approx(2.176)
+    assert kept_tokens(0.875, 1) == pytest.approx(1.875)  # DeepSeek V3 paper: 85-90% on the 2nd token
+    # LMSYS MTP post: 2.18 tokens kept with 3 drafts -> a = 0.60; lightseekorg K2.5 EAGLE-3 MT-Bench 2.687 -> 0.74
+    assert acceptance_from_length(2.18, 3) == pytest.approx(0.601, abs=0.002)
+    assert acceptance_from_length(2.687, 3) == pytest.approx(0.739, abs=0.002)  # 1 + a + a^2 + a^3
+
+
+def test_defaults_by_model():
+    kimi = Speculation.of(get_model("kimi-k2-thinking"), "eagle3")
+    assert (kimi.draft_tokens, kimi.acceptance, kimi.acceptance_low, kimi.acceptance_high) == (3, 0.74, 0.62, 0.85)
+    ds = Speculation.of(get_model("deepseek-v3"), "mtp", draft_tokens=2, acceptance=0.8)
+    assert ds.draft_tokens == 2 and ds.acceptance == 0.8 and ds.acceptance_low < 0.8 < ds.acceptance_high
+    with pytest.raises(K2CalcError, match="no multi-token-prediction layer"):
+        Speculation.of(get_model("kimi-k2-thinking"), "mtp")
+    assert Speculation.of(get_model("kimi-k2-thinking"), "none") is None
+
+
+def test_deepseek_mtp_draft_weights():
+    # 685B on Hugging Face - 671B main model = 14B for the MTP module, of which its own embedding and
+    # head copies are 2 x 129,280 x 7,168 = 1.85B: ~12.1B parameters in the module itself, FP8 experts
+    # (1 B per weight + block scales), BF16 joining projection
+    m = get_model("deepseek-v3")
+    d = resolve(Scenario(model="deepseek-v3", hardware="b200"))
+    assert 11.5e9 < draft_weight_bytes(m, d.scheme, "mtp") < 12.5e9
+
+
+def _dense():
+    d = resolve(Scenario(model="llama-3.1-70b", hardware="h100-sxm", count=4, context=8192))
+    return d, estimate_memory(d)
+
+
+def test_speculative_speedup_shrinks_with_batch_and_never_beats_the_kept_tokens():
+    d, mem = _dense()
+    spec = Speculation.of(d.model, "eagle3")
+    speedups = []
+    for b in (1, 16, 64, 256):
+        plain = decode_step(d, mem, b, 4352)
+        s = speculative_step(d, mem, b, 4352, plain, spec)
+        assert s.speedup <= s.kept_tokens
+        speedups.append(s.speedup)
+    assert speedups == sorted(speedups, reverse=True)
+    assert speedups[0] > 2 and speedups[-1] < 1.5
+
+
+def test_moe_verify_reads_more_experts_at_small_batch():
+    d = resolve(Scenario(model="deepseek-v3", hardware="b200", count=8, context=8192))
+    mem = estimate_memory(d)
+    spec = Speculation.of(d.model, "mtp")
+    s1 = speculative_step(d, mem, 1, 4352, decode_step(d, mem, 1, 4352), spec)
+    s64 = speculative_step(d, mem, 64, 4352, decode_step(d, mem, 64, 4352), spec)
+    # 4 tokens route to ~4x the experts of one: the verify step costs clearly more than a plain one
+    assert s1.verify_s > 1.1 * s1.plain_s
+    assert s64.speedup > s1.speedup
+
+
+def test_band_widens_with_the_acceptance_range():
+    d, mem = _dense()
+    plain = decode_step(d, mem, 4, 4352)
+    narrow = Speculation("eagle3", 3, 0.74, 0.72, 0.76, "test")
+    wide = Speculation("eagle3", 3, 0.74, 0.62, 0.85, "test")
+    assert 1 < band_widening(d, mem, 4, 4352, plain, narrow) < band_widening(d, mem, 4, 4352, plain, wide)
+
+
+def test_estimate_with_speculation_is_faster_at_one_user_and_its_band_wider():
+    s = Scenario(model="llama-3.1-70b", hardware="h100-sxm", count=4, context=8192, input_tokens=2048, output_tokens=512)
+    plain, spec = estimate(s).performance, estimate(s.model_copy(update={"spec_method": "eagle3"})).performance
+    assert spec.decode_tokens_per_s_per_user > 1.5 * plain.decode_tokens_per_s_per_user
+    assert spec.decode_band_factor > plain.decode_band_factor
+    assert any("speculative decoding (eagle3" in n for n in spec.notes)
+    assert spec.decode_tokens_per_s_per_user <= spec.roofline_decode_tokens_per_s_per_user
+
+
+def test_speculative_run_rows():
+    rows = {r.measurement.id: r for r in validate.disaggregated_rows()}
+    for mid in ("dsv3-h200x16-sglang-pd-decode-mtp3", "dsv3-h200x16-sglang-pd-decode-mtp4"):
+        assert 1 / 1.5 <= rows[mid].ratio <= 1.5
+    assert "overlap scheduling" in dict(validate.skipped())["dsv3-h200x16-sglang-pd-decode-nomtp"]

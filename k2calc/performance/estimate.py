@@ -150,7 +150,12 @@ def _speculative(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float,
     speculative decoding when `speculation` is given (k2calc.fleet_speculative), else the plain step."""
     if speculation is None:
         return step.total_s, step.roofline_s, 1.0
-    from ..fleet_speculative import band_widening, draft_kv_bytes_per_token, draft_weight_bytes, speculative_step
+    from ..fleet_speculative import (
+        band_widening,
+        draft_kv_bytes_per_token,
+        draft_weight_bytes,
+        speculative_step,
+    )
     spec = speculative_step(d, mem, batch, seq_len, step, speculation)
     widen = band_widening(d, mem, batch, seq_len, step, speculation)
     notes.append(f"speculative decoding ({speculation.method}, {speculation.draft_tokens} draft tokens, acceptance "
