@@ -81,6 +81,10 @@ def _add_scenario_options(e: argparse.ArgumentParser) -> None:
     e.add_argument("--memory-fraction", type=float,
                    help="engine share of device memory (vLLM gpu_memory_utilization, SGLang mem_fraction_static)")
     e.add_argument("--wired-limit-gb", type=float, help="Mac: GPU wired-memory limit per Mac in GB (GiB)")
+    e.add_argument("--spec-method", default=d.spec_method, choices=["none", "mtp", "eagle3"],
+                   help="speculative decoding: the model's MTP layer or an EAGLE-3 draft head")
+    e.add_argument("--spec-draft-tokens", type=int, help="speculative draft tokens per step (default: by model)")
+    e.add_argument("--spec-acceptance", type=float, help="per-token acceptance rate 0-1 (default: published, by model)")
     c = e.add_argument_group("cost (defaults: data/cost_assumptions.csv, dated and sourced)")
     c.add_argument("--electricity-usd-per-kwh", type=float, help="electricity tariff [USD/kWh]")
     c.add_argument("--pue", type=float, help="power usage effectiveness of the room [ratio >= 1]")
