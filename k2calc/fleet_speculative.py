@@ -19,13 +19,15 @@ Defaults by model (draft length, acceptance, the range of acceptance over tasks)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 from .errors import K2CalcError
 from .memory import Deployment, MemoryEstimate
 from .models import ModelArch
 from .performance.decode import StepCost, decode_step, experts_touched
 from .quant import Scheme
+from .units import GB
 from .weights import kv_element_bytes, layer_bytes
 
 METHODS = ("none", "mtp", "eagle3")
@@ -170,6 +172,30 @@ def draft_kv_bytes_per_token(m: ModelArch, kv_dtype: str = "bf16") -> float:
     return 2 * m.num_kv_heads * m.head_dim * b
 
 
+def with_draft_memory(mem: MemoryEstimate, d: Deployment, spec: Speculation) -> MemoryEstimate:
+    """`mem` with the draft on the devices: its weights split over the tensor-parallel ranks of every
+    device (taken from the KV pool) and its one layer of KV per token beside the model's [B]. Capacities
+    (KV tokens, sequences, context) shrink in proportion; it no longer fits when the sequences asked for
+    exceed what remains. Hybrid and CPU deployments are left as they are (no speculative path modelled)."""
+    if d.topology not in ("gpu", "unified") or not mem.devices:
+        return mem
+    extra = math.ceil(draft_weight_bytes(d.model, d.scheme, spec.method) / max(1, d.tp))
+    first = mem.devices[0]
+    pool = max(first.kv_pool_bytes, 1)
+    kv_share = mem.kv_bytes_per_token / (mem.kv_bytes_per_token + draft_kv_bytes_per_token(d.model, d.kv_dtype))
+    shrink = max(0.0, (pool - extra) / pool) * kv_share
+    devices = [replace(dev, weights_bytes=dev.weights_bytes + extra, kv_pool_bytes=max(0, dev.kv_pool_bytes - extra))
+               for dev in mem.devices]
+    sequences = int(mem.max_concurrency * shrink)
+    reasons = list(mem.reasons)
+    if mem.fits and sequences < d.concurrency:
+        reasons.append(f"with the {spec.method} draft ({extra / GB:.1f} GB per device and its KV cache) only "
+                       f"{sequences:,} sequence(s) of {d.context_tokens:,} tokens fit, not {d.concurrency:,}")
+    return replace(mem, devices=devices, fits=not reasons, reasons=reasons,
+                   kv_capacity_tokens=int(mem.kv_capacity_tokens * shrink), max_concurrency=sequences,
+                   max_context_tokens=int(mem.max_context_tokens * shrink))
+
+
 @dataclass(frozen=True)
 class SpecStep:
     """One speculative step for `batch` sequences and what it yields [s, tokens]."""
@@ -223,4 +249,4 @@ def band_widening(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float
 
 __all__ = ["Speculation", "SpecDefaults", "SpecStep", "SPEC_DEFAULTS", "METHODS", "kept_tokens",
            "acceptance_from_length", "draft_weight_bytes", "draft_read_bytes", "draft_kv_bytes_per_token", "speculative_step",
-           "band_widening", "defaults_for", "verify_s", "draft_s"]
+           "band_widening", "defaults_for", "verify_s", "draft_s", "with_draft_memory"]

@@ -301,3 +301,17 @@ def test_speculative_run_rows():
     for mid in ("dsv3-h200x16-sglang-pd-decode-mtp3", "dsv3-h200x16-sglang-pd-decode-mtp4"):
         assert 1 / 1.5 <= rows[mid].ratio <= 1.5
     assert "overlap scheduling" in dict(validate.skipped())["dsv3-h200x16-sglang-pd-decode-nomtp"]
+
+
+def test_the_draft_takes_memory():
+    s = Scenario(model="deepseek-v3", hardware="b200", count=8, context=32768)
+    plain, spec = estimate(s), estimate(s.model_copy(update={"spec_method": "mtp"}))
+    # the MTP layer (~11.7 GB) over 8 tensor-parallel ranks: ~1.5 GB more weights per GPU, fewer KV tokens
+    extra = spec.memory.devices[0].weights_bytes - plain.memory.devices[0].weights_bytes
+    assert 1.4e9 < extra < 1.6e9
+    assert spec.memory.kv_capacity_tokens < plain.memory.kv_capacity_tokens
+    # where the plain model only just fits, the draft tips it over, and says why
+    tight = Scenario(model="kimi-k2-thinking", hardware="h200-sxm", count=8, context=262144, concurrency=2)
+    assert estimate(tight).fits
+    e = estimate(tight.model_copy(update={"spec_method": "eagle3"}))
+    assert not e.fits and "draft" in e.memory.reasons[-1]

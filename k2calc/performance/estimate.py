@@ -162,8 +162,8 @@ def _speculative(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float,
                  f"{speculation.acceptance:g} [{speculation.acceptance_low:g}-{speculation.acceptance_high:g}]: "
                  f"{speculation.source}): {spec.kept_tokens:.2f} tokens kept per step, x{spec.speedup:.2f} at "
                  f"{batch} sequence(s) per replica; the band is widened x{widen:.2f} for the acceptance range; "
-                 f"the draft's {draft_weight_bytes(d.model, d.scheme, speculation.method) / 1e9:.1f} GB of weights "
-                 f"and {draft_kv_bytes_per_token(d.model, d.kv_dtype):,.0f} B of KV per token are not yet placed in memory")
+                 f"the draft adds {draft_weight_bytes(d.model, d.scheme, speculation.method) / 1e9:.1f} GB of weights "
+                 f"and {draft_kv_bytes_per_token(d.model, d.kv_dtype):,.0f} B of KV per token to the memory")
     return spec.per_token_s, spec.roofline_s, widen
 
 

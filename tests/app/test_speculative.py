@@ -55,3 +55,10 @@ def test_mtp_on_a_model_without_an_mtp_layer_says_so():
     at = _app({"spec_method": "mtp"})
     assert not at.exception
     assert any("no multi-token-prediction layer" in e.value for e in at.error)
+
+
+def test_a_draft_that_tips_memory_over_is_shown_as_not_fitting():
+    at = _app({"context": "262144", "concurrency": "2", "spec_method": "eagle3"})
+    assert not at.exception, at.exception
+    text = " ".join(e.value for e in at.error) + " ".join(m.value for m in at.markdown)
+    assert "draft" in text
