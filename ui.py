@@ -10,10 +10,10 @@ import plotly.graph_objects as go
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-from k2calc.charts import speed_vs_concurrency
+from k2calc.charts import concurrency_vs_context, cost_breakdown, memory_per_device, speed_vs_concurrency
 from k2calc.errors import K2CalcError
 from k2calc.estimate import Estimate, estimate, reprice
-from k2calc.links import catalogs_param, physics_query
+from k2calc.links import catalogs_param, physics_query, to_query
 from k2calc.scenario import Catalogs, Scenario
 from k2calc.sweeps import context_curve, published_points, speed_curve
 from k2calc.whatif import nearest_step
@@ -148,3 +148,27 @@ def cached_speed_figure(e: Estimate, catalogs: Catalogs, baseline: Estimate | No
     base_curve = cached_speed_data(baseline, catalogs)[0] if baseline is not None and baseline.fits else None
     base_key = _cache_key(baseline.scenario, catalogs) if base_curve is not None else None
     return _speed_figure(_cache_key(e.scenario, catalogs), base_key, e.scenario.concurrency, curve, points, base_curve)
+
+
+@st.cache_resource(max_entries=256, show_spinner=False)
+def _figure(kind: str, key: tuple, _build: Callable[[], go.Figure]) -> go.Figure:
+    # One cache for every figure drawn from one scenario: sessions on the same scenario (the defaults, a
+    # shared link) draw it once. cache_resource, as for the speed figure: read-only, never pickled.
+    return _build()
+
+
+def cached_memory_figure(e: Estimate, catalogs: Catalogs) -> go.Figure:
+    """Memory per device, cached per physics."""
+    return _figure("memory", _cache_key(e.scenario, catalogs), lambda: memory_per_device(e.memory))
+
+
+def cached_context_figure(e: Estimate, catalogs: Catalogs) -> go.Figure:
+    """Sequences that fit against context, cached per physics."""
+    return _figure("context", _cache_key(e.scenario, catalogs),
+                   lambda: concurrency_vs_context(cached_context_curve(e, catalogs)))
+
+
+def cached_cost_figure(e: Estimate, catalogs: Catalogs) -> go.Figure:
+    """The cost breakdown, cached per scenario including its cost fields."""
+    return _figure("cost", (tuple(sorted(to_query(e.scenario).items())), catalogs_param(catalogs)),
+                   lambda: cost_breakdown(e))

@@ -10,13 +10,15 @@ For each session:
 
 * **ready**: from opening the websocket to the Calculator's first successful ``script_finished`` (the
   app's first run reruns itself once to leave Streamlit's legacy pages mode; that rerun is included);
-* **rerun**: from sending a changed users number box (a new scenario, so new physics: not a cache hit
-  of another session) to its ``script_finished``; all sessions rerun at the same moment;
+* **rerun**: from sending a changed users and answer-length number box (a new scenario that still fits,
+  so new physics, charts and cost: not a cache hit of another session) to its ``script_finished``; all
+  sessions rerun at the same moment;
 * **errors**: sessions that failed, timed out, or whose page showed an exception box.
 
 Also printed: the server's resident memory (RSS) before the sessions, at its peak, and after.
 
-Run from the repository root: ``python benchmarks/app_load.py`` (``--sessions 50``, ``--timeout 120``).
+Run from the repository root: ``python benchmarks/app_load.py`` (``--sessions 50``, ``--timeout 120``,
+``--replicas 2`` to start two servers and spread the sessions over them, as a load balancer would).
 Targets (issue 12, 2-core machine, 50 sessions): all ready, p95 ready <= 5 s, p95 rerun <= 2 s, no
 error, server memory < 1 GB.
 """
@@ -41,6 +43,7 @@ from streamlit.proto.NumberInput_pb2 import NumberInput
 
 ROOT = Path(__file__).resolve().parent.parent
 USERS_KEY = "concurrency"  # the sidebar's users number box (its widget key)
+ANSWER_KEY = "output_tokens"  # the sidebar's answer-length number box
 
 
 def _free_port() -> int:
@@ -58,6 +61,16 @@ def _rss_bytes(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU time (user + system) a process has used so far (Linux /proc) [s]; 0 when unreadable. The
+    server's CPU seconds per session do not depend on what else the machine runs, unlike wall times."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 class RssSampler(threading.Thread):
@@ -149,20 +162,24 @@ class Session:
         await self._run_until_finished(timeout - (time.perf_counter() - t0))
         return time.perf_counter() - t0
 
-    async def change_users(self, users: int, timeout: float) -> float:
-        """Seconds for the rerun after typing `users` into the users box."""
+    async def change_request(self, users: int, output_tokens: int, timeout: float) -> float:
+        """Seconds for the rerun after typing `users` into the users box and `output_tokens` into the
+        answer-length box (both at once, as one rerun)."""
         from streamlit.proto.WidgetStates_pb2 import WidgetState
 
-        wid = next((i for i in self.numbers if i.endswith(f"-{USERS_KEY}")), None)
-        if wid is None:
-            raise RuntimeError("no users number box on the page")
-        state = WidgetState(id=wid)
-        if self.numbers[wid].data_type == NumberInput.INT:
-            state.int_value = users
-        else:
-            state.double_value = float(users)
+        states = []
+        for key, value in ((USERS_KEY, users), (ANSWER_KEY, output_tokens)):
+            wid = next((i for i in self.numbers if i.endswith(f"-{key}")), None)
+            if wid is None:
+                raise RuntimeError(f"no {key} number box on the page")
+            state = WidgetState(id=wid)
+            if self.numbers[wid].data_type == NumberInput.INT:
+                state.int_value = value
+            else:
+                state.double_value = float(value)
+            states.append(state)
         t0 = time.perf_counter()
-        await self._send_rerun([state])
+        await self._send_rerun(states)
         await self._run_until_finished(timeout)
         return time.perf_counter() - t0
 
@@ -178,9 +195,14 @@ def _pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, max(0, round(q * (len(values) - 1))))]
 
 
-async def run(port: int, n: int, timeout: float) -> dict:
-    url = f"ws://127.0.0.1:{port}/_stcore/stream"
-    sessions = [Session(url, i) for i in range(n)]
+def _cpu_all(pids: list[int]) -> float:
+    return sum(_cpu_s(pid) for pid in pids)
+
+
+async def run(ports: list[int], n: int, timeout: float, pids: list[int]) -> dict:
+    """Open `n` sessions spread round-robin over the servers on `ports` (a load balancer with sticky
+    sessions), then rerun them all at once."""
+    sessions = [Session(f"ws://127.0.0.1:{ports[i % len(ports)]}/_stcore/stream", i) for i in range(n)]
     errors: list[str] = []
 
     async def open_one(s: Session):
@@ -190,57 +212,73 @@ async def run(port: int, n: int, timeout: float) -> dict:
             errors.append(f"session {s.index} open: {type(exc).__name__}: {exc}"[:200])
             return None
 
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _cpu_all(pids)
     ready = [r for r in await asyncio.gather(*(open_one(s) for s in sessions)) if r is not None]
-    all_ready_s = time.perf_counter() - t0
+    all_ready_s, ready_cpu_s = time.perf_counter() - t0, _cpu_all(pids) - cpu0
 
     async def rerun_one(s: Session):
         if s.ws is None or not s.numbers:
             return None
         try:
-            return await s.change_users(2 + s.index, timeout)  # each session its own new scenario
+            # each session its own new scenario that fits the default deployment (2-17 users, the default
+            # 8x H200 holds 22 at the default context), so every rerun computes speed, charts and cost
+            return await s.change_request(2 + s.index % 16, 1000 + s.index, timeout)
         except Exception as exc:  # noqa: BLE001
             errors.append(f"session {s.index} rerun: {type(exc).__name__}: {exc}"[:200])
             return None
 
+    cpu1 = _cpu_all(pids)
     reruns = [r for r in await asyncio.gather(*(rerun_one(s) for s in sessions)) if r is not None]
+    rerun_cpu_s = _cpu_all(pids) - cpu1
     exceptions = sum(s.exceptions for s in sessions)
     await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
-    return {"ready": ready, "reruns": reruns, "errors": errors, "exceptions": exceptions, "all_ready_s": all_ready_s}
+    return {"ready": ready, "reruns": reruns, "errors": errors, "exceptions": exceptions, "all_ready_s": all_ready_s,
+            "ready_cpu_s": ready_cpu_s, "rerun_cpu_s": rerun_cpu_s}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sessions", "-n", type=int, default=50, help="concurrent sessions (default 50)")
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds a session may wait (default 120)")
+    ap.add_argument("--replicas", type=int, default=1,
+                    help="servers to start, sessions spread round-robin over them as a load balancer with sticky "
+                         "sessions would (default 1)")
     a = ap.parse_args(argv)
-    port = _free_port()
-    server = start_server(port)
+    ports = [_free_port() for _ in range(a.replicas)]
+    servers = [start_server(port) for port in ports]
+    pids = [srv.pid for srv in servers]
     try:
-        idle = _rss_bytes(server.pid)
-        sampler = RssSampler(server.pid)
-        sampler.start()
-        r = asyncio.run(run(port, a.sessions, a.timeout))
-        peak = sampler.stop()
-        after = _rss_bytes(server.pid)
+        idle = sum(_rss_bytes(pid) for pid in pids)
+        samplers = [RssSampler(pid) for pid in pids]
+        for sampler in samplers:
+            sampler.start()
+        r = asyncio.run(run(ports, a.sessions, a.timeout, pids))
+        peak = sum(sampler.stop() for sampler in samplers)
+        after = sum(_rss_bytes(pid) for pid in pids)
     finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            try:
+                server.wait(10)
+            except subprocess.TimeoutExpired:
+                server.kill()
     mib = 1024 ** 2
     ready, reruns = r["ready"], r["reruns"]
     print(f"k2calc app load: {a.sessions} concurrent sessions (Streamlit protocol client, no browser), "
-          f"{os.cpu_count()} CPU(s)")
+          f"{a.replicas} server(s), {os.cpu_count()} CPU(s)")
     print(f"  ready:  {len(ready)}/{a.sessions} sessions, p50 {_pct(ready, 0.5):.2f} s, p95 {_pct(ready, 0.95):.2f} s, "
           f"max {max(ready, default=float('nan')):.2f} s (all ready after {r['all_ready_s']:.2f} s)")
-    print(f"  rerun:  {len(reruns)}/{a.sessions} sessions (users box changed at once), p50 {_pct(reruns, 0.5):.2f} s, "
+    print(f"  rerun:  {len(reruns)}/{a.sessions} sessions (users and answer length changed at once), p50 {_pct(reruns, 0.5):.2f} s, "
           f"p95 {_pct(reruns, 0.95):.2f} s, max {max(reruns, default=float('nan')):.2f} s")
+    print(f"  server CPU: {r['ready_cpu_s'] / max(1, len(ready)) * 1e3:.0f} ms per session to ready, "
+          f"{r['rerun_cpu_s'] / max(1, len(reruns)) * 1e3:.0f} ms per rerun (user + system time of the server "
+          f"processes; one server's Python threads share one interpreter lock, so N sessions at once on one server "
+          f"need about N x this)")
     print(f"  errors: {len(r['errors'])} session error(s), {r['exceptions']} exception box(es)")
     for e in r["errors"][:5]:
         print(f"    {e}")
-    print(f"  server RSS: {idle / mib:.0f} MiB idle, {peak / mib:.0f} MiB peak, {after / mib:.0f} MiB after "
+    print(f"  server RSS (all servers): {idle / mib:.0f} MiB idle, {peak / mib:.0f} MiB peak, {after / mib:.0f} MiB after "
           f"(~{max(0, peak - idle) / mib / max(1, a.sessions):.1f} MiB per session)")
     return 0 if not r["errors"] and not r["exceptions"] and len(ready) == a.sessions else 1
 

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
+from .figspec import FigureSpec
 from .memory import MemoryEstimate
 from .units import GiB, format_usd
 
@@ -79,8 +79,9 @@ def _rgba(hex_colour: str, alpha: float) -> str:
     return f"rgba({r}, {g}, {b}, {alpha})"
 
 
-def _style(fig: go.Figure, title: str | None = None, **layout) -> go.Figure:
-    """Theme-neutral look: transparent backgrounds, grey grid, legend below the plot."""
+def _style(fig: FigureSpec, title: str | None = None, **layout) -> go.Figure:
+    """Theme-neutral look: transparent backgrounds, grey grid, legend below the plot; the built figure
+    (k2calc.figspec: charts collect plain dicts and plotly validates them once)."""
     settings = dict(
         title=title, paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
         legend=dict(orientation="h", yref="container", y=0, yanchor="bottom", x=0, xanchor="left"),
@@ -88,12 +89,12 @@ def _style(fig: go.Figure, title: str | None = None, **layout) -> go.Figure:
     fig.update_layout(**{**settings, **layout})
     fig.update_xaxes(gridcolor=GRID, zerolinecolor=GRID, linecolor=GRID)
     fig.update_yaxes(gridcolor=GRID, zerolinecolor=GRID, linecolor=GRID)
-    return fig
+    return fig.build()
 
 
 def _empty(title: str, message: str, x_title: str, y_title: str) -> go.Figure:
     """A figure that says why there is nothing to draw (axes still titled with units)."""
-    fig = go.Figure()
+    fig = FigureSpec()
     fig.add_annotation(text=message, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
     fig.update_xaxes(title=x_title, showticklabels=False)
     fig.update_yaxes(title=y_title, showticklabels=False)
@@ -124,7 +125,7 @@ def memory_per_device(mem: MemoryEstimate, title: str = "Memory per device") -> 
         "runtime": [d.overhead_bytes for d in mem.devices],
         "free": [max(0, d.free_bytes) for d in mem.devices],
     }
-    fig = go.Figure()
+    fig = FigureSpec()
     for label, values in parts.items():
         fig.add_bar(name=label, x=names, y=[v / GiB for v in values], marker_color=COMPONENT_COLOURS[label],
                     hovertemplate="%{x}<br>" + label + ": %{y:,.1f} GiB<extra></extra>")
@@ -141,9 +142,7 @@ def memory_per_device(mem: MemoryEstimate, title: str = "Memory per device") -> 
                     hovertemplate="%{x}<br>installed: %{y:,.1f} GiB<extra></extra>")
     fig.update_layout(barmode="stack", yaxis_title="memory per device [GiB]", xaxis_title=None,
                       xaxis_type="category")
-    fig = _style(fig, title)
-    fig.update_layout(legend_traceorder="normal")
-    return fig
+    return _style(fig, title, legend_traceorder="normal")
 
 
 def _device_labels(names: list[str]) -> list[str]:
@@ -163,7 +162,7 @@ _PER_USER_METRICS = {"decode_tokens_per_s_per_user"}
 _TOTAL_METRICS = {"decode_tokens_per_s_total", "output_tokens_per_s_total"}
 
 
-def _shade_unfit(fig: go.Figure, curve: pd.DataFrame, x: list) -> None:
+def _shade_unfit(fig: FigureSpec, curve: pd.DataFrame, x: list) -> None:
     """Grey where the KV cache of that many sequences no longer fits (both panels)."""
     if not ("fits" in curve and len(curve) and not curve["fits"].all()):
         return
@@ -177,7 +176,7 @@ def _shade_unfit(fig: go.Figure, curve: pd.DataFrame, x: list) -> None:
                        showarrow=False, xanchor="right", yanchor="bottom")
 
 
-def _published_markers(fig: go.Figure, points: pd.DataFrame | None) -> None:
+def _published_markers(fig: FigureSpec, points: pd.DataFrame | None) -> None:
     """Published measurements as markers: filled diamond on the same hardware, open circle for the same
     engine family and platform; per-user metrics in the top panel, totals below."""
     if points is None or not len(points):
@@ -208,7 +207,7 @@ def speed_vs_concurrency(curve: pd.DataFrame, points: pd.DataFrame | None = None
     (filled diamond: same hardware; open circle: same engine family and platform). Where the KV cache
     of that many sequences no longer fits, the area is shaded grey. ``baseline``: a pinned scenario's
     curve (same columns), drawn as a faint dotted trace in each panel ("baseline ...")."""
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.07)
+    fig = FigureSpec(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.07)
     x = list(curve["concurrency"])
     ticks = x
     if baseline is not None and len(baseline):
@@ -258,7 +257,7 @@ def concurrency_vs_context(curve: pd.DataFrame, title: str = "Concurrent sequenc
     (linear y when some context fits no sequence). Optional reference lines at the scenario's context
     and concurrency."""
     x, y = list(curve["context_tokens"]), list(curve["max_concurrency"])
-    fig = go.Figure()
+    fig = FigureSpec()
     cap = list(curve["kv_capacity_tokens"]) if "kv_capacity_tokens" in curve else [None] * len(x)
     fig.add_scatter(x=x, y=y, mode="lines+markers", name="max concurrent sequences",
                     line=dict(color=CLASS_COLOURS["GPU server"], width=3), customdata=cap,
@@ -290,7 +289,7 @@ def cost_breakdown(e: "Estimate", title: str = "Cost breakdown") -> go.Figure:
     c = e.cost
     if c is None:
         return _empty(title, "no cost for this scenario", "cost [USD/year]", "")
-    fig = make_subplots(rows=2, cols=1, vertical_spacing=0.25, row_heights=[0.6, 0.4])
+    fig = FigureSpec(rows=2, cols=1, vertical_spacing=0.25, row_heights=[0.6, 0.4])
     own = "buy: own the hardware"
     parts = {"capital (amortised)": c.annual_capital_usd, "energy": c.annual_energy_usd,
              "hosting": c.annual_hosting_usd, "maintenance": c.annual_maintenance_usd}
@@ -316,9 +315,7 @@ def cost_breakdown(e: "Estimate", title: str = "Cost breakdown") -> go.Figure:
     fig.update_xaxes(title=f"cost of {c.output_tokens_per_year / 1e9:,.2f} billion output tokens a year "
                            "[USD/year]", row=1, col=1)
     fig.update_xaxes(title="purchase [USD]", row=2, col=1)
-    fig = _style(fig, title, height=480)
-    fig.update_layout(legend_traceorder="normal")
-    return fig
+    return _style(fig, title, height=480, legend_traceorder="normal")
 
 
 def cumulative_cost_chart(df: pd.DataFrame, title: str = "Cumulative cost: buy vs rent vs API") -> go.Figure:
@@ -326,7 +323,7 @@ def cumulative_cost_chart(df: pd.DataFrame, title: str = "Cumulative cost: buy v
     API, with the break-even month marked where buying becomes cheaper than the API (and than renting)."""
     if "buy_usd" not in df:
         return _empty(title, "no cost for this scenario", "months since purchase [months]", "cumulative cost [USD]")
-    fig = go.Figure()
+    fig = FigureSpec()
     labels = {"buy_usd": ("buy", "buy (capex + running costs)"), "rent_usd": ("rent", "rent the GPUs by the hour"),
               "api_usd": ("API", "API for the same tokens")}
     for col, (key, name) in labels.items():
@@ -372,21 +369,21 @@ def tornado_chart(df: pd.DataFrame, title: str = "What moves the cost most") -> 
     rows = df.iloc[::-1]  # plotly draws the first category at the bottom
     base = next((b for b in df["base_usd_per_mtok"] if _finite(b)), None)
     names = list(rows["assumption"])
-    fig = go.Figure()
+    fig = FigureSpec()
     for side, col, label_col, colour in (("low setting", "usd_per_mtok_low", "low_label", "#0CA678"),
                                          ("high setting", "usd_per_mtok_high", "high_label", "#F76707")):
         values = [v if _finite(v) else None for v in rows[col]]
         ref = base if base is not None else 0.0
         fig_x = [None if v is None else v - ref for v in values]
-        trace = go.Bar(y=names, x=fig_x, base=ref, orientation="h", name=side, marker_color=colour,
-                       text=list(rows[label_col]), textposition="auto",
-                       customdata=list(zip(rows[label_col], [v if v is not None else float("nan") for v in values])),
-                       hovertemplate="%{y} at %{customdata[0]}: $%{customdata[1]:,.2f} per 1M output tokens"
-                                     "<extra></extra>")
-        fig.add_trace(trace)
+        fig.add_bar(y=names, x=fig_x, base=ref, orientation="h", name=side, marker_color=colour,
+                    text=list(rows[label_col]), textposition="auto",
+                    customdata=list(zip(rows[label_col], [v if v is not None else float("nan") for v in values])),
+                    hovertemplate="%{y} at %{customdata[0]}: $%{customdata[1]:,.2f} per 1M output tokens"
+                                  "<extra></extra>")
     if base is not None:
-        fig.add_vline(x=base, line=dict(color=NEUTRAL, width=2),
-                      annotation_text=f"your scenario: {format_usd(base, 2)}", annotation_position="top")
+        fig.add_vline(x=base, line=dict(color=NEUTRAL, width=2))
+        fig.add_annotation(x=base, xref="x", y=1, yref="y domain", text=f"your scenario: {format_usd(base, 2)}",
+                           showarrow=False, xanchor="center", yanchor="bottom")
     fig.update_layout(barmode="overlay")
     fig.update_xaxes(title="$ per 1M output tokens [USD]")
     fig.update_yaxes(title=None, type="category")
@@ -405,7 +402,7 @@ def compare_models_chart(df: pd.DataFrame, title: str = "Models side by side") -
     panels = (("weights_gb", "weights [GB]", "%{y:,.1f} GB"),
               ("per_user_tok_s", "decode per user [tok/s]", "%{y:,.1f} tok/s"),
               ("usd_per_mtok_output", "$ per 1M output tokens [USD]", "$%{y:,.2f}"))
-    fig = make_subplots(rows=1, cols=3, subplot_titles=[p[1] for p in panels], horizontal_spacing=0.08)
+    fig = FigureSpec(rows=1, cols=3, subplot_titles=[p[1] for p in panels], horizontal_spacing=0.08)
     for _, r in df.iterrows():
         colour = model_colour(str(r["model_id"]))
         fits = bool(r["fits"])
@@ -442,7 +439,7 @@ def hardware_scatter(df: pd.DataFrame, title: str = "Cost against speed, per con
     configuration that fits, coloured by hardware class, with the Pareto front joined (no other
     option is both cheaper per token and faster per user)."""
     ok = df[df["fits"].astype(bool) & df["usd_per_mtok_output"].map(_finite) & df["per_user_tok_s"].map(_finite)]
-    fig = go.Figure()
+    fig = FigureSpec()
     for klass, colour in CLASS_COLOURS.items():
         sel = ok[ok["klass"] == klass]
         if not len(sel):
@@ -484,7 +481,7 @@ def measured_vs_predicted(rows: Sequence["Row"] | None = None,
     from .validate import rows as all_rows
 
     rows = list(all_rows() if rows is None else rows)
-    fig = go.Figure()
+    fig = FigureSpec()
     for kind, colour in KIND_COLOURS.items():
         sel = [r for r in rows if r.kind == kind]
         if not sel:

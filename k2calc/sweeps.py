@@ -197,7 +197,7 @@ def published_points(e: Estimate | Scenario, catalogs: Catalogs | None = None) -
     """
     from .validate import (  # validate imports the whole core; keep it off import time
         describe,
-        rows,
+        model_rows,
     )
 
     columns = ["id", "metric", "concurrency", "measured", "predicted", "unit", "source", "same_hardware",
@@ -212,10 +212,8 @@ def published_points(e: Estimate | Scenario, catalogs: Catalogs | None = None) -
             return pd.DataFrame(columns=columns)
     klass = calibration_class(d)
     out = []
-    for r in rows():
+    for r in model_rows(s.model):
         m = r.measurement
-        if r.scenario.model != s.model:
-            continue
         same_hw = bool(s.hardware) and r.scenario.hardware == s.hardware
         if r.klass != klass and not same_hw:
             continue

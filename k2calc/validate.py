@@ -188,9 +188,14 @@ def disaggregated_summary_line() -> str:
 @lru_cache(maxsize=1)
 def physics_rows() -> tuple[Row, ...]:
     """Every measurement that maps onto a scenario, with the physics' prediction (no correction)."""
+    return _physics_rows(None)
+
+
+def _physics_rows(model_id: str | None) -> tuple[Row, ...]:
+    """physics_rows() of one model's measurements (None: every model)."""
     out = []
     for m in load_measurements():
-        if m.metric not in SPEED_METRICS:
+        if m.metric not in SPEED_METRICS or model_id is not None and m.model_id != model_id:
             continue
         try:
             s = comparable_scenario(m)
@@ -210,6 +215,13 @@ def _repredict(rs: tuple[Row, ...], table: Corrections) -> tuple[Row, ...]:
 def rows() -> tuple[Row, ...]:
     """Every comparable measurement with the prediction the calculator shows (stored corrections)."""
     return _repredict(physics_rows(), load_corrections())
+
+
+@lru_cache(maxsize=64)
+def model_rows(model_id: str) -> tuple[Row, ...]:
+    """rows() of one model's measurements, predicting only those (about a tenth of the work of rows():
+    the calculator's first answer for a model waits on it)."""
+    return _repredict(_physics_rows(model_id), load_corrections())
 
 
 def fit_corrections(rs: tuple[Row, ...]) -> dict[tuple[str, str], tuple[float, int, int]]:

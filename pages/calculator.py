@@ -5,13 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from k2calc.charts import concurrency_vs_context, cost_breakdown, memory_per_device
 from k2calc.errors import K2CalcError
 from k2calc.units import GiB, format_device_bytes, format_gb
 from k2calc.whatif import KEY_FIGURES_BY_KEY, changed_settings, compare
 from ui import (
-    cached_context_curve,
+    cached_context_figure,
+    cached_cost_figure,
     cached_estimate,
+    cached_memory_figure,
     cached_speed_figure,
     estimate_or_stop,
     page_setup,
@@ -154,10 +155,10 @@ with tab_speed:
         # The sweeps reuse the estimate's deployment and memory, cached per scenario (a cost slider
         # recomputes none of them); a pinned baseline is drawn as a faint dotted trace.
         st.plotly_chart(cached_speed_figure(result, catalogs, baseline), key="speed_chart", width="stretch")
-    st.plotly_chart(concurrency_vs_context(cached_context_curve(result, catalogs)), key="context_chart",
+    st.plotly_chart(cached_context_figure(result, catalogs), key="context_chart",
                     width="stretch")
 with tab_memory:
-    st.plotly_chart(memory_per_device(mem), key="memory_chart", width="stretch")
+    st.plotly_chart(cached_memory_figure(result, catalogs), key="memory_chart", width="stretch")
     rows = [{
         "device": dev.name, "capacity [GiB]": dev.capacity_bytes / GiB, "usable [GiB]": dev.usable_bytes / GiB,
         "weights [GiB]": dev.weights_bytes / GiB, "KV cache [GiB]": dev.kv_bytes / GiB,
@@ -173,6 +174,6 @@ with tab_cost:
     if cost is None:
         st.info(f"No cost for this scenario: {result.no_cost_reason}.")
     else:
-        st.plotly_chart(cost_breakdown(result), key="cost_chart", width="stretch")
+        st.plotly_chart(cached_cost_figure(result, catalogs), key="cost_chart", width="stretch")
         for note in cost.notes:
             st.caption(note)
