@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field, replace
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -27,7 +28,8 @@ from .cost import estimate_cost
 from .deployment import resolve, smallest_fitting
 from .errors import K2CalcError, validation_message
 from .estimate import finite_json
-from .fleet_ep import Pool, decode_step_pool, make_pool, prefill_batch_pool
+from .fleet_ep import DecodeStep, Pool, decode_step_pool, make_pool, prefill_batch_pool
+from .fleet_speculative import Speculation
 from .hardware import get_hardware
 from .memory import Deployment, estimate_memory
 from .models import get_model
@@ -65,6 +67,7 @@ class FleetWorkload(BaseModel):
     output_tokens: int = Field(1000, ge=1, le=1_000_000)
     tokens_per_s_per_user: float = Field(30.0, gt=0, le=10_000)
     ttft_s: float = Field(2.0, gt=0, le=3600)
+    spec_method: Literal["none", "mtp", "eagle3"] = "none"  # speculative decoding, the model's sourced defaults
 
     @model_validator(mode="after")
     def _users_or_rate(self) -> "FleetWorkload":
@@ -86,6 +89,15 @@ class FleetWorkload(BaseModel):
             return cls(**{k: v for k, v in values.items() if v is not None})
         except ValidationError as exc:
             raise K2CalcError(validation_message(exc, names=names, model=cls)) from None
+
+    @property
+    def seq_len(self) -> float:
+        """Cached tokens a decode step sees on average: the prompt and half the answer [tokens]."""
+        return self.input_tokens + self.output_tokens / 2
+
+    def speculation(self):
+        """The speculative-decoding setting (k2calc.fleet_speculative.Speculation) or None."""
+        return Speculation.of(get_model(self.model), self.spec_method)
 
     @property
     def tpot_s(self) -> float:
@@ -224,12 +236,17 @@ def _pools(w: FleetWorkload, hardware: str, sizes=POOL_SIZES, eplb: bool = False
     return out
 
 
+def _decode(pool: Pool, w: FleetWorkload, batch_per_gpu: int) -> DecodeStep:
+    """The pool's decode step for the workload (speculative when it asks) at `batch_per_gpu` sequences."""
+    spec = w.speculation()
+    return decode_step_pool(pool, batch_per_gpu, w.seq_len, *((spec,) if spec else ()))
+
+
 def max_batch_per_gpu(pool: Pool, w: FleetWorkload, tpot_s: float) -> tuple[int, float]:
     """(largest sequences per GPU whose decode step meets `tpot_s` and whose KV fits, its step [s]);
     (0, step at one sequence) when even one misses it."""
-    seq_len = w.input_tokens + w.output_tokens / 2
     hi = min(pool.kv_tokens_per_gpu // w.context_tokens, decode_batch_cap(pool.deployment))
-    step = lambda b: decode_step_pool(pool, b, seq_len).total_s  # noqa: E731
+    step = lambda b: _decode(pool, w, b).per_token_s  # noqa: E731
     if hi < 1 or step(1) > tpot_s:
         return 0, step(1)
     lo = 1
@@ -254,7 +271,7 @@ def _decode_plan(w: FleetWorkload, hardware: str) -> tuple[Pool, int, int, float
         gpus = instances * pool.gpus
         if best is None or gpus < best[0]:
             per_gpu = users / gpus
-            tpot = decode_step_pool(pool, max(1, math.ceil(per_gpu)), w.input_tokens + w.output_tokens / 2).total_s
+            tpot = _decode(pool, w, max(1, math.ceil(per_gpu))).per_token_s
             best = (gpus, pool, instances, per_gpu, tpot)
     if best is None:
         return f"no decode pool of {', '.join(map(str, POOL_SIZES))} GPUs reaches {w.tokens_per_s_per_user:g} tok/s per user"
@@ -326,7 +343,8 @@ def _aggregated_replica(w: FleetWorkload, hardware: str, count: int) -> tuple[De
     mem = estimate_memory(d)
     if not mem.fits:
         return None
-    ok = lambda c: _meets(estimate_performance(d, mem, w.input_tokens, w.output_tokens, c), w)  # noqa: E731
+    spec = w.speculation()
+    ok = lambda c: _meets(estimate_performance(d, mem, w.input_tokens, w.output_tokens, c, speculation=spec), w)  # noqa: E731
     hi = max(1, mem.max_concurrency)
     if not ok(1):
         return None
@@ -337,7 +355,7 @@ def _aggregated_replica(w: FleetWorkload, hardware: str, count: int) -> tuple[De
             lo = mid
         else:
             hi = mid - 1
-    return d, lo, estimate_performance(d, mem, w.input_tokens, w.output_tokens, lo)
+    return d, lo, estimate_performance(d, mem, w.input_tokens, w.output_tokens, lo, speculation=spec)
 
 
 def _meets(perf, w: FleetWorkload) -> bool:
@@ -367,7 +385,8 @@ def aggregated(w: FleetWorkload, hardware: str) -> FleetOption:
     gpus, d, replicas, per_replica, perf = best
     users = w.concurrent_users()
     per_user_load = users / replicas
-    perf = estimate_performance(d, estimate_memory(d), w.input_tokens, w.output_tokens, max(1, math.ceil(per_user_load)))
+    perf = estimate_performance(d, estimate_memory(d), w.input_tokens, w.output_tokens, max(1, math.ceil(per_user_load)),
+                                speculation=w.speculation())
     tpot = 1 / perf.decode_tokens_per_s_per_user
     rate = w.arrival_rate(perf.ttft_s, tpot)
     nodes = replicas * d.nodes if d.count >= GPUS_PER_NODE else nodes_for_gpus(gpus)
@@ -392,15 +411,16 @@ def _interleaved(pool: Pool, w: FleetWorkload, b: int) -> tuple[float, float]:
     d = pool.deployment
     chunk = min(w.input_tokens, d.engine.chunk_tokens(d.device.memory_bytes))
     forward = prefill_batch_pool(pool, chunk, w.input_tokens)
-    step = decode_step_pool(pool, b, w.input_tokens + w.output_tokens / 2).total_s
+    decode = _decode(pool, w, b)
+    step = decode.total_s
     chunks = math.ceil(w.input_tokens / chunk)
     ttft = REQUEST_OVERHEAD_S["server"] + (chunks + 0.5) * (step + forward.total_s) + step
     share = 0.0
     for _ in range(8):
-        tpot = step / (1 - share)
+        tpot = decode.per_token_s / (1 - share)
         share = min(MAX_PREFILL_UTILISATION, b / (ttft + w.output_tokens * tpot) * w.input_tokens
                     / forward.tokens_per_s_per_gpu)
-    return step / (1 - share), ttft + md1_ttft_s(forward.total_s * chunks, share) - 1.5 * forward.total_s * chunks
+    return decode.per_token_s / (1 - share), ttft + md1_ttft_s(forward.total_s * chunks, share) - 1.5 * forward.total_s * chunks
 
 
 def aggregated_ep(w: FleetWorkload, hardware: str) -> FleetOption:
@@ -506,7 +526,7 @@ def pareto_points(w: FleetWorkload, hardware: str) -> list[ParetoPoint]:
         d, c_max, _ = found
         mem = estimate_memory(d)
         for c in _powers_of_two(c_max):
-            perf = estimate_performance(d, mem, w.input_tokens, w.output_tokens, c)
+            perf = estimate_performance(d, mem, w.input_tokens, w.output_tokens, c, speculation=w.speculation())
             out.append(ParetoPoint("aggregated", hardware, perf.decode_tokens_per_s_per_user,
                                    perf.output_tokens_per_s_total / d.count, c / d.count))
     pools = _pools(w, hardware, eplb=True)
@@ -515,9 +535,8 @@ def pareto_points(w: FleetWorkload, hardware: str) -> list[ParetoPoint]:
         pool = max(pools, key=lambda p: p.gpus if p.gpus <= 96 else 0)
         pre = prefill_batch_pool(prefill_pools[-1], max(w.input_tokens, 16384 // w.input_tokens * w.input_tokens),
                                  w.input_tokens).tokens_per_s_per_gpu
-        seq_len = w.input_tokens + w.output_tokens / 2
         for b in _powers_of_two(min(pool.kv_tokens_per_gpu // w.context_tokens, decode_batch_cap(pool.deployment))):
-            step = decode_step_pool(pool, b, seq_len).total_s
+            step = _decode(pool, w, b).per_token_s
             decode_rate = b / step
             prefill_gpus_per_decode_gpu = decode_rate * w.input_tokens / w.output_tokens / pre
             out.append(ParetoPoint("disaggregated", hardware, 1 / step,
@@ -548,7 +567,9 @@ def run_fleet(w: FleetWorkload, hardware: list[str] | None = None, as_json: bool
 
 def fleet_text(w: FleetWorkload, options: list[FleetOption]) -> str:
     """The `fleet` command's table: per hardware, aggregated vs disaggregated."""
-    head = (f"{w.model} ({w.quant}): {w.concurrent_users():,} users, {w.input_tokens:,} in / {w.output_tokens:,} out "
+    spec = w.speculation()
+    head = (f"{w.model} ({w.quant}{', ' + spec.method + ' speculative decoding' if spec else ''}): "
+            f"{w.concurrent_users():,} users, {w.input_tokens:,} in / {w.output_tokens:,} out "
             f"tokens, targets {w.tokens_per_s_per_user:g} tok/s per user, mean TTFT <= {w.ttft_s:g} s")
     cols = (f"{'hardware':10s} {'mode':13s} {'nodes P+D':>10s} {'GPUs':>5s} {'tok/s/user':>10s} {'TTFT s':>7s} "
             f"{'in tok/s/Pnode':>14s} {'out tok/s/Dnode':>15s} {'capex USD':>12s} {'power kW':>8s} {'$/1M out':>8s}")

@@ -30,13 +30,16 @@ with st.form("fleet_form"):
                            key="fleet_ttft")
     inp = c5.number_input("Prompt [tokens]", min_value=1, max_value=1_000_000, value=2000, key="fleet_input")
     out = c6.number_input("Answer [tokens]", min_value=1, max_value=1_000_000, value=1000, key="fleet_output")
-    hardware = st.multiselect("GPUs", list(gpus), default=list(DEFAULT_FLEET_HARDWARE), format_func=gpus.get,
+    c7, c8 = st.columns([3, 1])
+    hardware = c7.multiselect("GPUs", list(gpus), default=list(DEFAULT_FLEET_HARDWARE), format_func=gpus.get,
                               key="fleet_hardware")
+    spec = c8.selectbox("Speculative decoding", ["none", "mtp", "eagle3"], key="fleet_spec",
+                        format_func={"none": "off", "mtp": "MTP layer", "eagle3": "EAGLE-3 head"}.get)
     st.form_submit_button("Find the fleet", type="primary")
 
 try:
     w = FleetWorkload.build(model=model, users=int(users), tokens_per_s_per_user=float(speed), ttft_s=float(ttft),
-                            input_tokens=int(inp), output_tokens=int(out))
+                            input_tokens=int(inp), output_tokens=int(out), spec_method=spec)
     options = plan_fleet(w, hardware)
 except K2CalcError as exc:
     st.error(str(exc))

@@ -315,3 +315,11 @@ def test_the_draft_takes_memory():
     assert estimate(tight).fits
     e = estimate(tight.model_copy(update={"spec_method": "eagle3"}))
     assert not e.fits and "draft" in e.memory.reasons[-1]
+
+
+def test_fleet_with_speculative_decoding_meets_targets_and_mtp_needs_the_layer():
+    w = W.model_copy(update={"spec_method": "eagle3", "users": 500})
+    for o in plan_fleet(w, ["b200"]):
+        assert o.meets and o.tokens_per_s_per_user >= 30 * 0.999 and o.ttft_s <= 2
+    with pytest.raises(K2CalcError, match="no multi-token-prediction layer"):
+        plan_fleet(W.model_copy(update={"spec_method": "mtp"}), ["b200"])

@@ -54,3 +54,15 @@ def test_fleet_page_runs_on_its_own():
     at = AppTest.from_file(str(ROOT / "pages" / "fleet.py"), default_timeout=120).run()
     assert not at.exception, at.exception
     assert at.title
+
+
+def test_fleet_page_with_speculative_decoding():
+    at = _fleet()
+    at.multiselect(key="fleet_hardware").set_value(["b200"])
+    at.button[0].click().run()
+    plain = at.dataframe[0].value
+    at.selectbox(key="fleet_spec").set_value("eagle3")
+    at.button[0].click().run()
+    assert not at.exception
+    spec = at.dataframe[0].value
+    assert list(spec["tok/s per user"]) != list(plain["tok/s per user"])
