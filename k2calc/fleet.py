@@ -25,7 +25,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .cost import estimate_cost
-from .deployment import resolve, smallest_fitting
+from .deployment import resolve, smallest_fitting, with_count
 from .errors import K2CalcError, validation_message
 from .estimate import finite_json
 from .fleet_ep import DecodeStep, Pool, decode_step_pool, make_pool, prefill_batch_pool
@@ -515,32 +515,44 @@ class ParetoPoint:
 
 def pareto_points(w: FleetWorkload, hardware: str) -> list[ParetoPoint]:
     """Throughput per GPU against tok/s per user, aggregated and disaggregated, over the batch (the
-    curve aiconfigurator draws). Disaggregated points charge each decode GPU its share of the prefill
-    GPUs the same output rate needs (output rate x input / output tokens at the prefill pool's rate)."""
-    out: list[ParetoPoint] = []
-    found = _aggregated_replica(w.model_copy(update={"tokens_per_s_per_user": 1e-3, "ttft_s": 3600}), hardware,
-                                max(GPUS_PER_NODE, smallest_fitting(Scenario(
-                                    model=w.model, quant=w.quant, hardware=hardware, context=w.context_tokens,
-                                    input_tokens=w.input_tokens, output_tokens=w.output_tokens)).get("count") or 0))
-    if found is not None:
-        d, c_max, _ = found
-        mem = estimate_memory(d)
-        for c in _powers_of_two(c_max):
-            perf = estimate_performance(d, mem, w.input_tokens, w.output_tokens, c, speculation=w.speculation())
-            out.append(ParetoPoint("aggregated", hardware, perf.decode_tokens_per_s_per_user,
-                                   perf.output_tokens_per_s_total / d.count, c / d.count))
+    curve aiconfigurator draws)."""
+    return _aggregated_points(w, hardware) + _disaggregated_points(w, hardware)
+
+
+def _aggregated_points(w: FleetWorkload, hardware: str) -> list[ParetoPoint]:
+    """One replica (a node, or the smallest count that fits) from one user to as many as fit."""
+    base = Scenario(model=w.model, quant=w.quant, hardware=hardware, context=w.context_tokens,
+                    input_tokens=w.input_tokens, output_tokens=w.output_tokens)
+    count = smallest_fitting(base).get("count")
+    if count is None:
+        return []
+    d = resolve(with_count(base, max(count, GPUS_PER_NODE), nodes_for_gpus(max(count, GPUS_PER_NODE))))
+    mem = estimate_memory(d)
+    out = []
+    for c in _powers_of_two(max(1, mem.max_concurrency)):
+        perf = estimate_performance(d, mem, w.input_tokens, w.output_tokens, c, speculation=w.speculation())
+        out.append(ParetoPoint("aggregated", hardware, perf.decode_tokens_per_s_per_user,
+                               perf.output_tokens_per_s_total / d.count, c / d.count))
+    return out
+
+
+def _disaggregated_points(w: FleetWorkload, hardware: str) -> list[ParetoPoint]:
+    """The largest decode pool up to EP96 over its batch, each decode GPU charged its share of the
+    prefill GPUs the same output rate needs (output rate x input / output tokens over a prefill GPU's
+    rate in the largest prefill pool)."""
     pools = _pools(w, hardware, eplb=True)
     prefill_pools = _pools(w, hardware, sizes=POOL_SIZES[:3])
-    if pools and prefill_pools:
-        pool = max(pools, key=lambda p: p.gpus if p.gpus <= 96 else 0)
-        pre = prefill_batch_pool(prefill_pools[-1], max(w.input_tokens, 16384 // w.input_tokens * w.input_tokens),
-                                 w.input_tokens).tokens_per_s_per_gpu
-        for b in _powers_of_two(min(pool.kv_tokens_per_gpu // w.context_tokens, decode_batch_cap(pool.deployment))):
-            step = _decode(pool, w, b).per_token_s
-            decode_rate = b / step
-            prefill_gpus_per_decode_gpu = decode_rate * w.input_tokens / w.output_tokens / pre
-            out.append(ParetoPoint("disaggregated", hardware, 1 / step,
-                                   decode_rate / (1 + prefill_gpus_per_decode_gpu), b))
+    if not pools or not prefill_pools:
+        return []
+    pool = max(pools, key=lambda p: p.gpus if p.gpus <= 96 else 0)
+    tokens = max(w.input_tokens, PREFILL_TOKENS_PER_GPU[-1] // w.input_tokens * w.input_tokens)
+    prefill_rate = prefill_batch_pool(prefill_pools[-1], tokens, w.input_tokens).tokens_per_s_per_gpu
+    out = []
+    for b in _powers_of_two(min(pool.kv_tokens_per_gpu // w.context_tokens, decode_batch_cap(pool.deployment))):
+        tpot = _decode(pool, w, b).per_token_s
+        decode_rate = b / tpot
+        prefill_gpus_per_decode_gpu = decode_rate * w.input_tokens / w.output_tokens / prefill_rate
+        out.append(ParetoPoint("disaggregated", hardware, 1 / tpot, decode_rate / (1 + prefill_gpus_per_decode_gpu), b))
     return out
 
 
