@@ -323,3 +323,13 @@ def test_fleet_with_speculative_decoding_meets_targets_and_mtp_needs_the_layer()
         assert o.meets and o.tokens_per_s_per_user >= 30 * 0.999 and o.ttft_s <= 2
     with pytest.raises(K2CalcError, match="no multi-token-prediction layer"):
         plan_fleet(W.model_copy(update={"spec_method": "mtp"}), ["b200"])
+
+
+def test_the_speed_chart_follows_speculative_decoding():
+    from k2calc.sweeps import speed_curve
+    s = Scenario(model="llama-3.1-70b", hardware="h100-sxm", count=4, context=8192, input_tokens=2048, output_tokens=512)
+    plain = speed_curve(s, [1]).per_user_tok_s[0]
+    spec = speed_curve(s.model_copy(update={"spec_method": "eagle3"}), [1]).per_user_tok_s[0]
+    assert spec == pytest.approx(estimate(s.model_copy(update={"spec_method": "eagle3"})).performance
+                                 .decode_tokens_per_s_per_user)
+    assert spec > 1.5 * plain
