@@ -29,7 +29,7 @@ from .models import (
 )
 from .quant import QUANT_IDS, SCHEMES, resolve_scheme
 from .scenario import Catalogs, Scenario
-from .units import format_count, format_device_bytes, format_gb
+from .units import format_bytes, format_count, format_device_bytes, format_gb
 
 FLAGS = FlagNames(concurrency="--concurrency")  # a field named in an error -> the flag the user typed
 MAX_TOP = 1000  # plan options listed
@@ -138,6 +138,9 @@ def _build_parser() -> argparse.ArgumentParser:
     v.add_argument("--write-calibration", action="store_true",
                    help="regenerate data/class_corrections.csv (class corrections and cross-validated bands) "
                         "from data/measurements.csv")
+    v.add_argument("--holdout", metavar="CSV",
+                   help="predict the published runs in another file (the columns of data/measurements.csv) with "
+                        "the stored calibration, which never saw them, instead of the repository's runs")
     b = sub.add_parser("benchmark", help="time estimate() in-process and print the figures")
     b.add_argument("--repeat", type=int, default=200, help="calls per scenario")
     pl = sub.add_parser("plan", help="cheapest deployments that serve a workload, and why others do not")
@@ -232,7 +235,9 @@ def _estimate_text(result: dict) -> str:
         *(f"  warning: {w}" for w in result["warnings"]),
         *([f"  warning: cost not computed: {result['cost_error']}"] if result["cost_error"] else []),
         f"  weights (one replica): {format_gb(mem['weights_bytes'])}; "
-        f"KV cache per token: {mem['kv_bytes_per_token']:,} B ({dep['kv_dtype']})",
+        f"KV cache per token: {mem['kv_bytes_per_token']:,} B ({dep['kv_dtype']})"
+        + (f"; linear-attention state per sequence: {format_bytes(mem['linear_state_bytes_per_sequence'])}"
+           if mem.get("linear_state_bytes_per_sequence") else ""),
         f"  KV capacity: {mem['kv_capacity_tokens']:,} tokens per replica; max concurrency at "
         f"{s['context']:,} tokens: {mem['max_concurrency']:,}; longest context at {s['concurrency']}: "
         f"{mem['max_context_tokens']:,} tokens",
@@ -401,7 +406,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "fleet":
             print(_fleet(args))
         elif args.command == "validate":
-            from .validate import report, write_calibration
+            from .validate import holdout_report, report, write_calibration
+            if args.holdout:
+                print(holdout_report(args.holdout))
+                return 0
             if args.write_calibration:
                 write_calibration()
             print(report())

@@ -131,8 +131,8 @@ def estimate(s: Scenario, catalogs: Catalogs | None = None) -> Estimate:
     mem = estimate_memory(d)
     speculation = speculation_of(s, d)
     if speculation is not None and mem.fits:
-        from .fleet_speculative import with_draft_memory
-        mem = with_draft_memory(mem, d, speculation)
+        from .fleet_speculative import with_draft
+        d, mem = with_draft(d, mem, speculation)
         if not mem.fits:  # it fits without the draft: that is the way to fit (no search for others)
             return Estimate(scenario=s, workload=w, deployment=d, memory=mem, performance=None, cost=None,
                             smallest={"count": None, "nodes": None, "reason": mem.reasons[-1]})

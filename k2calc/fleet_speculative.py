@@ -23,12 +23,12 @@ import math
 from dataclasses import dataclass, replace
 
 from .errors import K2CalcError
-from .memory import Deployment, MemoryEstimate
+from .memory import Deployment, MemoryEstimate, estimate_memory
 from .models import ModelArch
 from .performance.decode import StepCost, decode_step, experts_touched
 from .quant import Scheme
 from .units import GB
-from .weights import kv_element_bytes, layer_bytes
+from .weights import kv_element_bytes, layer_bytes, mtp_bytes
 
 METHODS = ("none", "mtp", "eagle3")
 
@@ -135,15 +135,12 @@ class Speculation:
 
 
 def draft_weight_bytes(m: ModelArch, scheme: Scheme, method: str) -> int:
-    """Weights of the draft [B]: the MTP layer(s) (one MoE decoder layer in the model's format, every
-    expert, plus the 2h x h BF16 projection that joins the embedding and the hidden state; embedding and
-    lm_head shared with the model: DeepSeek V3's 14B-parameter module counts its own copies), or an
-    EAGLE-3 head (the Kimi family's published 3B BF16 drafts; for other models one decoder layer, the
-    3h x h fusion layer and a 32K-token lm_head in BF16). The one function a weights-side
-    ``mtp_bytes(model, scheme)`` replaces."""
+    """Weights of the draft [B]: the checkpoint's MTP layers (:func:`k2calc.weights.mtp_bytes`: one decoder
+    layer shaped like the model's last with its 2h x h projection, and for DeepSeek its own copies of the
+    embedding and output head), or an EAGLE-3 head (the Kimi family's published 3B BF16 drafts; for other
+    models one decoder layer, the 3h x h fusion layer and a 32K-token lm_head in BF16)."""
     if method == "mtp":
-        layer = layer_bytes(m, scheme, m.num_layers - 1).total
-        return int(m.mtp_layers * (layer + 2 * m.hidden_size * m.hidden_size * 2))
+        return mtp_bytes(m, scheme)
     if m.id.startswith("kimi-k2"):
         return int(KIMI_EAGLE3_BYTES)
     layer = layer_bytes(m, scheme, 0).total
@@ -172,14 +169,20 @@ def draft_kv_bytes_per_token(m: ModelArch, kv_dtype: str = "bf16") -> float:
     return 2 * m.num_kv_heads * m.head_dim * b
 
 
-def with_draft_memory(mem: MemoryEstimate, d: Deployment, spec: Speculation) -> MemoryEstimate:
-    """`mem` with the draft on the devices: its weights split over the tensor-parallel ranks of every
-    device (taken from the KV pool) and its one layer of KV per token beside the model's [B]. Capacities
-    (KV tokens, sequences, context) shrink in proportion; it no longer fits when the sequences asked for
-    exceed what remains. Hybrid and CPU deployments are left as they are (no speculative path modelled)."""
+def with_draft(d: Deployment, mem: MemoryEstimate, spec: Speculation) -> tuple[Deployment, MemoryEstimate]:
+    """The deployment and memory with the draft loaded: the MTP layers placed by the memory model itself
+    (``ModelArch.load_mtp``), an EAGLE-3 head's weights split over the tensor-parallel ranks of every
+    device (taken from the KV pool); either way the draft's one attention layer of KV per token beside
+    the model's. Capacities shrink in proportion; it no longer fits when the sequences asked for exceed
+    what remains. Hybrid and CPU deployments are left as they are (no speculative path modelled)."""
     if d.topology not in ("gpu", "unified") or not mem.devices:
-        return mem
-    extra = math.ceil(draft_weight_bytes(d.model, d.scheme, spec.method) / max(1, d.tp))
+        return d, mem
+    extra = 0
+    if spec.method == "mtp":
+        d = replace(d, model=d.model.model_copy(update={"load_mtp": True}))
+        mem = estimate_memory(d)
+    else:
+        extra = math.ceil(draft_weight_bytes(d.model, d.scheme, spec.method) / max(1, d.tp))
     first = mem.devices[0]
     pool = max(first.kv_pool_bytes, 1)
     kv_share = mem.kv_bytes_per_token / (mem.kv_bytes_per_token + draft_kv_bytes_per_token(d.model, d.kv_dtype))
@@ -188,12 +191,13 @@ def with_draft_memory(mem: MemoryEstimate, d: Deployment, spec: Speculation) -> 
                for dev in mem.devices]
     sequences = int(mem.max_concurrency * shrink)
     reasons = list(mem.reasons)
-    if mem.fits and sequences < d.concurrency:
-        reasons.append(f"with the {spec.method} draft ({extra / GB:.1f} GB per device and its KV cache) only "
-                       f"{sequences:,} sequence(s) of {d.context_tokens:,} tokens fit, not {d.concurrency:,}")
-    return replace(mem, devices=devices, fits=not reasons, reasons=reasons,
-                   kv_capacity_tokens=int(mem.kv_capacity_tokens * shrink), max_concurrency=sequences,
-                   max_context_tokens=int(mem.max_context_tokens * shrink))
+    if not reasons and sequences < d.concurrency:
+        reasons.append(f"with the {spec.method} draft ({draft_weight_bytes(d.model, d.scheme, spec.method) / GB:.1f} GB "
+                       f"and its KV cache) only {sequences:,} sequence(s) of {d.context_tokens:,} tokens fit, "
+                       f"not {d.concurrency:,}")
+    return d, replace(mem, devices=devices, fits=not reasons, reasons=reasons,
+                      kv_capacity_tokens=int(mem.kv_capacity_tokens * shrink), max_concurrency=sequences,
+                      max_context_tokens=int(mem.max_context_tokens * shrink))
 
 
 @dataclass(frozen=True)
@@ -249,4 +253,4 @@ def band_widening(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float
 
 __all__ = ["Speculation", "SpecDefaults", "SpecStep", "SPEC_DEFAULTS", "METHODS", "kept_tokens",
            "acceptance_from_length", "draft_weight_bytes", "draft_read_bytes", "draft_kv_bytes_per_token", "speculative_step",
-           "band_widening", "defaults_for", "verify_s", "draft_s", "with_draft_memory"]
+           "band_widening", "defaults_for", "verify_s", "draft_s", "with_draft"]

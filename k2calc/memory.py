@@ -44,11 +44,14 @@ from .weights import (
     KV_DTYPES,
     LayerBytes,
     all_layer_bytes,
+    checkpoint_bytes,
     kv_bytes_per_token,
     kv_element_bytes,
     kv_window_bytes_per_token,
     layer_bytes,
     layer_totals,
+    linear_state_bytes_per_sequence,
+    mtp_bytes,
     pipeline_stages,
     weights_by_group,
 )
@@ -127,6 +130,8 @@ class DeviceMemory:
     kv_bytes_per_token: float = 0.0
     kv_window_bytes_per_token: float = 0.0
     seq_groups: int = 1
+    # fixed-size state of one sequence in the linear-attention layers held here [B/sequence]
+    state_bytes_per_sequence: float = 0.0
 
     @property
     def free_bytes(self) -> int:
@@ -158,6 +163,8 @@ class MemoryEstimate:
     max_context_tokens: int
     replicas: int
     devices: list[DeviceMemory] = field(default_factory=list)
+    linear_state_bytes_per_sequence: int = 0
+    checkpoint_bytes: int = 0  # the weights as stored in this scheme, MTP layers included [B]
 
     def as_dict(self) -> dict:
         return {
@@ -166,14 +173,16 @@ class MemoryEstimate:
             "kv_window_bytes_per_sequence": self.kv_window_bytes_per_sequence,
             "kv_capacity_tokens": self.kv_capacity_tokens, "max_concurrency": self.max_concurrency,
             "max_context_tokens": self.max_context_tokens, "replicas": self.replicas,
+            "linear_state_bytes_per_sequence": self.linear_state_bytes_per_sequence,
+            "checkpoint_bytes": self.checkpoint_bytes,
             "devices": [d.as_dict() for d in self.devices],
         }
 
 
 def _seq_bytes(dev: DeviceMemory, context: int, window: int | None) -> float:
-    """KV bytes one sequence of `context` tokens occupies on `dev` [B]."""
+    """KV cache and linear-attention state one sequence of `context` tokens occupies on `dev` [B]."""
     w = min(context, window) if window else 0
-    return dev.kv_bytes_per_token * context + dev.kv_window_bytes_per_token * w
+    return dev.kv_bytes_per_token * context + dev.kv_window_bytes_per_token * w + dev.state_bytes_per_sequence
 
 
 # ------------------------------------------------------------------------------------------------
@@ -268,7 +277,9 @@ def _server_devices(d: Deployment) -> list[DeviceMemory]:
             w += groups["embeddings"] / d.tp
         if stage_index == len(stages) - 1:
             w += groups["lm_head"] / d.tp + m.hidden_size * s.format_of("norms").bytes_per_weight
+            w += (mtp_bytes(m, s) if m.load_mtp else 0) / d.tp
         share = len(layers) / m.num_layers
+        state = linear_state_bytes_per_sequence(m, d.engine.id) * share / attn_tp  # linear heads split like attention heads
         if m.attention == "mla":
             kv_tok = kv_bytes_per_token(m, d.kv_dtype) * share / d.dcp
             if not e.mla_replicated_under_tp:
@@ -276,7 +287,7 @@ def _server_devices(d: Deployment) -> list[DeviceMemory]:
             win = 0.0
         else:
             per_layer_head = 2 * m.head_dim * kv_b * kv_heads_per_rank
-            kv_tok = (m.num_layers - m.sliding_layers) * share * per_layer_head / d.dcp
+            kv_tok = (m.num_layers - m.linear_layers - m.sliding_layers) * share * per_layer_head / d.dcp
             win = m.sliding_layers * share * per_layer_head
         last = stage_index == len(stages) - 1
         act = _activation_bytes(m, e.chunk_tokens(capacity), e.max_seqs(capacity) if last else 0)
@@ -287,7 +298,7 @@ def _server_devices(d: Deployment) -> list[DeviceMemory]:
                 name=device_label(d, index), kind="gpu" if d.topology == "gpu" else "unified",
                 capacity_bytes=capacity, usable_bytes=usable, weights_bytes=round(w),
                 activation_bytes=act, overhead_bytes=overhead, kv_bytes_per_token=kv_tok,
-                kv_window_bytes_per_token=win, seq_groups=d.dp,
+                kv_window_bytes_per_token=win, seq_groups=d.dp, state_bytes_per_sequence=state,
             ))
     if not e.fraction_covers_activations and e.memory_fraction is not None:
         # SGLang: the static pool (fraction x total) holds weights + KV; activations use the rest.
@@ -312,6 +323,9 @@ def _hybrid_devices(d: Deployment) -> list[DeviceMemory]:
     fixed = groups["embeddings"] + groups["lm_head"] + m.hidden_size * s.format_of("norms").bytes_per_weight
     kv_total = kv_bytes_per_token(m, d.kv_dtype)
     win_total = kv_window_bytes_per_token(m, d.kv_dtype)
+    state_total = linear_state_bytes_per_sequence(m, d.engine.id)
+    if m.load_mtp:  # the MTP layers stay beside the other non-expert weights on the GPUs
+        fixed += mtp_bytes(m, s)
     if m.is_moe:
         gpu_layers = m.num_layers
         non_expert = sum(lb.non_routed for lb in layers)
@@ -320,7 +334,8 @@ def _hybrid_devices(d: Deployment) -> list[DeviceMemory]:
     else:
         # llama.cpp -ngl: whole layers on the GPUs while they fit with their KV; the rest in RAM.
         seqs = d.concurrency
-        per_layer_kv = (kv_total + win_total) / m.num_layers * d.context_tokens * seqs
+        per_layer_kv = ((kv_total + win_total) / m.num_layers * d.context_tokens * seqs
+                        + state_total / m.num_layers * seqs)
         room = n * usable - fixed - n * (act + overhead)
         totals = layer_totals(m, s)  # this runs for every trial load of a binary search: no per-layer objects
         gpu_layers = 0
@@ -338,7 +353,7 @@ def _hybrid_devices(d: Deployment) -> list[DeviceMemory]:
     devices = [DeviceMemory(
         name=device_label(d, i), kind="gpu", capacity_bytes=capacity, usable_bytes=usable,
         weights_bytes=round(gpu_w / n), activation_bytes=act, overhead_bytes=overhead,
-        kv_bytes_per_token=kv_tok, kv_window_bytes_per_token=win,
+        kv_bytes_per_token=kv_tok, kv_window_bytes_per_token=win, state_bytes_per_sequence=state_total * gpu_share / n,
     ) for i in range(n)]
     if not e.fraction_covers_activations and e.memory_fraction is not None:
         static = int(capacity * (d.memory_fraction or e.memory_fraction))
@@ -346,15 +361,16 @@ def _hybrid_devices(d: Deployment) -> list[DeviceMemory]:
             dev.usable_bytes = capacity
             dev.kv_pool_bytes = min(static - dev.weights_bytes,
                                     capacity - dev.weights_bytes - dev.activation_bytes - dev.overhead_bytes)
-    devices.append(_ram_device(d, round(ram_w), kv_total * (1 - gpu_share), win_total * (1 - gpu_share), act=0))
+    devices.append(_ram_device(d, round(ram_w), kv_total * (1 - gpu_share), win_total * (1 - gpu_share), act=0,
+                               state=state_total * (1 - gpu_share)))
     return devices
 
 
-def _ram_device(d: Deployment, weights: int, kv_tok: float, win: float, act: int) -> DeviceMemory:
+def _ram_device(d: Deployment, weights: int, kv_tok: float, win: float, act: int, state: float = 0.0) -> DeviceMemory:
     return DeviceMemory(
         name=ram_label(d), kind="ram", capacity_bytes=d.ram_bytes, usable_bytes=ram_usable_bytes(d.ram_bytes),
         weights_bytes=weights, activation_bytes=act, overhead_bytes=0,
-        kv_bytes_per_token=kv_tok, kv_window_bytes_per_token=win,
+        kv_bytes_per_token=kv_tok, kv_window_bytes_per_token=win, state_bytes_per_sequence=state,
     )
 
 
@@ -363,7 +379,8 @@ def _cpu_devices(d: Deployment) -> list[DeviceMemory]:
     m, e = d.model, d.engine
     dev = _ram_device(d, sum(weights_by_group(m, d.scheme).values()), kv_bytes_per_token(m, d.kv_dtype),
                       kv_window_bytes_per_token(m, d.kv_dtype),
-                      act=_activation_bytes(m, e.chunk_tokens_small, e.max_seqs_small))
+                      act=_activation_bytes(m, e.chunk_tokens_small, e.max_seqs_small),
+                      state=linear_state_bytes_per_sequence(m, d.engine.id))
     dev.overhead_bytes = e.runtime_bytes_single
     return [dev]
 
@@ -436,7 +453,8 @@ def _estimate_placed(d: Deployment) -> MemoryEstimate:
             reasons.append(f"{dev.name}{_others(devices, dev)}: weights, activations and runtime need "
                            f"{format_device_bytes(need)} but {format_device_bytes(dev.usable_bytes)} of "
                            f"{format_device_bytes(dev.capacity_bytes)} is usable")
-    kv_devices = [dev for dev in devices if dev.kv_bytes_per_token or dev.kv_window_bytes_per_token]
+    kv_devices = [dev for dev in devices
+                  if dev.kv_bytes_per_token or dev.kv_window_bytes_per_token or dev.state_bytes_per_sequence]
     if not reasons:
         for dev in kv_devices:
             if dev.kv_bytes > dev.kv_pool_bytes:
@@ -446,8 +464,8 @@ def _estimate_placed(d: Deployment) -> MemoryEstimate:
                 break
     block = d.engine.kv_block_tokens
     capacity_tokens = min(
-        (_block_floor(dev.kv_pool_bytes / dev.kv_bytes_per_token, block) * dev.seq_groups
-         for dev in kv_devices if dev.kv_bytes_per_token), default=0)
+        (_block_floor(max(0, dev.kv_pool_bytes - dev.state_bytes_per_sequence) / dev.kv_bytes_per_token, block)
+         * dev.seq_groups for dev in kv_devices if dev.kv_bytes_per_token), default=0)
     max_seqs = min((int(dev.kv_pool_bytes // _seq_bytes(dev, d.context_tokens, window)) * dev.seq_groups
                     for dev in kv_devices), default=0)
     max_context = min((_max_context(dev, seqs_per_replica, window) for dev in kv_devices), default=0)
@@ -463,6 +481,8 @@ def _estimate_placed(d: Deployment) -> MemoryEstimate:
         kv_window_bytes_per_sequence=round(kv_window_bytes_per_token(m, d.kv_dtype) * (window or 0)),
         kv_capacity_tokens=capacity_tokens, max_concurrency=max_seqs * d.replicas,
         max_context_tokens=max_context, replicas=d.replicas, devices=devices,
+        linear_state_bytes_per_sequence=round(linear_state_bytes_per_sequence(m, d.engine.id)),
+        checkpoint_bytes=checkpoint_bytes(m, d.scheme),
     )
 
 
@@ -475,7 +495,9 @@ def _others(devices: list[DeviceMemory], dev: DeviceMemory) -> str:
 def _max_context(dev: DeviceMemory, seqs_per_replica: int, window: int | None) -> int:
     """Longest context [tokens] such that this device's share of `seqs_per_replica` sequences fits."""
     seqs = math.ceil(seqs_per_replica / dev.seq_groups)
-    budget = dev.kv_pool_bytes / seqs
+    budget = dev.kv_pool_bytes / seqs - dev.state_bytes_per_sequence
+    if budget <= 0:
+        return 0
     a, s, w = dev.kv_bytes_per_token, dev.kv_window_bytes_per_token, window or 0
     if (a + s) * w >= budget:
         return int(budget / (a + s))

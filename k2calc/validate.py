@@ -24,6 +24,7 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from pathlib import Path
 
 from .errors import K2CalcError
 from .fleet_runs import predict_run, run_class, run_of, run_scenario
@@ -191,10 +192,11 @@ def physics_rows() -> tuple[Row, ...]:
     return _physics_rows(None)
 
 
-def _physics_rows(model_id: str | None) -> tuple[Row, ...]:
-    """physics_rows() of one model's measurements (None: every model)."""
+def _physics_rows(model_id: str | None, measurements: list[Measurement] | None = None) -> tuple[Row, ...]:
+    """physics_rows() of one model's measurements (None: every model), from `measurements` (default:
+    data/measurements.csv)."""
     out = []
-    for m in load_measurements():
+    for m in load_measurements() if measurements is None else measurements:
         if m.metric not in SPEED_METRICS or model_id is not None and m.model_id != model_id:
             continue
         try:
@@ -321,10 +323,11 @@ def describe(s: Scenario) -> str:
             f"{s.input_tokens}/{s.output_tokens} tok")
 
 
-def skipped() -> list[tuple[str, str]]:
-    """(measurement id, reason) for the speed rows that are not compared."""
+def skipped(measurements: list[Measurement] | None = None) -> list[tuple[str, str]]:
+    """(measurement id, reason) for the speed rows that are not compared (default file:
+    data/measurements.csv)."""
     out = []
-    for m in load_measurements():
+    for m in load_measurements() if measurements is None else measurements:
         if m.metric not in SPEED_METRICS:
             continue
         if m.serving == "disaggregated":
@@ -427,3 +430,27 @@ def class_table() -> list[str]:
                    f"{'x' + format(c['band factor [x]'], '.2f'):>6s} {c['within, cross-validated']:11.0%} "
                    f"{c['within, in-sample']:11.0%} {c['median |log2|, cross-validated']:12.2f}{few}")
     return out
+
+
+def holdout_report(path: str | Path) -> str:
+    """Published runs in another file (same columns as data/measurements.csv), predicted with the
+    stored calibration that never saw them: each row, then by class and overall. Use it to check the
+    model on new runs before adding them to the calibration."""
+    measurements = load_measurements(path)
+    rs = _repredict(_physics_rows(None, measurements), load_corrections())
+    width = max([len(r.measurement.id) for r in rs] + [len("measurement")])
+    lines = [f"{'measurement':{width}s} {'metric':28s} {'measured':>10s} {'predicted':>10s} {'ratio':>6s}  class"]
+    for r in rs:
+        lines.append(f"{r.measurement.id:{width}s} {r.measurement.metric[:28]:28s} {r.measurement.value:10.2f} "
+                     f"{r.predicted:10.2f} {r.ratio:6.2f}  {r.klass}")
+    groups: dict[tuple[str, str], list[Row]] = defaultdict(list)
+    for r in rs:
+        groups[(r.klass, r.kind)].append(r)
+    lines += ["", f"{'class':34s} {'kind':13s} {'rows':>4s} {'within':>7s} {'med|log2|':>9s} {'mean log2':>9s}"]
+    for (klass, kind), group in sorted(groups.items()):
+        logs = [math.log2(r.ratio) for r in group]
+        lines.append(f"{klass:34s} {kind:13s} {len(group):4d} {within(group, TOLERANCE[kind]):7.0%} "
+                     f"{statistics.median(abs(x) for x in logs):9.2f} {statistics.fmean(logs):+9.2f}")
+    lines += ["", "Not compared: " + "; ".join(f"{i} ({why})" for i, why in skipped(measurements)), "",
+              f"holdout ({path}, {len(rs)} rows, calibration not refitted): " + _summary_text(summary(rs))]
+    return "\n".join(lines)

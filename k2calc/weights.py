@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .errors import K2CalcError
-from .models import GROUPS, ModelArch, layer_params, param_counts
+from .models import GROUPS, ModelArch, layer_params, mtp_params, param_counts
 from .quant import Scheme
 
 # Bytes per cached element by KV dtype. llama.cpp's F16 cache is 2 bytes like BF16; q8_0/q4_0 are
@@ -19,21 +19,106 @@ KV_DTYPES: dict[str, float] = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "q8_0": 34 
 
 
 def weights_by_group(model: ModelArch, scheme: Scheme) -> dict[str, int]:
-    """Bytes of every tensor group of one full copy of the model, as stored [B]."""
+    """Bytes of every tensor group of one full copy of the model as loaded [B] (the MTP layers only when
+    ``model.load_mtp``: engines load them for speculative decoding)."""
     counts = param_counts(model).as_dict()
-    return {g: round(counts[g] * scheme.format_of(g).bytes_per_weight) for g in GROUPS}
+    mtp = mtp_params(model) if model.load_mtp else dict.fromkeys(GROUPS, 0)
+    return {g: round((counts[g] + mtp[g]) * scheme.format_of(g).bytes_per_weight) for g in GROUPS}
+
+
+# DeepSeek V3.2's lightning indexer caches each token's key in FP8 with one FP32 scale per 128 elements,
+# whatever the KV cache dtype: deepseek-ai/DeepSeek-V3.2-Exp inference/model.py (commit 6d8cb70), class
+# Indexer: k_cache float8_e4m3fn [.., index_head_dim], k_scale_cache float32 [.., index_head_dim // 128].
+INDEXER_KEY_BYTES = 1.0
+INDEXER_SCALE_BYTES = 4.0
+INDEXER_SCALE_BLOCK = 128
 
 
 def kv_bytes_per_token(model: ModelArch, kv_dtype: str = "bf16") -> float:
     """KV cache of one token of one sequence, whole model, growing part [B/token].
 
-    MLA: layers x (kv_lora_rank + qk_rope_head_dim) x bytes (Kimi K2: 61 x 576 x 2 = 70,272 B).
+    MLA: full-attention layers x (kv_lora_rank + qk_rope_head_dim) x bytes (Kimi K2: 61 x 576 x 2 =
+    70,272 B), plus the lightning indexer's key where sparse attention has one (DeepSeek V3.2: 61 x (128 + 4)).
     GQA: full-attention layers x 2 x kv_heads x head_dim x bytes (MiniMax M2: 253,952 B).
+    Linear-attention layers keep no KV cache (:func:`linear_state_bytes_per_sequence`).
     """
     b = kv_element_bytes(kv_dtype)
+    layers = model.num_layers - model.linear_layers
     if model.attention == "mla":
-        return model.num_layers * (model.kv_lora_rank + model.qk_rope_head_dim) * b
-    return (model.num_layers - model.sliding_layers) * 2 * model.num_kv_heads * model.head_dim * b
+        return layers * ((model.kv_lora_rank + model.qk_rope_head_dim) * b + indexer_bytes_per_token_layer(model))
+    return (layers - model.sliding_layers) * 2 * model.num_kv_heads * model.head_dim * b
+
+
+def indexer_bytes_per_token_layer(model: ModelArch) -> float:
+    """The lightning indexer's cache of one token in one layer [B/token]: FP8 key + FP32 scales
+    (DeepSeek V3.2: 128 + 4 = 132 B); 0 without sparse attention."""
+    if not model.index_topk:
+        return 0.0
+    return model.index_head_dim * INDEXER_KEY_BYTES + model.index_head_dim / INDEXER_SCALE_BLOCK * INDEXER_SCALE_BYTES
+
+
+def kv_read_share(model: ModelArch, seq_len: float, kv_dtype: str = "bf16") -> float:
+    """Share of a sequence's stored KV cache that one decode step reads at `seq_len` cached tokens [1].
+
+    1 for dense attention. DeepSeek sparse attention reads the indexer's keys of every token but the MLA
+    latent of at most ``index_topk`` of them: (latent x min(L, k) + indexer x L) / ((latent + indexer) x L).
+    Plain arithmetic of scalars (vectorizable with numpy).
+    """
+    if not model.index_topk or seq_len <= model.index_topk:
+        return 1.0
+    index = indexer_bytes_per_token_layer(model)
+    latent = (model.kv_lora_rank + model.qk_rope_head_dim) * kv_element_bytes(kv_dtype)
+    return (latent * model.index_topk / seq_len + index) / (latent + index)
+
+
+def attended_tokens(model: ModelArch, seq_len: float) -> float:
+    """Tokens a full-attention layer's query attends to at `seq_len` cached tokens [tokens]:
+    all of them, or ``index_topk`` under DeepSeek sparse attention."""
+    return min(seq_len, model.index_topk) if model.index_topk else seq_len
+
+
+# SGLang keeps the linear layers' recurrent state in FP32 by default (--mamba-ssm-dtype: "The default
+# setting is float32", sgl-project/sgl-cookbook docs/autoregressive/Qwen/Qwen3-Next.md, commit 49951ae);
+# vLLM keeps it in the model dtype unless the config's mamba_ssm_dtype says otherwise (mamba_utils.py).
+FP32_STATE_ENGINES = frozenset({"sglang"})
+
+
+def linear_state_bytes_per_sequence(model: ModelArch, engine_id: str | None = None) -> float:
+    """Fixed-size state of one sequence in the linear-attention layers, whole model [B/sequence], as
+    `engine_id` stores it (None: as the config says, vLLM's way).
+
+    Per layer: the recurrent state, value heads x head_k_dim x head_v_dim in the state dtype, plus the
+    short-convolution state, (conv channels) x (kernel - 1) in BF16. Gated DeltaNet convolves q, k and v
+    fused: 2 key_dim + value_dim channels (Qwen3-Next: 32 x 128 x 128 x 2 + 8,192 x 3 x 2 = 1,097,728 B
+    per layer, 36 layers); KDA convolves q, k and v apart: 3 x heads x dim channels with an FP32 state
+    (Kimi Linear: 32 x 128 x 128 x 4 + 12,288 x 3 x 2 = 2,170,880 B per layer, 20 layers).
+    References: vLLM mamba_utils.py (MambaStateShapeCalculator, MambaStateDtypeCalculator).
+    """
+    if not model.linear_layers:
+        return 0.0
+    state = model.linear_num_value_heads * model.linear_key_head_dim * model.linear_value_head_dim
+    fp32 = model.linear_state_dtype == "fp32" or engine_id in FP32_STATE_ENGINES
+    state_b = 4.0 if fp32 else 2.0
+    key_dim = model.linear_num_key_heads * model.linear_key_head_dim
+    value_dim = model.linear_num_value_heads * model.linear_value_head_dim
+    channels = 3 * value_dim if model.linear_attention == "kda" else 2 * key_dim + value_dim
+    conv = channels * (model.linear_conv_kernel - 1) * KV_DTYPES["bf16"]
+    return model.linear_layers * (state * state_b + conv)
+
+
+def mtp_bytes(model: ModelArch, scheme: Scheme) -> int:
+    """Bytes of the checkpoint's multi-token-prediction layers under `scheme` [B] (0 without them).
+
+    Counted in the stored checkpoint; held in memory only when the engine loads them for speculative
+    decoding (``ModelArch.load_mtp``; then :func:`weights_by_group` counts them)."""
+    params = mtp_params(model)
+    return round(sum(params[g] * scheme.format_of(g).bytes_per_weight for g in GROUPS))
+
+
+def checkpoint_bytes(model: ModelArch, scheme: Scheme) -> int:
+    """Bytes of the checkpoint as stored: every tensor group plus the MTP layers [B]."""
+    counts, mtp = param_counts(model).as_dict(), mtp_params(model)
+    return sum(round((counts[g] + mtp[g]) * scheme.format_of(g).bytes_per_weight) for g in GROUPS)
 
 
 def kv_window_bytes_per_token(model: ModelArch, kv_dtype: str = "bf16") -> float:
@@ -98,7 +183,7 @@ def _compute_layer_bytes(m: ModelArch, s: Scheme, i: int) -> LayerBytes:
     lp = layer_params(m, i)
     bpw = lambda g: s.format_of(g).bytes_per_weight  # noqa: E731
     kv = 0
-    if m.attention == "gqa":
+    if m.attention == "gqa" and not m.is_linear_layer(i):
         kv = 2 * m.hidden_size * m.num_kv_heads * m.head_dim + (2 * m.num_kv_heads * m.head_dim if m.attention_bias else 0)
     return LayerBytes(
         attn_heads=(lp.attention_sharded - kv) * bpw("attention"), attn_kv=kv * bpw("attention"),
@@ -117,5 +202,7 @@ def pipeline_stages(num_layers: int, pp: int) -> list[range]:
     return [range(starts[s], starts[s] + sizes[s]) for s in range(pp)]
 
 
-__all__ = ["KV_DTYPES", "LayerBytes", "all_layer_bytes", "kv_bytes_per_token", "kv_element_bytes",
+__all__ = ["KV_DTYPES", "LayerBytes", "all_layer_bytes", "attended_tokens", "checkpoint_bytes",
+           "indexer_bytes_per_token_layer", "kv_bytes_per_token", "kv_element_bytes", "kv_read_share",
+           "linear_state_bytes_per_sequence", "mtp_bytes",
            "kv_window_bytes_per_token", "layer_bytes", "layer_totals", "pipeline_stages", "weights_by_group"]

@@ -9,7 +9,6 @@ CI stays fast; ``FUZZ_EXAMPLES=5000 python -m pytest tests/test_fuzz.py`` runs a
 from __future__ import annotations
 
 import json
-import math
 import os
 import signal
 from pathlib import Path

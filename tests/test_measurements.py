@@ -20,6 +20,8 @@ PUBLISHED_TABLE_ROWS = 107
 MODEL_IDS = {
     "kimi-k2-thinking", "kimi-k2-instruct", "deepseek-v3", "minimax-m2", "qwen3-235b-a22b", "gpt-oss-120b",
     "gpt-oss-20b", "glm-4.6", "llama-3.1-70b", "llama-3.1-8b",
+    # the model families of 2026 (issue 15)
+    "kimi-k2.5", "deepseek-v3.2", "minimax-m2.1", "glm-4.7", "qwen3-next-80b-a3b", "kimi-linear-48b", "qwen3-32b",
 }
 HARDWARE_IDS = {
     "h100-sxm", "h200-sxm", "h800", "b100", "b200", "mi300x", "mi325x", "mi355x", "l20", "rtx-3090", "rtx-4090",

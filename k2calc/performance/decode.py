@@ -21,7 +21,7 @@ from functools import lru_cache
 from ..hardware import Hardware
 from ..memory import Deployment, MemoryEstimate, rank_layer_bytes
 from ..models import ModelArch, all_layer_params, layer_params
-from ..weights import layer_bytes, pipeline_stages
+from ..weights import attended_tokens, kv_read_share, layer_bytes, pipeline_stages
 from .calibration import (
     KERNEL_PEAK_DTYPE,
     Platform,
@@ -87,14 +87,46 @@ def experts_touched(n_experts: int, top_k: int, batch: float) -> float:
 def _attention_flops_per_token(m: ModelArch, seq_len: float) -> float:
     """Attention dot products for one decoded token over `seq_len` cached tokens, whole model [FLOP].
 
-    MLA (weights absorbed): 2 x heads x L x (kv_lora + rope) for scores + 2 x heads x L x kv_lora for
-    values; GQA: 4 x heads x head_dim x L, sliding layers over at most the window."""
+    Per full-attention layer, MLA (weights absorbed): 2 x heads x L x (kv_lora + rope) for scores + 2 x
+    heads x L x kv_lora for values, over L = min(seq_len, index_topk) under DeepSeek sparse attention,
+    whose indexer scores every cached token (2 x index heads x index dim x seq_len); GQA: 4 x heads x
+    head_dim x L, sliding layers over at most the window. Linear-attention layers cost the same at any
+    context (:func:`linear_attention_flops_per_token`)."""
     if m.attention == "mla":
-        per_layer = 2 * m.num_heads * seq_len * (2 * m.kv_lora_rank + m.qk_rope_head_dim)
-        return m.num_layers * per_layer
-    full = (m.num_layers - m.sliding_layers) * 4 * m.num_heads * m.head_dim * seq_len
+        per_layer = 2 * m.num_heads * attended_tokens(m, seq_len) * (2 * m.kv_lora_rank + m.qk_rope_head_dim)
+        per_layer += 2 * m.index_n_heads * m.index_head_dim * seq_len if m.index_topk else 0
+        return (m.num_layers - m.linear_layers) * per_layer + linear_attention_flops_per_token(m)
+    full = m.full_attention_layers * 4 * m.num_heads * m.head_dim * seq_len
     window = min(seq_len, m.sliding_window or 0)
-    return full + m.sliding_layers * 4 * m.num_heads * m.head_dim * window
+    return full + m.sliding_layers * 4 * m.num_heads * m.head_dim * window + linear_attention_flops_per_token(m)
+
+
+# FLOP per element of a linear-attention layer's recurrent state per token: the decay, the delta rule's
+# prediction S k and rank-1 update, and the read-out q S (about 2 FLOP each per element); an estimate
+# from the gated delta rule (Yang et al., arXiv 2412.06464) that KDA shares.
+LINEAR_FLOPS_PER_STATE_ELEMENT = 7
+
+
+def linear_attention_flops_per_token(m: ModelArch) -> float:
+    """Recurrent-state arithmetic of one token through every linear-attention layer [FLOP]: the same at
+    any context length (no cache to attend over)."""
+    state = m.linear_num_value_heads * m.linear_key_head_dim * m.linear_value_head_dim
+    return m.linear_layers * LINEAR_FLOPS_PER_STATE_ELEMENT * state
+
+
+# A decode step reads each sequence's linear-attention state and writes it back.
+LINEAR_STATE_TRAFFIC = 2
+
+
+def sequence_read_bytes(d: Deployment, rank, seq_len: float, with_window: bool = True) -> float:
+    """Bytes one sequence's attention reads (and its linear state writes back) on device `rank` in one
+    decode step [B]: the stored KV cache (under sparse attention only the share it reads), the
+    sliding-window part up to the window (`with_window`; the hybrid and CPU steps leave it out), and the
+    linear layers' state read and written."""
+    m = d.model
+    window = min(seq_len, m.sliding_window or 0) if with_window else 0
+    return (rank.kv_bytes_per_token * seq_len * kv_read_share(m, seq_len, d.kv_dtype)
+            + rank.kv_window_bytes_per_token * window + LINEAR_STATE_TRAFFIC * rank.state_bytes_per_sequence)
 
 
 @lru_cache(maxsize=256)
@@ -304,8 +336,11 @@ def _layer_latency(m: ModelArch, p: Platform) -> float:
     """Fixed time per decoder layer and decode step [s]: the platform's figure for a MoE layer with 8
     experts per token, half of it for a dense MLP, in between for fewer experts (each routed expert adds
     work to the grouped-GEMM, top-k and combine kernels). Fitted: Qwen3-235B and GLM-4.6 (k = 8) and
-    gpt-oss-120b (k = 4) on 8x B200, DeepSeek R1 on 8x B200, K2.5 on 8x H200."""
+    gpt-oss-120b (k = 4) on 8x B200, DeepSeek R1 on 8x B200, K2.5 on 8x H200. Averaged over the layer
+    types of a hybrid model: a linear-attention layer runs no MLA kernels, so it takes the GQA figure."""
     base = p.layer_latency_mla_s if m.attention == "mla" else p.layer_latency_gqa_s
+    if m.linear_layers:
+        base = ((m.num_layers - m.linear_layers) * base + m.linear_layers * p.layer_latency_gqa_s) / m.num_layers
     return base * expert_latency_factor(m)
 
 
@@ -334,9 +369,7 @@ def _server_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float)
         if stage == d.pp - 1:
             weights += _lm_head_bytes(m, s) / d.tp
         rank = mem.devices[stage * d.tp]
-        window = min(seq_len, m.sliding_window or 0)
-        kv = math.ceil(batch / rank.seq_groups) * (rank.kv_bytes_per_token * seq_len
-                                                    + rank.kv_window_bytes_per_token * window)
+        kv = math.ceil(batch / rank.seq_groups) * sequence_read_bytes(d, rank, seq_len)
         flops = decode_flops(m, layers, batch, seq_len).scaled(1 / d.tp)
         comm = _step_communication_s(d, p, layers, batch)
         if stage > 0:  # hand the activations to the next pipeline stage (another node if there are several)
@@ -403,7 +436,7 @@ def _hybrid_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float)
         gpu_flops = flops.scaled(1 - layer_share)
     gpu_bytes += _lm_head_bytes(m, s)
     replicated_kv = d.engine.mla_replicated_under_tp and m.attention == "mla"
-    kv = batch * mem.devices[0].kv_bytes_per_token * seq_len * (1 if replicated_kv else n)
+    kv = batch * sequence_read_bytes(d, mem.devices[0], seq_len, with_window=False) * (1 if replicated_kv else n)
     gemm_s, attention_s = _compute_s(gpu_flops, gpu, p, s, m.is_moe, devices=n, batch=batch,
                                      expert_rows=batch * m.experts_per_tok / max(touched, 1e-9),
                                      gemv=d.engine.id in GEMV_ENGINES)
@@ -431,7 +464,7 @@ def _cpu_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float) ->
     for i in range(m.num_layers):
         lb = layer_bytes(m, s, i)
         weights += lb.with_experts(touched)
-    kv = batch * mem.devices[0].kv_bytes_per_token * seq_len
+    kv = batch * sequence_read_bytes(d, mem.devices[0], seq_len, with_window=False)
     flops = decode_flops(m, range(m.num_layers), batch, seq_len).total
     peak = _cpu_peak(cpu, d.sockets)
     memory_s = (weights + kv) / cpu_bandwidth_bytes_per_s(cpu, d.sockets, d.engine.id)

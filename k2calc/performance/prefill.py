@@ -30,6 +30,7 @@ from .decode import (
     expert_latency_factor,
     experts_touched,
     gemm_efficiency,
+    linear_attention_flops_per_token,
 )
 
 
@@ -43,6 +44,15 @@ def prefill_layer_latency(m: ModelArch, p: Platform) -> float:
 # Eager kernel launches of one prefill chunk per layer: 10x the 40 us a CUDA-graph decode layer takes on
 # 8x H200 (K2.5 1,000-token TTFT, SGLang cookbook), as first fitted on H200, GLM-4.6 and Qwen3 on B200.
 PREFILL_LAYER_LATENCY_S = 0.4e-3
+
+
+# A linear-attention layer's prefill runs the chunked delta-rule kernels (FLA's Triton chunk_gated_delta_rule
+# and its KDA twin: cumulative gates, the WY representation, the chunk states and outputs, a short causal
+# convolution), a dozen more launches than a full-attention layer, outside CUDA graphs. Fitted on the two
+# single-user TTFTs published for hybrid models: Qwen3-Next 80B-A3B on 8x B200 (SGLang cookbook, 128 ms
+# for 338 tokens, 36 Gated DeltaNet layers: ~1.6 ms more per layer than predicted without it) and Kimi
+# Linear on 4x MI300X (141 ms for 610 tokens, 20 KDA layers: ~3 ms more per layer); between the two.
+PREFILL_LINEAR_LAYER_EXTRA_S = 1.6e-3
 
 
 # Achieved PCIe bandwidth when ktransformers streams CPU-resident experts to the GPU for prefill, as a
@@ -62,11 +72,24 @@ def prefill_flops(m: ModelArch, tokens: int, prompts: int = 1) -> tuple[float, f
     other = 2 * params * tokens - routed
     n = tokens / prompts
     if m.attention == "mla":
-        other += prompts * m.num_layers * n ** 2 * m.num_heads * (m.qk_nope_head_dim + m.qk_rope_head_dim + m.v_head_dim)
+        other += (prompts * (m.num_layers - m.linear_layers) * causal_pairs_x2(m, n) * m.num_heads
+                  * (m.qk_nope_head_dim + m.qk_rope_head_dim + m.v_head_dim))
+        if m.index_topk:  # the lightning indexer scores every earlier token: n^2 / 2 pairs x 2 FLOP
+            other += prompts * (m.num_layers - m.linear_layers) * n ** 2 * m.index_n_heads * m.index_head_dim
     else:
-        other += prompts * (m.num_layers - m.sliding_layers) * n ** 2 * m.num_heads * 2 * m.head_dim
+        other += prompts * m.full_attention_layers * n ** 2 * m.num_heads * 2 * m.head_dim
         other += prompts * m.sliding_layers * n * min(n, m.sliding_window or 0) * m.num_heads * 4 * m.head_dim
+    other += tokens * linear_attention_flops_per_token(m)  # linear in the prompt length
     return routed, other, 2.0 * m.vocab_size * m.hidden_size * prompts
+
+
+def causal_pairs_x2(m: ModelArch, n: float) -> float:
+    """Twice the (query, key) pairs causal attention scores over an `n`-token prompt [pairs]: n^2, or
+    k^2 + 2 (n - k) k when each query attends to at most k = index_topk tokens (sparse attention)."""
+    k = m.index_topk
+    if not k or n <= k:
+        return n ** 2
+    return k ** 2 + 2 * (n - k) * k
 
 
 # CPU prefill of routed experts: achieved share of the kernel's peak. AMX kernels (kt-kernel AMXINT8/INT4,
@@ -141,7 +164,7 @@ def prefill_time(d: Deployment, mem: MemoryEstimate, tokens: int, prompts: int =
     eta = efficiency or kernel_efficiency("prefill", f"{kernels}:{kernel}", p.name, fallback=kernels)
     gpu_compute = (w.other / gemm_efficiency(tokens, p.gemm_half_rows) + w.lm_head) / (peak * eta)
     expert_compute = w.routed / (peak * eta * gemm_efficiency(w.expert_rows, p.gemm_half_rows))
-    latency = m.num_layers * prefill_layer_latency(m, p)
+    latency = m.num_layers * prefill_layer_latency(m, p) + m.linear_layers * PREFILL_LINEAR_LAYER_EXTRA_S
     if d.topology == "hybrid":
         ram = mem.devices[-1]
         gpu_weights = (mem.weights_bytes - ram.weights_bytes) / (achievable_bandwidth_bytes_per_s(dev) * n_gpu)

@@ -1,0 +1,42 @@
+"""`validate --holdout FILE`: runs the calibration never saw, predicted exactly as validate predicts its own."""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+from k2calc import validate
+from k2calc.cli import main
+
+DATA = Path(__file__).parent.parent / "data"
+
+
+def test_a_holdout_row_is_predicted_as_validate_predicts_it(tmp_path, capsys):
+    rows = list(csv.DictReader((DATA / "measurements.csv").open(encoding="utf-8")))
+    known = {r.measurement.id: r for r in validate.rows()}
+    picked = [r for r in rows if r["id"] in known][:3]
+    path = tmp_path / "holdout.csv"
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(picked)
+    assert main(["validate", "--holdout", str(path)]) == 0
+    out = capsys.readouterr().out
+    for r in picked:
+        line = next(x for x in out.splitlines() if x.startswith(r["id"]))
+        assert f"{known[r['id']].predicted:10.2f}" in line
+    assert f"holdout ({path}, 3 rows, calibration not refitted)" in out
+
+
+def test_the_committed_holdout_file_is_read_whole(capsys):
+    """Every speed row of the committed holdout file is either predicted or named with its reason."""
+    path = DATA / "holdout" / "2026-12-02.csv"
+    assert main(["validate", "--holdout", str(path)]) == 0
+    out = capsys.readouterr().out
+    with path.open(encoding="utf-8") as fh:
+        speed_ids = [r["id"] for r in csv.DictReader(fh) if r["metric"] in validate.SPEED_METRICS]
+    predicted = {line.split()[0] for line in out.splitlines()[1:] if line.startswith("d-")}
+    skipped = out.split("Not compared: ", 1)[1].split("\n", 1)[0]
+    assert all(i in predicted or f"{i} (" in skipped for i in speed_ids)
+    assert re.search(rf"holdout \({re.escape(str(path))}, {len(predicted)} rows", out)
