@@ -213,7 +213,8 @@ def _custom(cls, kind: str, index: int, data: Any):
         return cls.model_validate(data)
     except ValidationError as exc:
         ident = data.get("id") if isinstance(data, dict) else None
-        label = f"'{shorten(str(ident), 40)}'" if ident else f"number {index + 1}"
+        text = " ".join(str(ident).split()) or repr(ident)  # an id of line breaks stays on one line
+        label = f"'{shorten(text, 40)}'" if ident else f"number {index + 1}"
         raise K2CalcError(f"the link's custom {kind} {label} could not be read: "
                           f"{validation_message(exc, model=cls, quote=True)}") from None
 
