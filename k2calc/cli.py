@@ -110,6 +110,7 @@ def _add_fleet_options(f: argparse.ArgumentParser) -> None:
     f.add_argument("--arrival-rate-per-s", type=float, help="requests per second (instead of --users)")
     f.add_argument("--tokens-per-s-per-user", type=float, help="decode speed each user must get [tok/s]")
     f.add_argument("--ttft-s", type=float, help="mean time to first token at most [s]")
+    f.add_argument("--ttft-p95-s", type=float, help="95th-percentile time to first token at most [s] (optional)")
     f.add_argument("--input-tokens", type=int, help="prompt tokens per request")
     f.add_argument("--output-tokens", type=int, help="generated tokens per request")
     f.add_argument("--hardware", help="comma list of GPU ids (default h200-sxm,b200,mi355x)")
@@ -121,7 +122,8 @@ def _fleet(a: argparse.Namespace) -> str:
     from .fleet import FleetWorkload, run_fleet
     w = FleetWorkload.build(names=FLAGS, model=a.model, quant=a.quant, users=a.users,
                             arrival_rate_per_s=a.arrival_rate_per_s, tokens_per_s_per_user=a.tokens_per_s_per_user,
-                            ttft_s=a.ttft_s, input_tokens=a.input_tokens, output_tokens=a.output_tokens,
+                            ttft_s=a.ttft_s, ttft_p95_s=a.ttft_p95_s, input_tokens=a.input_tokens,
+                            output_tokens=a.output_tokens,
                             spec_method=a.spec_method)
     hardware = [h.strip() for h in a.hardware.split(",") if h.strip()] if a.hardware else None
     return run_fleet(w, hardware, as_json=a.json)

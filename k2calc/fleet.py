@@ -10,9 +10,8 @@ that meets a service-level target.
   corrections: one replica per node or per smallest fitting count, prompts prefilled between decode
   steps), as many replicas as the users need.
 
-Targets: TPOT from tokens per second per user, and TTFT (a mean: the M/D/1 queue's average; a
-queue's p95 lies about 2-3x above its mean at high load, so a p95 target is met by asking for a
-mean a third of it). Times in seconds, throughputs in tokens per second, money in USD.
+Targets: TPOT from tokens per second per user, and TTFT as a mean and, optionally, a 95th percentile
+(the prompts' M/D/1 queue: its mean by Pollaczek-Khinchine, its tail by Cramer-Lundberg). Times in seconds, throughputs in tokens per second, money in USD.
 """
 
 from __future__ import annotations
@@ -67,6 +66,7 @@ class FleetWorkload(BaseModel):
     output_tokens: int = Field(1000, ge=1, le=1_000_000)
     tokens_per_s_per_user: float = Field(30.0, gt=0, le=10_000)
     ttft_s: float = Field(2.0, gt=0, le=3600)
+    ttft_p95_s: float | None = Field(None, gt=0, le=3600)  # optional: the 95th percentile's target
     spec_method: Literal["none", "mtp", "eagle3"] = "none"  # speculative decoding, the model's sourced defaults
 
     @model_validator(mode="after")
@@ -138,7 +138,8 @@ class FleetOption:
     batch_per_gpu: float = 0.0     # sequences decoding per GPU
     tokens_per_s_per_user: float = 0.0
     tpot_s: float = 0.0
-    ttft_s: float = 0.0
+    ttft_s: float = 0.0            # mean
+    ttft_p95_s: float = 0.0
     arrival_rate_per_s: float = 0.0
     input_tokens_per_s_per_prefill_node: float = 0.0
     output_tokens_per_s_per_decode_node: float = 0.0
@@ -206,6 +207,48 @@ def max_utilisation(budget_s: float, batch_s: float) -> float:
     if x <= 0:
         return 0.0
     return min(MAX_PREFILL_UTILISATION, 2 * x / (1 + 2 * x))
+
+
+def md1_wait_quantile_s(service_s: float, utilisation: float, q: float = 0.95) -> float:
+    """The q-quantile of an M/D/1 queue's wait [s]: its tail is P(W > t) ~ rho exp(-theta t)
+    (Cramer-Lundberg), theta D the positive root x of rho (e^x - 1) = x for service time D; so
+    t_q = D ln(rho / (1 - q)) / x, and 0 while rho <= 1 - q.
+
+    >>> round(md1_wait_quantile_s(1.0, 0.5), 3), md1_wait_quantile_s(1.0, 0.04)
+    (1.833, 0.0)
+    """
+    rho = min(utilisation, MAX_PREFILL_UTILISATION)
+    if rho <= 1 - q:
+        return 0.0
+    lo, hi = 1e-9, 1.0
+    while rho * math.expm1(hi) < hi:
+        hi *= 2
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if rho * math.expm1(mid) >= mid else (mid, hi)
+    return service_s * math.log(rho / (1 - q)) / hi
+
+
+def md1_ttft_p95_s(batch_s: float, utilisation: float) -> float:
+    """The p95 of :func:`md1_ttft_s`: half a forward in progress, the queue's 95th percentile, the own
+    forward [s] (the two forwards' share taken at their mean).
+
+    >>> round(md1_ttft_p95_s(1.0, 0.5), 3)
+    3.333
+    """
+    return batch_s * 1.5 + md1_wait_quantile_s(batch_s, utilisation)
+
+
+def max_utilisation_p95(budget_s: float, batch_s: float) -> float:
+    """The highest utilisation at which :func:`md1_ttft_p95_s` stays within `budget_s` [1] (bisection;
+    0 when even an idle instance misses it)."""
+    if md1_ttft_p95_s(batch_s, 0.0) > budget_s:
+        return 0.0
+    lo, hi = 0.0, MAX_PREFILL_UTILISATION
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if md1_ttft_p95_s(batch_s, mid) <= budget_s else (lo, mid)
+    return lo
 
 
 def redundant_experts(n_experts: int, gpus: int) -> int:
@@ -278,25 +321,29 @@ def _decode_plan(w: FleetWorkload, hardware: str) -> tuple[Pool, int, int, float
     return best[1], best[2], best[3], best[4]
 
 
-def _prefill_plan(w: FleetWorkload, hardware: str, rate: float, budget_s: float) -> tuple[Pool, int, float, float] | str:
-    """(pool, instances, forward time [s], TTFT inside the pool [s]) with the fewest prefill GPUs
-    serving `rate` requests a second within `budget_s`, or why none does."""
+def _prefill_plan(w: FleetWorkload, hardware: str, rate: float, budget_s: float,
+                  budget_p95_s: float | None) -> tuple[Pool, int, float, float, float] | str:
+    """(pool, instances, forward time [s], mean and p95 TTFT inside the pool [s]) with the fewest
+    prefill GPUs serving `rate` requests a second within the mean and p95 budgets, or why none does."""
     best = None
     for pool in _pools(w, hardware, sizes=POOL_SIZES[:3]):
         for target in PREFILL_TOKENS_PER_GPU:
             tokens = max(w.input_tokens, target // w.input_tokens * w.input_tokens)
             batch = prefill_batch_pool(pool, tokens, w.input_tokens)
             rho = max_utilisation(budget_s, batch.total_s)
+            if budget_p95_s is not None:
+                rho = min(rho, max_utilisation_p95(budget_p95_s, batch.total_s))
             if rho <= 0:
                 continue
             instances = max(1, math.ceil(rate * w.input_tokens / (rho * batch.tokens_per_s_per_gpu * pool.gpus)))
             gpus = instances * pool.gpus
             if best is None or gpus < best[0]:
                 load = rate * w.input_tokens / (batch.tokens_per_s_per_gpu * gpus)
-                best = (gpus, pool, instances, batch.total_s, md1_ttft_s(batch.total_s, load))
+                best = (gpus, pool, instances, batch.total_s, md1_ttft_s(batch.total_s, load),
+                        md1_ttft_p95_s(batch.total_s, load))
     if best is None:
         return f"no prefill pool prefills a {w.input_tokens:,}-token prompt within {budget_s:.2f} s"
-    return best[1], best[2], best[3], best[4]
+    return best[1:]
 
 
 def disaggregated(w: FleetWorkload, hardware: str) -> FleetOption:
@@ -309,18 +356,18 @@ def disaggregated(w: FleetWorkload, hardware: str) -> FleetOption:
     kv_bytes = kv_transfer_bytes_per_token(dpool)
     transfer = kv_transfer_s(w.input_tokens, kv_bytes)
     overhead = REQUEST_OVERHEAD_S["server"]
-    budget = w.ttft_s - overhead - transfer - tpot
+    fixed = overhead + transfer + tpot
     rate = w.arrival_rate(w.ttft_s, tpot)
-    pre = _prefill_plan(w, hardware, rate, budget)
+    pre = _prefill_plan(w, hardware, rate, w.ttft_s - fixed, w.ttft_p95_s - fixed if w.ttft_p95_s else None)
     if isinstance(pre, str):
         return FleetOption("disaggregated", hardware, False, pre)
-    ppool, p_inst, _, in_pool = pre
-    ttft = overhead + in_pool + transfer + tpot
+    ppool, p_inst, _, in_pool, in_pool_p95 = pre
+    ttft = fixed + in_pool
     opt = FleetOption(
         "disaggregated", hardware, True, prefill_nodes=p_inst * ppool.nodes, decode_nodes=d_inst * dpool.nodes,
         gpus=p_inst * ppool.gpus + d_inst * dpool.gpus, prefill_pool_gpus=ppool.gpus, decode_pool_gpus=dpool.gpus,
         prefill_instances=p_inst, decode_instances=d_inst, batch_per_gpu=per_gpu, tokens_per_s_per_user=1 / tpot,
-        tpot_s=tpot, ttft_s=ttft, arrival_rate_per_s=rate,
+        tpot_s=tpot, ttft_s=ttft, ttft_p95_s=fixed + in_pool_p95, arrival_rate_per_s=rate,
         input_tokens_per_s_per_prefill_node=rate * w.input_tokens / (p_inst * ppool.nodes),
         output_tokens_per_s_per_decode_node=rate * w.output_tokens / (d_inst * dpool.nodes),
         output_tokens_per_s_total=rate * w.output_tokens, kv_transfer_bytes_per_token=kv_bytes,
@@ -344,7 +391,7 @@ def _aggregated_replica(w: FleetWorkload, hardware: str, count: int) -> tuple[De
     if not mem.fits:
         return None
     spec = w.speculation()
-    ok = lambda c: _meets(estimate_performance(d, mem, w.input_tokens, w.output_tokens, c, speculation=spec), w)  # noqa: E731
+    ok = lambda c: _meets(estimate_performance(d, mem, w.input_tokens, w.output_tokens, c, speculation=spec), w, c)  # noqa: E731
     hi = max(1, mem.max_concurrency)
     if not ok(1):
         return None
@@ -358,8 +405,20 @@ def _aggregated_replica(w: FleetWorkload, hardware: str, count: int) -> tuple[De
     return d, lo, estimate_performance(d, mem, w.input_tokens, w.output_tokens, lo, speculation=spec)
 
 
-def _meets(perf, w: FleetWorkload) -> bool:
-    return perf.decode_tokens_per_s_per_user >= w.tokens_per_s_per_user and perf.ttft_s <= w.ttft_s
+def _meets(perf, w: FleetWorkload, users: int) -> bool:
+    p95_ok = w.ttft_p95_s is None or pipeline_ttft_p95_s(perf, w, users) <= w.ttft_p95_s
+    return perf.decode_tokens_per_s_per_user >= w.tokens_per_s_per_user and perf.ttft_s <= w.ttft_s and p95_ok
+
+
+def pipeline_ttft_p95_s(perf, w: FleetWorkload, users: int) -> float:
+    """The p95 time to first token of a pipeline replica serving `users` [s]: its mean TTFT with the
+    M/D/1 wait behind other prompts (the pipeline's own queue: users / request time x prefill time)
+    replaced by that queue's 95th percentile."""
+    prefill_s = w.input_tokens / perf.prefill_tokens_per_s
+    request_s = perf.ttft_s + (w.output_tokens - 1) / perf.decode_tokens_per_s_per_user
+    rho = min(MAX_PREFILL_UTILISATION, max(0, users - 1) / request_s * prefill_s)
+    mean_wait = rho / (2 * (1 - rho)) * prefill_s
+    return perf.ttft_s - mean_wait + md1_wait_quantile_s(prefill_s, rho)
 
 
 def aggregated(w: FleetWorkload, hardware: str) -> FleetOption:
@@ -394,6 +453,7 @@ def aggregated(w: FleetWorkload, hardware: str) -> FleetOption:
         "aggregated", hardware, True, decode_nodes=nodes, gpus=gpus, decode_pool_gpus=d.count,
         decode_instances=replicas, batch_per_gpu=per_user_load / d.count,
         tokens_per_s_per_user=perf.decode_tokens_per_s_per_user, tpot_s=tpot, ttft_s=perf.ttft_s,
+        ttft_p95_s=pipeline_ttft_p95_s(perf, w, max(1, math.ceil(per_user_load))),
         arrival_rate_per_s=rate, input_tokens_per_s_per_prefill_node=rate * w.input_tokens / nodes,
         output_tokens_per_s_per_decode_node=rate * w.output_tokens / nodes,
         output_tokens_per_s_total=rate * w.output_tokens)
@@ -402,8 +462,8 @@ def aggregated(w: FleetWorkload, hardware: str) -> FleetOption:
     return _priced(opt, d, w)
 
 
-def _interleaved(pool: Pool, w: FleetWorkload, b: int) -> tuple[float, float]:
-    """(TPOT, TTFT) [s] of a large-EP pool that both prefills and decodes, `b` users per GPU: each
+def _interleaved(pool: Pool, w: FleetWorkload, b: int) -> tuple[float, float, float]:
+    """(TPOT, mean TTFT, p95 TTFT) [s] of a large-EP pool that both prefills and decodes, `b` users per GPU: each
     GPU prefills its users' prompts in chunks between decode steps, so a share f of its time goes to
     prefill (prompts per second x prompt tokens / the pool's prefill rate), a decode step stretches to
     step / (1 - f), and a new prompt takes its chunks, each beside a decode step. f depends on the
@@ -420,7 +480,15 @@ def _interleaved(pool: Pool, w: FleetWorkload, b: int) -> tuple[float, float]:
         tpot = decode.per_token_s / (1 - share)
         share = min(MAX_PREFILL_UTILISATION, b / (ttft + w.output_tokens * tpot) * w.input_tokens
                     / forward.tokens_per_s_per_gpu)
-    return decode.per_token_s / (1 - share), ttft + md1_ttft_s(forward.total_s * chunks, share) - 1.5 * forward.total_s * chunks
+    queue = forward.total_s * chunks
+    return (decode.per_token_s / (1 - share), ttft + md1_ttft_s(queue, share) - 1.5 * queue,
+            ttft + md1_ttft_p95_s(queue, share) - 1.5 * queue)
+
+
+def _within(times: tuple[float, float, float], w: FleetWorkload) -> bool:
+    """(TPOT, mean TTFT, p95 TTFT) [s] within the workload's targets."""
+    tpot, ttft, p95 = times
+    return tpot <= w.tpot_s and ttft <= w.ttft_s and (w.ttft_p95_s is None or p95 <= w.ttft_p95_s)
 
 
 def aggregated_ep(w: FleetWorkload, hardware: str) -> FleetOption:
@@ -430,7 +498,7 @@ def aggregated_ep(w: FleetWorkload, hardware: str) -> FleetOption:
     best = None
     for pool in _pools(w, hardware, eplb=True):
         hi = min(pool.kv_tokens_per_gpu // w.context_tokens, decode_batch_cap(pool.deployment))
-        ok = lambda b: (lambda t: t[0] <= w.tpot_s and t[1] <= w.ttft_s)(_interleaved(pool, w, b))  # noqa: E731
+        ok = lambda b: _within(_interleaved(pool, w, b), w)  # noqa: E731
         if hi < 1 or not ok(1):
             continue
         lo = 1
@@ -446,13 +514,13 @@ def aggregated_ep(w: FleetWorkload, hardware: str) -> FleetOption:
                            f"user with TTFT under {w.ttft_s:g} s")
     gpus, pool, instances = best
     per_gpu = users / gpus
-    tpot, ttft = _interleaved(pool, w, max(1, math.ceil(per_gpu)))
+    tpot, ttft, ttft_p95 = _interleaved(pool, w, max(1, math.ceil(per_gpu)))
     rate = w.arrival_rate(ttft, tpot)
     nodes = instances * pool.nodes
     opt = FleetOption(
         "aggregated-ep", hardware, True, decode_nodes=nodes, gpus=gpus, decode_pool_gpus=pool.gpus,
         decode_instances=instances, batch_per_gpu=per_gpu, tokens_per_s_per_user=1 / tpot, tpot_s=tpot,
-        ttft_s=ttft, arrival_rate_per_s=rate, input_tokens_per_s_per_prefill_node=rate * w.input_tokens / nodes,
+        ttft_s=ttft, ttft_p95_s=ttft_p95, arrival_rate_per_s=rate, input_tokens_per_s_per_prefill_node=rate * w.input_tokens / nodes,
         output_tokens_per_s_per_decode_node=rate * w.output_tokens / nodes, output_tokens_per_s_total=rate * w.output_tokens)
     opt.notes.append(f"EP{pool.gpus} x {instances} with DP attention and EPLB, prompts prefilled in chunks "
                      f"between decode steps (the disaggregated fleet's kernels, one pool for both)")
@@ -582,8 +650,9 @@ def fleet_text(w: FleetWorkload, options: list[FleetOption]) -> str:
     spec = w.speculation()
     head = (f"{w.model} ({w.quant}{', ' + spec.method + ' speculative decoding' if spec else ''}): "
             f"{w.concurrent_users():,} users, {w.input_tokens:,} in / {w.output_tokens:,} out "
-            f"tokens, targets {w.tokens_per_s_per_user:g} tok/s per user, mean TTFT <= {w.ttft_s:g} s")
-    cols = (f"{'hardware':10s} {'mode':13s} {'nodes P+D':>10s} {'GPUs':>5s} {'tok/s/user':>10s} {'TTFT s':>7s} "
+            f"tokens, targets {w.tokens_per_s_per_user:g} tok/s per user, mean TTFT <= {w.ttft_s:g} s"
+            + (f", p95 TTFT <= {w.ttft_p95_s:g} s" if w.ttft_p95_s else ""))
+    cols = (f"{'hardware':10s} {'mode':13s} {'nodes P+D':>10s} {'GPUs':>5s} {'tok/s/user':>10s} {'TTFT s':>7s} {'p95 s':>6s} "
             f"{'in tok/s/Pnode':>14s} {'out tok/s/Dnode':>15s} {'capex USD':>12s} {'power kW':>8s} {'$/1M out':>8s}")
     lines = [head, "", cols, "-" * len(cols)]
     for o in options:
@@ -595,11 +664,11 @@ def fleet_text(w: FleetWorkload, options: list[FleetOption]) -> str:
         power = f"{o.power_watts / 1e3:8.1f}" if o.power_watts is not None else f"{'-':>8s}"
         usd = f"{o.usd_per_million_output_tokens:8.3f}" if o.usd_per_million_output_tokens is not None else f"{'-':>8s}"
         lines.append(f"{o.hardware:10s} {o.mode:13s} {nodes:>10s} {o.gpus:5d} {o.tokens_per_s_per_user:10.1f} "
-                     f"{o.ttft_s:7.2f} {o.input_tokens_per_s_per_prefill_node:14,.0f} "
+                     f"{o.ttft_s:7.2f} {o.ttft_p95_s:6.2f} {o.input_tokens_per_s_per_prefill_node:14,.0f} "
                      f"{o.output_tokens_per_s_per_decode_node:15,.0f} {capex} {power} {usd}")
         lines += [f"{'':10s} {n}" for n in o.notes]
-    lines += ["", "nodes P+D: prefill + decode nodes of 8 GPUs (aggregated: every node does both); TTFT is the mean "
-              "(M/D/1 queue at the prefill pool); $/1M at the default cost assumptions (data/cost_assumptions.csv).",
+    lines += ["", "nodes P+D: prefill + decode nodes of 8 GPUs (aggregated: every node does both); TTFT: the mean and "
+              "the 95th percentile of an M/D/1 queue at the prefill path; $/1M at the default cost assumptions (data/cost_assumptions.csv).",
               "aggregated: replicas of the calibrated pipeline's deployment; aggregated-ep and disaggregated: large-EP pools "
               "(DeepEP microbenchmarks, no class correction; python -m k2calc validate compares them with the published runs)."]
     return "\n".join(lines)

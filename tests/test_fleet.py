@@ -340,3 +340,22 @@ def test_the_speed_chart_follows_speculative_decoding():
     assert spec == pytest.approx(estimate(s.model_copy(update={"spec_method": "eagle3"})).performance
                                  .decode_tokens_per_s_per_user)
     assert spec > 1.5 * plain
+
+
+def test_md1_wait_tail():
+    from k2calc.fleet import md1_ttft_p95_s, md1_wait_quantile_s
+    # rho = 0.5: theta D solves 0.5 (e^x - 1) = x, x = 1.2564; p95 wait = ln(0.5 / 0.05) / 1.2564 = 1.833 D
+    assert md1_wait_quantile_s(2.0, 0.5) == pytest.approx(2 * math.log(10) / 1.25643, rel=1e-4)
+    assert md1_wait_quantile_s(1.0, 0.05) == 0.0  # 95% of prompts find the queue empty
+    waits = [md1_wait_quantile_s(1.0, r) for r in (0.1, 0.3, 0.6, 0.9)]
+    assert waits == sorted(waits)
+    assert md1_ttft_p95_s(1.0, 0.7) > md1_ttft_s(1.0, 0.7)
+
+
+def test_a_p95_target_costs_prefill_nodes_and_is_met():
+    strict = W.model_copy(update={"ttft_p95_s": 2.0})
+    for o in plan_fleet(strict, ["h200-sxm"]):
+        assert o.meets and o.ttft_s <= o.ttft_p95_s <= 2.0
+    assert disaggregated(strict, "h200-sxm").prefill_nodes >= disaggregated(W, "h200-sxm").prefill_nodes
+    for o in plan_fleet(W, ["h200-sxm"]):
+        assert o.ttft_p95_s >= o.ttft_s
