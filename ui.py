@@ -10,7 +10,12 @@ import plotly.graph_objects as go
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-from k2calc.charts import concurrency_vs_context, cost_breakdown, memory_per_device, speed_vs_concurrency
+from k2calc.charts import (
+    concurrency_vs_context,
+    cost_breakdown,
+    memory_per_device,
+    speed_vs_concurrency,
+)
 from k2calc.errors import K2CalcError
 from k2calc.estimate import Estimate, estimate, reprice
 from k2calc.links import catalogs_param, physics_query, to_query

@@ -23,8 +23,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+def _quiet_streamlit() -> None:
+    """AppTest runs without a server, and Streamlit warns about that ('missing ScriptRunContext', 'No
+    runtime found') on every run: figures only, no framework warnings."""
+    import streamlit.logger
+
+    streamlit.logger.set_log_level("error")
+
+
 def _app():
     """The app under AppTest, behaving as the server does after the first st.navigation call."""
+    _quiet_streamlit()
     import streamlit.runtime.pages_manager as pages_manager
     import streamlit.testing.v1.app_test as app_test
     from streamlit.testing.v1 import AppTest

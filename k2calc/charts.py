@@ -101,6 +101,36 @@ def _empty(title: str, message: str, x_title: str, y_title: str) -> go.Figure:
     return _style(fig, title)
 
 
+def log_ticks(values: Sequence[float]) -> tuple[list[float], list[str]]:
+    """Tick positions and labels for a log axis over `values`: 1, 2, 5, 10, 20, 50 ... (1, 10, 100 ...
+    past four decades), whole numbers with thousands separators (decimals only below 1), from one step
+    below the smallest value to one step above the largest, so every plotted point lies between ticks.
+
+    >>> log_ticks([3, 70])
+    ([2, 5, 10, 20, 50, 100], ['2', '5', '10', '20', '50', '100'])
+    >>> log_ticks([0.3, 1500])[1]
+    ['0.1', '1', '10', '100', '1,000', '10,000']
+    """
+    positive = [float(v) for v in values if _finite(v) and float(v) > 0]
+    if not positive:
+        return [], []
+    lo, hi = min(positive), max(positive)
+    first, last = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    mantissas = (1, 2, 5) if last - first <= 4 else (1,)
+    steps = [m * 10.0 ** k for k in range(first, last + 1) for m in mantissas]
+    below = [t for t in steps if t <= lo * (1 + 1e-9)]
+    above = [t for t in steps if t >= hi * (1 - 1e-9)]
+    ticks = [t for t in steps if (below[-1] if below else steps[0]) <= t <= (above[0] if above else steps[-1])]
+    ticks = [int(round(t)) if t >= 1 else round(t, 12) for t in ticks]
+    return ticks, [f"{t:,}" if t >= 1 else f"{t:g}" for t in ticks]
+
+
+def _log_axis(values: Sequence[float]) -> dict:
+    """update_xaxes / update_yaxes settings for a log axis with :func:`log_ticks`."""
+    vals, text = log_ticks(values)
+    return dict(type="log", tickvals=vals, ticktext=text) if vals else dict(type="log")
+
+
 def _finite(x) -> bool:
     try:
         return x is not None and math.isfinite(float(x))
@@ -116,33 +146,55 @@ def _finite(x) -> bool:
 def memory_per_device(mem: MemoryEstimate, title: str = "Memory per device") -> go.Figure:
     """Stacked bar per device [GiB]: weights, KV cache, activations, runtime and free, against usable
     and total capacity (markers). A device that is over its usable memory gets a red cross at what it
-    needs."""
-    names = _device_labels([d.name for d in mem.devices])
+    needs. GPUs and a host's system RAM more than ten times larger get a panel each (their own axis), so
+    a 24 GiB GPU is not a flat line beside 2 TiB of RAM."""
+    panels = memory_panels(mem.devices)
+    fig = FigureSpec(rows=1, cols=2, column_widths=(0.7, 0.3), horizontal_spacing=0.12) if len(panels) > 1 \
+        else FigureSpec()
+    for col, devices in enumerate(panels, start=1):
+        _memory_bars(fig, devices, dict(row=1, col=col) if len(panels) > 1 else {}, legend=col == 1)
+        fig.update_yaxes(title="memory per device [GiB]" if col == 1 else "system RAM [GiB]",
+                         **(dict(row=1, col=col) if len(panels) > 1 else {}))
+    fig.update_layout(barmode="stack", xaxis_title=None)
+    fig.update_xaxes(type="category")
+    return _style(fig, title, legend_traceorder="normal")
+
+
+def memory_panels(devices: list) -> list[list]:
+    """[devices] or [GPUs and systems, system RAM] when the RAM is over ten times the largest device."""
+    ram = [d for d in devices if d.kind == "ram"]
+    rest = [d for d in devices if d.kind != "ram"]
+    if ram and rest and max(d.capacity_bytes for d in ram) > 10 * max(d.capacity_bytes for d in rest):
+        return [rest, ram]
+    return [list(devices)]
+
+
+def _memory_bars(fig: FigureSpec, devices: list, cell: dict, legend: bool) -> None:
+    """One panel's stacked bars and capacity markers (the legend drawn once, from the first panel)."""
+    names = _device_labels([d.name for d in devices])
     parts = {
-        "weights": [d.weights_bytes for d in mem.devices],
-        "KV cache": [d.kv_bytes for d in mem.devices],
-        "activations": [d.activation_bytes for d in mem.devices],
-        "runtime": [d.overhead_bytes for d in mem.devices],
-        "free": [max(0, d.free_bytes) for d in mem.devices],
+        "weights": [d.weights_bytes for d in devices],
+        "KV cache": [d.kv_bytes for d in devices],
+        "activations": [d.activation_bytes for d in devices],
+        "runtime": [d.overhead_bytes for d in devices],
+        "free": [max(0, d.free_bytes) for d in devices],
     }
-    fig = FigureSpec()
     for label, values in parts.items():
         fig.add_bar(name=label, x=names, y=[v / GiB for v in values], marker_color=COMPONENT_COLOURS[label],
-                    hovertemplate="%{x}<br>" + label + ": %{y:,.1f} GiB<extra></extra>")
-    over = [min(0, d.free_bytes) / GiB for d in mem.devices]
-    if any(over):
-        fig.add_scatter(name="over capacity", x=names, y=[(d.usable_bytes - d.free_bytes) / GiB for d in mem.devices],
-                        mode="markers", marker=dict(symbol="x", size=12, color="#D62728"),
-                        hovertemplate="%{x}<br>needs %{y:,.1f} GiB<extra></extra>")
-    fig.add_scatter(name="usable by the engine", x=names, y=[d.usable_bytes / GiB for d in mem.devices],
+                    legendgroup=label, showlegend=legend,
+                    hovertemplate="%{x}<br>" + label + ": %{y:,.1f} GiB<extra></extra>", **cell)
+    if any(d.free_bytes < 0 for d in devices):
+        fig.add_scatter(name="over capacity", x=names, y=[(d.usable_bytes - d.free_bytes) / GiB for d in devices],
+                        mode="markers", marker=dict(symbol="x", size=12, color="#D62728"), legendgroup="over",
+                        hovertemplate="%{x}<br>needs %{y:,.1f} GiB<extra></extra>", **cell)
+    fig.add_scatter(name="usable by the engine", x=names, y=[d.usable_bytes / GiB for d in devices],
                     mode="markers", marker=dict(symbol="line-ew-open", size=40, color=NEUTRAL, line=dict(width=3)),
-                    hovertemplate="%{x}<br>usable by the engine: %{y:,.1f} GiB<extra></extra>")
-    fig.add_scatter(name="installed", x=names, y=[d.capacity_bytes / GiB for d in mem.devices], mode="markers",
+                    legendgroup="usable", showlegend=legend,
+                    hovertemplate="%{x}<br>usable by the engine: %{y:,.1f} GiB<extra></extra>", **cell)
+    fig.add_scatter(name="installed", x=names, y=[d.capacity_bytes / GiB for d in devices], mode="markers",
                     marker=dict(symbol="line-ew-open", size=40, color=NEUTRAL, line=dict(width=1)),
-                    hovertemplate="%{x}<br>installed: %{y:,.1f} GiB<extra></extra>")
-    fig.update_layout(barmode="stack", yaxis_title="memory per device [GiB]", xaxis_title=None,
-                      xaxis_type="category")
-    return _style(fig, title, legend_traceorder="normal")
+                    legendgroup="installed", showlegend=legend,
+                    hovertemplate="%{x}<br>installed: %{y:,.1f} GiB<extra></extra>", **cell)
 
 
 def _device_labels(names: list[str]) -> list[str]:
@@ -209,9 +261,11 @@ def speed_vs_concurrency(curve: pd.DataFrame, points: pd.DataFrame | None = None
     curve (same columns), drawn as a faint dotted trace in each panel ("baseline ...")."""
     fig = FigureSpec(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.07)
     x = list(curve["concurrency"])
-    ticks = x
+    # every point gets a tick: the curve's user counts and published runs beyond them
+    ticks = sorted(set(x) | ({int(c) for c in points["concurrency"] if _finite(c) and not min(x) <= c <= max(x)}
+                             if points is not None and len(points) and x else set()))
     if baseline is not None and len(baseline):
-        ticks = sorted(set(x) | set(baseline["concurrency"]))
+        ticks = sorted(set(ticks) | set(baseline["concurrency"]))
         for key, row, col in (("per user", 1, "per_user_tok_s"), ("total", 2, "total_tok_s")):
             fig.add_scatter(x=list(baseline["concurrency"]), y=list(baseline[col]), mode="lines",
                             name=f"baseline {key}", legendgroup="baseline", row=row, col=1,
@@ -244,10 +298,12 @@ def speed_vs_concurrency(curve: pd.DataFrame, points: pd.DataFrame | None = None
     fig.update_xaxes(title="concurrent users [count]", row=2, col=1)
     for (key, row, col, low, high, roof) in panels:
         values = [v for c in (col, low, high, roof) for v in curve[c] if _finite(v) and v > 0]
+        if points is not None and len(points):  # the published points of this panel lie between the ticks too
+            metrics = _PER_USER_METRICS if row == 1 else _TOTAL_METRICS
+            values += [v for v in points.loc[points["metric"].isin(metrics), "measured"] if _finite(v) and v > 0]
         log = bool(values) and max(values) / min(values) > 20
-        fig.update_yaxes(type="log" if log else "linear", rangemode="normal" if log else "tozero",
-                         dtick="D2" if log else None,
-                         title=f"{'per user' if row == 1 else 'all users'} [tok/s]", row=row, col=1)
+        axis = _log_axis(values) if log else dict(type="linear", rangemode="tozero")
+        fig.update_yaxes(**axis, title=f"{'per user' if row == 1 else 'all users'} [tok/s]", row=row, col=1)
     return _style(fig, title, height=620)
 
 
@@ -272,8 +328,8 @@ def concurrency_vs_context(curve: pd.DataFrame, title: str = "Concurrent sequenc
         fig.add_vline(x=context, line=dict(color=NEUTRAL, dash="dot"))
         fig.add_annotation(x=math.log10(context), xref="x", y=1, yref="paper", text=f"your context: {context:,}",
                            showarrow=False, xanchor="left", yanchor="bottom")
-    fig.update_xaxes(type="log", title="context per sequence [tokens]")
-    fig.update_yaxes(type="log" if log_y else "linear", title="max concurrent sequences [count]")
+    fig.update_xaxes(**_log_axis(x), title="context per sequence [tokens]")
+    fig.update_yaxes(**(_log_axis(y) if log_y else dict(type="linear")), title="max concurrent sequences [count]")
     return _style(fig, title)
 
 
@@ -434,6 +490,11 @@ def compare_models_chart(df: pd.DataFrame, title: str = "Models side by side") -
     return _style(fig, title, barmode="group", height=440, margin=dict(t=100, b=10, l=10, r=10))
 
 
+# Point labels alternate above and below along the speed axis, so neighbours (8x B100 beside 8x H200) do
+# not print over each other.
+_LABEL_POSITIONS = ("top center", "bottom center")
+
+
 def hardware_scatter(df: pd.DataFrame, title: str = "Cost against speed, per configuration") -> go.Figure:
     """Own cost per 1M output tokens [USD] (log) against decode speed per user [tok/s] for every
     configuration that fits, coloured by hardware class, with the Pareto front joined (no other
@@ -441,13 +502,15 @@ def hardware_scatter(df: pd.DataFrame, title: str = "Cost against speed, per con
     ok = df[df["fits"].astype(bool) & df["usd_per_mtok_output"].map(_finite) & df["per_user_tok_s"].map(_finite)]
     fig = FigureSpec()
     for klass, colour in CLASS_COLOURS.items():
-        sel = ok[ok["klass"] == klass]
+        sel = ok[ok["klass"] == klass].sort_values("per_user_tok_s")
         if not len(sel):
             continue
         custom = list(zip(sel["label"], sel["capex_usd"].map(lambda v: v if _finite(v) else float("nan")),
                           sel["power_w"].map(lambda v: v if _finite(v) else float("nan")), sel["total_tok_s"]))
-        fig.add_scatter(x=list(sel["per_user_tok_s"]), y=list(sel["usd_per_mtok_output"]), mode="markers",
+        fig.add_scatter(x=list(sel["per_user_tok_s"]), y=list(sel["usd_per_mtok_output"]), mode="markers+text",
                         name=klass, marker=dict(color=colour, size=13, line=dict(width=1, color="white")),
+                        text=list(sel["label"]), textfont=dict(size=10), cliponaxis=False,
+                        textposition=[_LABEL_POSITIONS[i % len(_LABEL_POSITIONS)] for i in range(len(sel))],
                         customdata=custom,
                         hovertemplate=("<b>%{customdata[0]}</b><br>%{x:,.1f} tok/s per user, "
                                        "%{customdata[3]:,.0f} total"
@@ -455,15 +518,14 @@ def hardware_scatter(df: pd.DataFrame, title: str = "Cost against speed, per con
                                        "%{customdata[2]:,.0f} W<extra></extra>"))
     front = ok[ok["pareto"].astype(bool)].sort_values("per_user_tok_s")
     if len(front):
-        fig.add_scatter(x=list(front["per_user_tok_s"]), y=list(front["usd_per_mtok_output"]), mode="lines+text",
-                        name="Pareto front", line=dict(color=NEUTRAL, dash="dash", width=2),
-                        text=list(front["label"]), textposition="top center", hoverinfo="skip")
+        fig.add_scatter(x=list(front["per_user_tok_s"]), y=list(front["usd_per_mtok_output"]), mode="lines",
+                        name="Pareto front", line=dict(color=NEUTRAL, dash="dash", width=2), hoverinfo="skip")
     missing = len(df) - len(ok)
     if missing:
         fig.add_annotation(text=f"not shown: {missing} configuration(s) that do not fit or have no price",
                            showarrow=False, xref="paper", yref="paper", x=0, y=1.06, xanchor="left")
-    fig.update_xaxes(type="log", title="decode speed per user [tok/s]")
-    fig.update_yaxes(type="log", title="own cost per 1M output tokens [USD]")
+    fig.update_xaxes(**_log_axis(list(ok["per_user_tok_s"])), title="decode speed per user [tok/s]")
+    fig.update_yaxes(**_log_axis(list(ok["usd_per_mtok_output"])), title="own cost per 1M output tokens [USD]")
     return _style(fig, title)
 
 
@@ -477,7 +539,7 @@ def measured_vs_predicted(rows: Sequence["Row"] | None = None,
     """Log-log scatter of each published measurement against the model's prediction for its scenario
     (speeds in tok/s, times to first token in s), coloured by kind (decode, prefill/TTFT), with y = x
     and the 1.5x band. Hover: measurement id, scenario, metric, ratio."""
-    from .validate import describe
+    from .report_content import scenario_words as describe
     from .validate import rows as all_rows
 
     rows = list(all_rows() if rows is None else rows)
@@ -503,8 +565,9 @@ def measured_vs_predicted(rows: Sequence["Row"] | None = None,
                             showlegend=name is not None, legendgroup=name or "1.5x band", hoverinfo="skip",
                             line=dict(color=NEUTRAL, dash=dash, width=1.5 if factor == 1 else 1))
     span = [math.log10(lo), math.log10(hi)] if lo else None
-    fig.update_xaxes(type="log", title="predicted [tok/s; TTFT in s]", range=span)
-    fig.update_yaxes(type="log", title="measured [tok/s; TTFT in s]", range=span)
+    axis = _log_axis([lo, hi]) if lo else dict(type="log")
+    fig.update_xaxes(**axis, title="predicted [tok/s; TTFT in s]", range=span)
+    fig.update_yaxes(**axis, title="measured [tok/s; TTFT in s]", range=span)
     return _style(fig, title)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from . import finetune
 from .engines import ENGINES
 from .errors import FlagNames, K2CalcError, finite_json
-from .estimate import estimate
+from .estimate import Estimate, estimate
 from .hardware import get_hardware, load_hardware
 from .memory import KV_DTYPES
 from .models import (
@@ -28,8 +28,17 @@ from .models import (
     parse_config_json,
 )
 from .quant import QUANT_IDS, SCHEMES, resolve_scheme
+from .report_content import (
+    api_formula_text,
+    api_prices_text,
+    api_verdict_text,
+    bottleneck_text,
+    context_fill_text,
+    headline,
+    longest_context_text,
+)
 from .scenario import Catalogs, Scenario
-from .units import format_bytes, format_count, format_device_bytes, format_gb
+from .units import format_bytes, format_device_bytes, format_gb, format_usd
 
 FLAGS = FlagNames(concurrency="--concurrency")  # a field named in an error -> the flag the user typed
 MAX_TOP = 1000  # plan options listed
@@ -50,6 +59,25 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """Help that shows each option's default (a default of None means 'chosen for you', said in the
+    option's own help text)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default is not None and action.default is not False and action.default != argparse.SUPPRESS \
+                and "default" not in text and action.option_strings:
+            text += " (default: %(default)s)"
+        return text
+
+
+def _assumption_default(key: str) -> str:
+    """' (default 0.13 USD/kWh, 2025-12)': a cost flag's default from data/cost_assumptions.csv."""
+    from .cost import assumption_sources
+    a = assumption_sources()[key]
+    return f" (default {a.value:g} {a.unit}, {a.date})".replace("%", "%%")
+
+
 def _add_scenario_options(e: argparse.ArgumentParser) -> None:
     """The scenario options shared by estimate and sensitivity."""
     d = Scenario()
@@ -63,11 +91,13 @@ def _add_scenario_options(e: argparse.ArgumentParser) -> None:
     e.add_argument("--nodes", type=int, default=d.nodes, help="servers the devices are spread over")
     e.add_argument("--cpu", help="host CPU id: with a GPU in --hardware this is hybrid CPU+GPU")
     e.add_argument("--sockets", type=int, default=d.sockets, help="CPU sockets")
-    e.add_argument("--ram-gb", type=float, help="system RAM in GB as sold (64 GB DIMM = 64 GiB)")
+    e.add_argument("--ram-gb", type=float, help="system RAM in GB as sold (64 GB DIMM = 64 GiB; default: "
+                                                "2048 with --cpu)")
     e.add_argument("--engine", choices=sorted(ENGINES), help="inference engine (default: by hardware)")
-    e.add_argument("--tp", type=int, help="tensor-parallel degree (then PP defaults to count / TP)")
-    e.add_argument("--pp", type=int, help="pipeline-parallel degree")
-    e.add_argument("--ep", type=int, help="expert-parallel degree")
+    e.add_argument("--tp", type=int, help="tensor-parallel degree (default: the engine's choice; then PP "
+                                          "defaults to count / TP)")
+    e.add_argument("--pp", type=int, help="pipeline-parallel degree (default: count / TP)")
+    e.add_argument("--ep", type=int, help="expert-parallel degree (default: the engine's choice)")
     e.add_argument("--dp-attention", action="store_true", help="SGLang data-parallel attention")
     e.add_argument("--dcp", type=int, default=d.dcp, help="vLLM decode context parallel degree")
     e.add_argument("--gpu-experts", type=int, default=d.gpu_experts, help="hybrid: experts per MoE layer on GPU")
@@ -79,25 +109,29 @@ def _add_scenario_options(e: argparse.ArgumentParser) -> None:
     e.add_argument("--output-tokens", type=int, default=d.output_tokens, help="generated tokens per request")
     e.add_argument("--concurrency", type=int, default=d.concurrency, help="sequences served at once")
     e.add_argument("--memory-fraction", type=float,
-                   help="engine share of device memory (vLLM gpu_memory_utilization, SGLang mem_fraction_static)")
-    e.add_argument("--wired-limit-gb", type=float, help="Mac: GPU wired-memory limit per Mac in GB (GiB)")
+                   help="engine share of device memory (vLLM gpu_memory_utilization, SGLang mem_fraction_static; default: the engine's own)")
+    e.add_argument("--wired-limit-gb", type=float, help="Mac: GPU wired-memory limit per Mac in GB (GiB) (default: macOS's)")
     e.add_argument("--spec-method", default=d.spec_method, choices=["none", "mtp", "eagle3"],
                    help="speculative decoding: the model's MTP layer or an EAGLE-3 draft head")
     e.add_argument("--spec-draft-tokens", type=int, help="speculative draft tokens per step (default: by model)")
     e.add_argument("--spec-acceptance", type=float, help="per-token acceptance rate 0-1 (default: published, by model)")
     c = e.add_argument_group("cost (defaults: data/cost_assumptions.csv, dated and sourced)")
-    c.add_argument("--electricity-usd-per-kwh", type=float, help="electricity tariff [USD/kWh]")
-    c.add_argument("--pue", type=float, help="power usage effectiveness of the room [ratio >= 1]")
-    c.add_argument("--hosting-usd-per-kw-month", type=float, help="colocation per kW of peak power [USD]")
-    c.add_argument("--maintenance-pct-per-year", type=float, help="support and spares [%% of capex per year]")
-    c.add_argument("--amortisation-years", type=float, help="years the purchase is written off over")
-    c.add_argument("--residual-value-pct", type=float, help="resale value at the end [%% of capex]")
-    c.add_argument("--utilisation", type=float, help="share of the year serving at this concurrency (0-1]")
-    c.add_argument("--cache-hit-rate", type=float, help="share of prompt tokens billed at the cached price")
+    for flag, key, text in (
+            ("--electricity-usd-per-kwh", "electricity_usd_per_kwh", "electricity tariff [USD/kWh]"),
+            ("--pue", "pue", "power usage effectiveness of the room [ratio >= 1]"),
+            ("--hosting-usd-per-kw-month", "hosting_usd_per_kw_month", "colocation per kW of peak power [USD]"),
+            ("--maintenance-pct-per-year", "maintenance_pct_per_year", "support and spares [% of capex per year]"),
+            ("--amortisation-years", "amortisation_years", "years the purchase is written off over"),
+            ("--residual-value-pct", "residual_value_pct", "resale value at the end [% of capex]"),
+            ("--utilisation", "utilisation", "share of the year serving at this concurrency (0-1]"),
+            ("--cache-hit-rate", "cache_hit_rate", "share of prompt tokens billed at the cached price")):
+        c.add_argument(flag, type=float, help=text.replace("%", "%%") + _assumption_default(key))
     c.add_argument("--hardware-price-usd", type=float, help="price per device instead of the catalog's [USD]")
     c.add_argument("--cloud-usd-per-hour", type=float, help="rental per device-hour instead of the catalog's")
-    c.add_argument("--monthly-output-tokens", type=float, help="output volume for break-even [tokens/month]")
-    c.add_argument("--api-provider", help="API provider to compare with (default: the model's own)")
+    c.add_argument("--monthly-output-tokens", type=float,
+                   help="output volume for break-even [tokens/month] (default: capacity x utilisation)")
+    c.add_argument("--api-provider", help="API provider to compare with (default: the first listed for the "
+                                          "model in data/api_prices.csv, usually its maker)")
     c.add_argument("--api-input-usd-per-mtok", type=float, help="your API input price instead of the list price [USD/1M]")
     c.add_argument("--api-output-usd-per-mtok", type=float, help="your API output price instead of the list price [USD/1M]")
     e.add_argument("--json", action="store_true", help="print one JSON object")
@@ -163,8 +197,10 @@ def _build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--top", type=int, default=10, help="options to list")
     pl.add_argument("--json", action="store_true", help="print one JSON object")
     _add_fleet_options(sub.add_parser("fleet", help="smallest fleet meeting SLA targets: aggregated vs disaggregated"))
-    _add_scenario_options(sub.add_parser("estimate", help="does it fit, how fast, what it costs"))
-    _add_scenario_options(sub.add_parser("sensitivity", help="how $/1M tokens and break-even move with each assumption"))
+    _add_scenario_options(sub.add_parser("estimate", help="does it fit, how fast, what it costs",
+                                         formatter_class=_DefaultsFormatter))
+    _add_scenario_options(sub.add_parser("sensitivity", help="how $/1M tokens and break-even move with each assumption",
+                                         formatter_class=_DefaultsFormatter))
     return p
 
 
@@ -175,21 +211,23 @@ def _scenario_from_args(a: argparse.Namespace) -> Scenario:
 
 
 def _models_table() -> str:
-    rows = ["id                    total     active    native quant     max context  name"]
+    """Every catalog model: parameters in billions (never 'B', which means bytes elsewhere), native
+    quantization, maximum context and name."""
+    rows = ["id                    total [billion params]  active [billion params]  native quant     max context  name"]
     for m in load_models().values():
         c = param_counts(m)
-        rows.append(f"{m.id:21s} {format_count(c.total):>8s}  {format_count(c.active):>8s}  "
+        rows.append(f"{m.id:21s} {c.total / 1e9:>22,.1f}  {c.active / 1e9:>23,.1f}  "
                     f"{m.native_quant:15s} {m.max_context_tokens:>11,}  {m.name}")
     return "\n".join(rows)
 
 
 def _hardware_table() -> str:
-    rows = ["id                          kind    memory      bandwidth   price (date)          status"]
+    rows = ["id                          kind    memory      bandwidth   price (date)          status        name"]
     for h in load_hardware().values():
         memory = format_device_bytes(h.memory_bytes) if h.memory_bytes else "(RAM)"
         bw = f"{h.memory_bandwidth_gb_per_s:,.0f} GB/s" + ("/socket" if h.is_cpu else "")
         price = f"${h.price_usd:,.0f} ({h.price_date})" if h.price_usd else "-"
-        rows.append(f"{h.id:27s} {h.kind:7s} {memory:>10s}  {bw:>15s}  {price:21s} {h.status}")
+        rows.append(f"{h.id:27s} {h.kind:7s} {memory:>10s}  {bw:>15s}  {price:21s} {h.status:13s} {h.name}")
     return "\n".join(rows)
 
 
@@ -223,38 +261,40 @@ def _group_devices(devices: list[dict], keys: tuple[str, ...]) -> list[tuple[str
     return out
 
 
-def _estimate_text(result: dict) -> str:
+def _estimate_text(e: Estimate) -> str:
+    result = e.as_dict()
     s, mem, dep = result["scenario"], result["memory"], result["deployment"]
     verdict = "FITS" if result["fits"] else "DOES NOT FIT"
-    parts = [f"{dep['count']} x {dep['hardware']}"] if dep["hardware"] else []
-    if dep["cpu"]:
-        parts.append(f"{dep['sockets']} x {dep['cpu']} with {format_device_bytes(dep['ram_bytes'])} RAM")
-    where = " + ".join(parts)
     lines = [
-        f"{result['model']['name']} ({result['quant']['label']}) on {where}, {dep['engine']}, "
-        f"TP {dep['tp']} PP {dep['pp']}, {s['concurrency']} x {s['context']:,} tokens: {verdict}",
+        f"{headline(e)}, TP {dep['tp']} PP {dep['pp']}, {s['concurrency']:,} user(s) x {s['context']:,} tokens: "
+        f"{verdict}",
         *(f"  why: {r}" for r in result["reasons"]),
         *(f"  warning: {w}" for w in result["warnings"]),
         *([f"  warning: cost not computed: {result['cost_error']}"] if result["cost_error"] else []),
         f"  weights (one replica): {format_gb(mem['weights_bytes'])}; "
-        f"KV cache per token: {mem['kv_bytes_per_token']:,} B ({dep['kv_dtype']})"
+        f"KV cache per token: {mem['kv_bytes_per_token']:,} bytes ({dep['kv_dtype']})"
         + (f"; linear-attention state per sequence: {format_bytes(mem['linear_state_bytes_per_sequence'])}"
            if mem.get("linear_state_bytes_per_sequence") else ""),
         f"  KV capacity: {mem['kv_capacity_tokens']:,} tokens per replica; max concurrency at "
-        f"{s['context']:,} tokens: {mem['max_concurrency']:,}; longest context at {s['concurrency']}: "
-        f"{mem['max_context_tokens']:,} tokens",
+        f"{s['context']:,} tokens: {mem['max_concurrency']:,}",
+        f"  longest context at {s['concurrency']:,} user(s): {longest_context_text(e)}",
         "",
-        f"  {'device':50s} {'capacity':>10s} {'usable':>10s} {'weights':>10s} {'KV':>10s} {'activ.':>10s} {'runtime':>10s} {'free':>10s}",
     ]
     keys = ("capacity_bytes", "usable_bytes", "weights_bytes", "kv_bytes", "activation_bytes",
             "overhead_bytes", "free_bytes")
-    for name, cells in _group_devices(mem["devices"], keys):
-        lines.append(f"  {name[:50]:50s} " + " ".join(f"{format_device_bytes(c):>10s}" for c in cells))
-    lines += _speed_lines(result) + _cost_lines(result) + _fit_lines(result)
+    rows = _group_devices(mem["devices"], keys)
+    width = max(len(name) for name, _ in rows)  # device names are never cut
+    lines.append(f"  {'device':{width}s} " + " ".join(f"{h:>10s}" for h in (
+        "capacity", "usable", "weights", "KV", "activ.", "runtime")) + f" {'free':>16s}")
+    for name, cells in rows:
+        free = cells[-1]  # a device over its memory says how much it is short of, never a negative 'free'
+        lines.append(f"  {name:{width}s} " + " ".join(f"{format_device_bytes(c):>10s}" for c in cells[:-1])
+                     + f" {format_device_bytes(free) if free >= 0 else 'short ' + format_device_bytes(-free):>16s}")
+    lines += _speed_lines(e, result) + _cost_lines(e, result) + _fit_lines(e, result)
     return "\n".join(lines)
 
 
-def _speed_lines(result: dict) -> list[str]:
+def _speed_lines(e: Estimate, result: dict) -> list[str]:
     """Decode, prefill and band lines of the estimate's text (none when it does not fit)."""
     s, lines = result["scenario"], []
     perf = result.get("performance")
@@ -265,25 +305,26 @@ def _speed_lines(result: dict) -> list[str]:
             f"({perf['decode_tokens_per_s_per_user_low']:,.1f}-{perf['decode_tokens_per_s_per_user_high']:,.1f}), "
             f"{perf['decode_tokens_per_s_total']:,.1f} tok/s total at {s['concurrency']} user(s); "
             f"roofline {perf['roofline_decode_tokens_per_s_per_user']:,.1f} tok/s per user; "
-            f"limited by {perf['bottleneck']}",
+            f"limited by {bottleneck_text(perf['bottleneck'])}",
             f"  prefill: {perf['prefill_tokens_per_s']:,.0f} tok/s for a {s['input_tokens']:,}-token prompt; "
             f"time to first token {perf['ttft_s']:,.2f} s ({perf['ttft_s_low']:,.2f}-{perf['ttft_s_high']:,.2f})",
             f"  band: x{perf['decode_band_factor']:.2f} (covers two thirds of {perf['calibration_class']}'s runs "
             f"predicted without their own source; {perf['supporting_rows']} published measurement(s) from "
             f"{perf['supporting_sources']} source(s); python -m k2calc validate)",
             *(f"  note: {n}" for n in perf["notes"]),
+            f"  context: {context_fill_text(e)}",
         ]
     return lines
 
 
-def _cost_lines(result: dict) -> list[str]:
+def _cost_lines(e: Estimate, result: dict) -> list[str]:
     """Money lines of the estimate's text (none when it does not fit)."""
     lines = []
     cost = result.get("cost")
     if cost:
         api = (f"API ({cost['api_provider']}) ${cost['api_usd_per_million_output_tokens']:,.2f}"
                if cost["api_usd_per_million_output_tokens"] is not None else "no API price")
-        be = (f"{cost['breakeven_months']:,.1f} months" if cost["breakeven_months"] is not None else "never")
+        formula = api_formula_text(e)
         lines += [
             "",
             f"  cost: capex ${cost['capex_usd']:,.0f}; {cost['power_watts']:,.0f} W under load; "
@@ -292,20 +333,22 @@ def _cost_lines(result: dict) -> list[str]:
             f"{cost['assumptions']['utilisation']:.0%} utilisation (${cost['usd_per_million_output_tokens_at_saturation']:,.2f} "
             f"busy all year) vs {api}"
             + (f" vs cloud ${cost['cloud_usd_per_million_output_tokens']:,.2f}" if cost["cloud_usd_per_million_output_tokens"] else ""),
-            f"  break-even against the API: {be} at {cost['monthly_output_tokens']:,.0f} output tokens a month",
+            f"  API: {api_prices_text(e)}",
+            *([f"  API for this workload: {formula}"] if formula else []),
+            f"  verdict: {api_verdict_text(e)}",
             *(f"  note: {n}" for n in cost["notes"]),
         ]
     return lines
 
 
-def _fit_lines(result: dict) -> list[str]:
+def _fit_lines(e: Estimate, result: dict) -> list[str]:
     """The smallest that fits and the ways to make it fit, when it does not."""
     dep, lines = result["deployment"], []
     small = result["smallest_fitting"]
     if not result["fits"]:
         if small.get("count"):
             nodes = f" ({small['nodes']} node(s))" if dep["topology"] == "gpu" else ""  # systems are machines
-            lines.append(f"\n  smallest that fits: {small['count']} x {dep['hardware']}{nodes}")
+            lines.append(f"\n  smallest that fits: {small['count']} x {e.deployment.device.name}{nodes}")
         elif small.get("ram_gb"):
             lines.append(f"\n  RAM needed: {small['ram_gb']:,} GiB")
         else:
@@ -321,8 +364,17 @@ def _fmt(v: float | None, spec: str, none: str = "-") -> str:
     return none if v is None else format(v, spec)
 
 
-def _sensitivity_text(rows) -> str:
-    lines = [f"{'assumption':16s} {'low':>24s} {'high':>24s} {'$/1M out (low..high)':>24s} {'break-even months':>20s}"]
+def _sensitivity_text(rows, base: Estimate) -> str:
+    s, c = base.scenario, base.cost
+    lines = [f"base: {headline(base)}, {s.concurrency:,} user(s) x {s.context:,} tokens, "
+             f"{s.input_tokens:,} prompt / {s.output_tokens:,} answer tokens"]
+    if c is not None:
+        lines.append(f"base figures: {format_usd(c.usd_per_million_output_tokens)} per 1M output tokens self-hosted, "
+                     f"API {format_usd(c.api_usd_per_million_output_tokens)}, break-even "
+                     + (f"{c.breakeven_months:,.1f} months" if c.breakeven_months else "never") + "\n")
+    else:
+        lines.append(f"base figures: none ({base.no_cost_reason})\n")
+    lines += [f"{'assumption':16s} {'low':>24s} {'high':>24s} {'$/1M out (low..high)':>24s} {'break-even months':>20s}"]
     for r in rows:
         lines.append(f"{r.assumption:16s} {r.low_label:>24s} {r.high_label:>24s} "
                      f"{_fmt(r.usd_per_mtok_low, ',.2f'):>11s} .. {_fmt(r.usd_per_mtok_high, ',.2f'):<9s} "
@@ -424,10 +476,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.command == "sensitivity":
                 from .sensitivity import sensitivity
                 rows = sensitivity(scenario, catalogs)
-                print(finite_json([r.as_dict() for r in rows], indent=2) if args.json else _sensitivity_text(rows))
+                print(finite_json([r.as_dict() for r in rows], indent=2) if args.json
+                      else _sensitivity_text(rows, estimate(scenario, catalogs)))
             else:
-                result = estimate(scenario, catalogs).as_dict()
-                print(finite_json(result, indent=2) if args.json else _estimate_text(result))
+                result = estimate(scenario, catalogs)
+                print(finite_json(result.as_dict(), indent=2) if args.json else _estimate_text(result))
     except K2CalcError as exc:
         sys.stderr.write(f"k2calc: error: {exc}\n")
         return 2

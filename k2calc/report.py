@@ -1,7 +1,8 @@
 """The shareable report of one estimate, written as Markdown, self-contained HTML (with the charts),
-JSON and CSV. What the report says lives in :mod:`k2calc.report_content`; this module only writes it.
+PDF (:mod:`k2calc.report_pdf`), JSON and CSV. What the report says lives in
+:mod:`k2calc.report_content`; this module only writes it.
 
-The HTML embeds plotly.js once (inline), so the file opens offline and prints on paper.
+The HTML embeds plotly.js once (inline), so the file opens offline, reads on a phone and prints on A4.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .report_content import (
     engine_rows,
     price_rows,
 )
+from .report_pdf import report_pdf
 from .whatif import compare
 
 # ------------------------------------------------------------------------------------------------
@@ -98,10 +100,20 @@ td.nowrap { white-space: nowrap; }
 .nofit { background: #ffebe9; border: 1px solid #cf222e; }
 .figure { margin: 1em 0; page-break-inside: avoid; break-inside: avoid; }
 .share { word-break: break-all; }
+.figure .modebar-container { display: none; }
+@media (max-width: 640px) {
+  body { margin: 1em auto; padding: 0 0.7em; font-size: 13px; }
+  table { display: block; overflow-x: auto; }
+  td.nowrap { white-space: normal; }
+}
+@page { size: A4; margin: 14mm 12mm; }
 @media print {
-  body { margin: 0; max-width: none; font-size: 11px; }
+  body { margin: 0; max-width: none; font-size: 10px; padding: 0; }
   h2 { page-break-after: avoid; break-after: avoid; }
   table, tr { page-break-inside: avoid; break-inside: avoid; }
+  .figure { width: 100%; }
+  .figure .js-plotly-plot, .figure .plot-container { width: 100% !important; }
+  .verdict { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
   a { color: #000; text-decoration: none; }
 }
 """
@@ -295,4 +307,4 @@ def tables_csv(e: Estimate) -> dict[str, str]:
     return {"memory_per_device.csv": memory, "speeds.csv": speeds, "cost.csv": cost, "assumptions.csv": assumptions}
 
 
-__all__ = ["report_markdown", "report_html", "report_json", "tables_csv"]
+__all__ = ["report_markdown", "report_html", "report_pdf", "report_json", "tables_csv"]

@@ -12,10 +12,20 @@ import math
 from dataclasses import dataclass, field
 
 from . import engines as _engines
-from .cost import api_price, assumption_sources, default_assumptions
+from .cost import (
+    ApiPrice,
+    api_price,
+    assumption_sources,
+    default_assumptions,
+    price_with_overrides,
+)
 from .errors import K2CalcError
 from .estimate import Estimate, PricedFix
+from .hardware import load_hardware
 from .links import to_query
+from .models import load_models
+from .quant import SCHEMES
+from .scenario import Scenario
 from .units import format_device_bytes, format_gb, format_usd
 from .whatif import changed_settings, compare
 
@@ -45,7 +55,9 @@ def _speed(x: float) -> str:
     return _num(x, 1 if x < 1000 else 0)
 
 
-def _where(e: Estimate) -> str:
+def where(e: Estimate) -> str:
+    """The hardware in full, as a person reads it: '8 x NVIDIA H200 SXM 141GB', '2 x NVIDIA GeForce RTX
+    4090 24GB + 2 x Intel Xeon Platinum 8488C (...) with 2 TiB RAM'."""
     d = e.deployment
     parts = []
     if d.device is not None:
@@ -53,6 +65,142 @@ def _where(e: Estimate) -> str:
     if d.cpu is not None:
         parts.append(f"{d.sockets} x {d.cpu.name} with {format_device_bytes(d.ram_bytes, 0)} RAM")
     return " + ".join(parts)
+
+
+_where = where
+
+
+def scenario_words(s: Scenario) -> str:
+    """A scenario in human names: 'Kimi K2 Thinking (native), 8 x NVIDIA H200 SXM 141GB, SGLang, 16 user(s),
+    1,000 in / 1,000 out tokens' (ids where the catalog does not know one)."""
+    models, hardware = load_models(), load_hardware()
+    model = models[s.model].name if s.model in models else s.model
+    quant = f"{s.bits_per_weight:g} bits per weight" if s.bits_per_weight else \
+        ("native" if s.quant == "native" else SCHEMES[s.quant].label if s.quant in SCHEMES else s.quant)
+    device = hardware[s.hardware].name if s.hardware in hardware else s.hardware
+    where = f"{s.count} x {device}"
+    if s.cpu:
+        where += f" + {s.sockets} x {hardware[s.cpu].name if s.cpu in hardware else s.cpu}"
+    engine = _engines.ENGINES[s.engine].name if s.engine in _engines.ENGINES else (s.engine or "default engine")
+    return (f"{model} ({quant}), {where}, {engine}, {s.concurrency:,} user(s), "
+            f"{s.input_tokens:,} in / {s.output_tokens:,} out tokens")
+
+
+def headline(e: Estimate) -> str:
+    """Model (quantization) on hardware with engine: the scenario in one line of human names."""
+    d = e.deployment
+    return f"{d.model.name} ({d.scheme.label}) on {where(e)}, served by {d.engine.name}"
+
+
+# What limits a decode step, in a buyer's words (the keys are PerformanceEstimate.bottleneck).
+BOTTLENECK_WORDS = {"gpu-memory-bandwidth": "memory", "cpu-memory-bandwidth": "CPU RAM", "compute": "compute",
+                    "interconnect": "network", "kernel-latency": "latency", "kernel-efficiency": "kernel use",
+                    "attention-kernel": "attention"}
+BOTTLENECK_HELP = {
+    "gpu-memory-bandwidth": "memory bandwidth: reading the weights and the KV cache from device memory",
+    "cpu-memory-bandwidth": "the CPUs reading the routed experts from DDR5 system RAM",
+    "compute": "arithmetic: the FLOPs outlast the bytes even at the kernels' best share of peak",
+    "interconnect": "interconnect: GPU-to-GPU (or machine-to-machine) communication every layer",
+    "kernel-latency": "kernel latency: a fixed time per layer for launching and synchronising kernels, "
+                      "which batching amortises",
+    "kernel-efficiency": "kernel efficiency: kernels running far below the GPU's peak at this batch (INT4 "
+                         "experts dequantised per token, mostly empty tensor-core tiles); more users use them better",
+    "attention-kernel": "the attention kernel reading the KV cache below the memory bandwidth (MLA with few "
+                        "heads per GPU: DP attention helps)",
+}
+
+
+def bottleneck_text(key: str) -> str:
+    """'kernel efficiency (kernels running far below ...)': what limits a decode step, in words."""
+    return f"{BOTTLENECK_WORDS.get(key, key)} ({BOTTLENECK_HELP.get(key, key)})"
+
+
+def longest_context(e: Estimate) -> tuple[int, bool]:
+    """(longest context at the scenario's users [tokens], capped at the model's maximum; True when the
+    KV cache could hold more than the model accepts, which is room for more users, not longer prompts)."""
+    m = e.deployment.model
+    raw = e.memory.max_context_tokens
+    return min(raw, m.max_context_tokens), raw > m.max_context_tokens
+
+
+def longest_context_text(e: Estimate) -> str:
+    """'262,144 tokens (Kimi K2 Thinking's maximum; the KV cache has room beyond it: 22 users of 32,768)'."""
+    s, mem = e.scenario, e.memory
+    tokens, capped = longest_context(e)
+    if tokens == 0:
+        return "none: the weights, activations and runtime leave no room for a KV cache"
+    if not capped:
+        return f"{tokens:,} tokens"
+    return (f"{tokens:,} tokens ({e.deployment.model.name}'s maximum; the KV cache holds more, which is room "
+            f"for more users: {mem.max_concurrency:,} at {s.context:,} tokens)")
+
+
+def api_price_used(e: Estimate) -> ApiPrice | None:
+    """The API price the cost compares with: the provider's list price with the user's own input/output
+    prices in its place, or None when the model has no public price."""
+    s = e.scenario
+    return price_with_overrides(api_price(e.deployment.model.id, s.api_provider), e.deployment.model.id,
+                                s.api_input_usd_per_mtok, s.api_output_usd_per_mtok)
+
+
+def api_prices_text(e: Estimate) -> str:
+    """'Moonshot list prices (2025-11): input $0.60, cached input $0.15, output $2.50 per 1M tokens', or
+    that no public price exists."""
+    p = api_price_used(e)
+    if p is None:
+        return (f"No public API price for {e.deployment.model.name} in data/api_prices.csv: give your own "
+                "input and output prices to compare.")
+    cached = "" if p.cached_input_usd_per_mtok is None else f", cached input {format_usd(p.cached_input_usd_per_mtok)}"
+    return (f"{p.provider} prices ({p.date}): input {format_usd(p.input_usd_per_mtok)}{cached}, "
+            f"output {format_usd(p.output_usd_per_mtok)} per 1M tokens")
+
+
+def api_formula_text(e: Estimate) -> str:
+    """The blended API price of this workload per 1M output tokens with its formula: 'output $2.50 +
+    8.0 x input $0.60 (8,192 prompt / 1,024 answer tokens) = $7.30 per 1M output tokens'."""
+    p, s = api_price_used(e), e.scenario
+    if p is None or e.cost is None or e.cost.api_usd_per_million_output_tokens is None:
+        return ""
+    ratio = s.input_tokens / s.output_tokens
+    hit = e.cost.assumptions.get("cache_hit_rate", 0.0)
+    if hit > 0 and p.cached_input_usd_per_mtok is not None:
+        per_input = (f"({1 - hit:.0%} x {format_usd(p.input_usd_per_mtok)} + {hit:.0%} cached x "
+                     f"{format_usd(p.cached_input_usd_per_mtok)})")
+    else:
+        per_input = f"input {format_usd(p.input_usd_per_mtok)}"
+    return (f"output {format_usd(p.output_usd_per_mtok)} + {ratio:,.1f} x {per_input} "
+            f"({s.input_tokens:,} prompt / {s.output_tokens:,} answer tokens) = "
+            f"{format_usd(e.cost.api_usd_per_million_output_tokens)} per 1M output tokens")
+
+
+def api_verdict_text(e: Estimate) -> str:
+    """Self-host against the API in one sentence, with the break-even month; '' without a cost."""
+    c = e.cost
+    if c is None:
+        return ""
+    own = format_usd(c.usd_per_million_output_tokens)
+    if c.api_usd_per_million_output_tokens is None:
+        return f"Self-hosting costs {own} per 1M output tokens; no API price to compare with."
+    api = format_usd(c.api_usd_per_million_output_tokens)
+    volume = f"{c.monthly_output_tokens / 1e6:,.0f}M output tokens a month"
+    if c.breakeven_months is None:
+        return (f"The API is cheaper: {api} against {own} per 1M output tokens self-hosted; buying never pays "
+                f"back at {volume} (the API bill is below the running costs alone).")
+    cheaper = "Self-hosting is cheaper per token" if c.usd_per_million_output_tokens < c.api_usd_per_million_output_tokens \
+        else "The API is cheaper per token once the purchase is counted"
+    return (f"{cheaper} ({own} against the API's {api} per 1M output tokens); buying pays back in "
+            f"{c.breakeven_months:,.1f} months at {volume}.")
+
+
+def context_fill_text(e: Estimate) -> str:
+    """How the speeds relate to the context: they are for the request sizes, the context sizes the KV
+    cache each user keeps."""
+    s = e.scenario
+    used = s.input_tokens + s.output_tokens
+    return (f"Speeds are for requests of {s.input_tokens:,} prompt + {s.output_tokens:,} answer tokens = "
+            f"{used:,} of the {s.context:,}-token context ({used / s.context:.0%} filled); the context only "
+            "sizes the KV cache kept for each user. For the speed with the context full, set the prompt to "
+            f"{s.context - s.output_tokens:,} tokens.")
 
 
 def blocks(e: Estimate, share_url: str | None, baseline: Estimate | None = None) -> list[Block]:
@@ -113,6 +261,16 @@ def _verdict_blocks(e: Estimate) -> list[Block]:
     else:
         text = f"Does not fit: {mem.reasons[0] if mem.reasons else 'not enough memory'}."
     out.append(Block("verdict", text, ok=mem.fits))
+    if e.performance is not None:
+        p = e.performance
+        out.append(Block("p", f"Key numbers: {_speed(p.decode_tokens_per_s_per_user)} tok/s per user, "
+                              f"{_speed(p.decode_tokens_per_s_total)} tok/s in total, first token in "
+                              f"{_num(p.ttft_s, 2)} s, limited by {BOTTLENECK_WORDS.get(p.bottleneck, p.bottleneck)}"
+                              + (f"; purchase {format_usd(e.cost.capex_usd)}, "
+                                 f"{format_usd(e.cost.usd_per_million_output_tokens)} per 1M output tokens "
+                                 "self-hosted." if e.cost is not None else ".")))
+    if e.cost is not None:
+        out.append(Block("p", f"Self-host or API: {api_verdict_text(e)}"))
     small = e.smallest or {}
     if not mem.fits:
         if small.get("count"):
@@ -142,7 +300,7 @@ def _memory_blocks(e: Estimate) -> list[Block]:
         f"KV cache: {mem.kv_bytes_per_token:,} bytes per token of one sequence ({d.kv_dtype})",
         f"KV capacity of one replica: {mem.kv_capacity_tokens:,} tokens",
         f"Most sequences of {s.context:,} tokens at once: {mem.max_concurrency:,}",
-        f"Longest context at {s.concurrency:,} user(s): {mem.max_context_tokens:,} tokens",
+        f"Longest context at {s.concurrency:,} user(s): {longest_context_text(e)}",
     ]))
     out.append(Block("p", "Memory per device, in GiB (2^30 bytes) as engines report it; "
                            "weights above in GB (10^9 bytes)."))
@@ -182,8 +340,14 @@ def _cost_blocks(e: Estimate) -> list[Block]:
     if cost.cloud_usd_per_hour is not None:
         rows += [["cloud rental of the same GPUs", format_usd(cost.cloud_usd_per_hour), "USD/hour"],
                  ["cloud rental per 1M output tokens", format_usd(cost.cloud_usd_per_million_output_tokens), "USD"]]
+    price = api_price_used(e)
+    if price is not None:
+        rows += [[f"API list price ({price.provider}, {price.date}): input", format_usd(price.input_usd_per_mtok),
+                  "USD per 1M tokens"],
+                 [f"API list price ({price.provider}, {price.date}): output", format_usd(price.output_usd_per_mtok),
+                  "USD per 1M tokens"]]
     if cost.api_usd_per_million_output_tokens is not None:
-        rows.append([f"API ({cost.api_provider}) per 1M output tokens, same prompts and answers",
+        rows.append([f"API ({cost.api_provider}) per 1M output tokens, this workload: {api_formula_text(e)}",
                      format_usd(cost.api_usd_per_million_output_tokens), "USD"])
     rows += [
         ["monthly output volume compared", _num(cost.monthly_output_tokens / 1e6, 1), "million tokens/month"],
@@ -275,7 +439,8 @@ def _speed_blocks(e: Estimate) -> list[Block]:
     ]
     out.append(Block("table", header=["figure", "estimate", "band (low - high)", "roofline", "unit"], rows=speed_rows))
     out.append(Block("list", items=[
-        f"Decode is limited by: {perf.bottleneck}",
+        f"Decode is limited by {bottleneck_text(perf.bottleneck)}",
+        context_fill_text(e),
         f"Band: the calibration class {perf.calibration_class} spreads x{perf.decode_band_factor:.2f} (decode) and "
         f"x{perf.prefill_band_factor:.2f} (prefill/TTFT) around published measurements; "
         f"{perf.supporting_rows} measurement(s) from {perf.supporting_sources} source(s) support it; the band "

@@ -9,9 +9,18 @@ import datetime
 import pandas as pd
 import streamlit as st
 
+from k2calc.cost import api_price
 from k2calc.errors import K2CalcError, validated
-from k2calc.hardware import (MAX_BANDWIDTH_GB_PER_S, MAX_LINK_GB_PER_S, MAX_MEMORY_BYTES, MAX_PRICE_USD,
-                             MAX_TFLOPS, MAX_WATTS, Hardware, load_hardware)
+from k2calc.hardware import (
+    MAX_BANDWIDTH_GB_PER_S,
+    MAX_LINK_GB_PER_S,
+    MAX_MEMORY_BYTES,
+    MAX_PRICE_USD,
+    MAX_TFLOPS,
+    MAX_WATTS,
+    Hardware,
+    load_hardware,
+)
 from k2calc.models import load_models, param_counts, parse_config_json
 from k2calc.units import GiB
 from ui import leave_legacy_pages_mode, session_catalogs
@@ -25,24 +34,44 @@ tab_hw, tab_models, tab_device, tab_import = st.tabs(["Hardware", "Models", "Add
 with tab_hw:
     shown = session_catalogs()  # custom devices and imported models named "(custom)"
     hw = pd.DataFrame([h.model_dump() for h in {**load_hardware(), **shown.hardware}.values()])
+    hw["memory_gib"] = hw["memory_bytes"] / GiB
+    # what a buyer compares first (name, memory, bandwidth, price and its date, status); the rest after
+    first = ["name", "memory_gib", "memory_bandwidth_gb_per_s", "price_usd", "price_date", "status", "kind",
+             "bf16_dense_tflops", "fp8_dense_tflops", "tdp_watts", "cloud_usd_per_hour", "source", "price_source", "id"]
     st.dataframe(hw, hide_index=True, key="hardware_table",
-                 column_config={"memory_bytes": st.column_config.NumberColumn("memory [bytes]", format="%d"),
-                                "memory_bandwidth_gb_per_s": st.column_config.NumberColumn("bandwidth [GB/s]"),
-                                "price_usd": st.column_config.NumberColumn("price [USD]", format="%,.0f")})
+                 column_order=first + [c for c in hw.columns if c not in first and c != "memory_bytes"],
+                 column_config={"name": st.column_config.TextColumn("device", width="medium"),
+                                "memory_gib": st.column_config.NumberColumn("memory [GiB]", format="%,.1f"),
+                                "memory_bandwidth_gb_per_s": st.column_config.NumberColumn("bandwidth [GB/s]",
+                                                                                           format="%,.0f"),
+                                "price_usd": st.column_config.NumberColumn("price [USD]", format="$%,.0f"),
+                                "price_date": st.column_config.TextColumn("price date"),
+                                "memory_marketing_gb": st.column_config.NumberColumn("memory as sold [GB]"),
+                                "cloud_usd_per_hour": st.column_config.NumberColumn("rent [USD/hour]",
+                                                                                    format="$%.2f")})
     st.caption("Status: verified (primary source), corroborated (several sources), derived (computed), "
                "unverified (one secondary source: treat as an assumption). Prices carry their date and source.")
 with tab_models:
     rows = []
     for m in {**load_models(), **session_catalogs().models}.values():
         c = param_counts(m)
-        rows.append({"id": m.id, "name": m.name, "architecture": m.architecture,
-                     "total params [B]": c.total / 1e9, "active params [B]": c.active / 1e9,
+        api = api_price(m.id)
+        rows.append({"name": m.name, "total params [billions]": c.total / 1e9,
+                     "active params [billions]": c.active / 1e9,
+                     "API output [$ / 1M]": api.output_usd_per_mtok if api else None,
+                     "API input [$ / 1M]": api.input_usd_per_mtok if api else None,
+                     "API price from": f"{api.provider}, {api.date}" if api else "no public price",
+                     "architecture": m.architecture,
                      "layers": m.num_layers, "attention": m.attention, "experts": m.n_routed_experts,
                      "experts per token": m.experts_per_tok, "native quant": m.native_quant,
-                     "max context [tokens]": m.max_context_tokens, "sources": "; ".join(m.sources)})
+                     "max context [tokens]": m.max_context_tokens, "sources": "; ".join(m.sources), "id": m.id})
     st.dataframe(pd.DataFrame(rows), hide_index=True, key="models_table",
-                 column_config={"total params [B]": st.column_config.NumberColumn(format="%.1f"),
-                                "active params [B]": st.column_config.NumberColumn(format="%.1f")})
+                 column_config={"total params [billions]": st.column_config.NumberColumn(format="%.1f"),
+                                "active params [billions]": st.column_config.NumberColumn(format="%.1f"),
+                                "API output [$ / 1M]": st.column_config.NumberColumn(format="$%.2f"),
+                                "API input [$ / 1M]": st.column_config.NumberColumn(format="$%.3f")})
+    st.caption("API prices: the first provider listed for the model in data/api_prices.csv (its maker where it "
+               "sells one), per 1M tokens, with the date read; 'no public price' where none was found.")
 with tab_device:
     st.markdown("A GPU or unified-memory system that is not in the catalog. It appears in the sidebar's "
                 "Hardware list and in the share link.")

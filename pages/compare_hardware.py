@@ -6,13 +6,19 @@ import streamlit as st
 
 from k2calc.charts import hardware_scatter
 from k2calc.errors import K2CalcError
+from k2calc.models import load_models
+from k2calc.quant import SCHEMES
 from k2calc.sweeps import compare_hardware
 from ui import page_setup
 
 scenario, catalogs = page_setup()
 
 st.title("Compare hardware")
-st.caption(f"{scenario.model} ({scenario.quant}), {scenario.context:,}-token context, {scenario.concurrency} "
+model = {**load_models(), **catalogs.models}.get(scenario.model)
+quant = "native" if scenario.quant == "native" else SCHEMES[scenario.quant].label if scenario.quant in SCHEMES \
+    else scenario.quant
+st.caption(f"{model.name if model else scenario.model} ({quant}), {scenario.context:,}-token context, "
+           f"{scenario.concurrency} "
            f"user(s), {scenario.input_tokens:,} in / {scenario.output_tokens:,} out per request.")
 whole = st.toggle("Add every catalog device at its smallest fitting count", key="compare_whole_catalog")
 try:
@@ -28,13 +34,23 @@ if len(fitting):
                "both cheaper per token and faster per user).")
 st.dataframe(
     df, hide_index=True, key="compare_hardware_table",
+    # what to buy and what it costs first; engine, class and the reasons last
+    column_order=["label", "fits", "usd_per_mtok_output", "capex_usd", "per_user_tok_s", "ttft_s", "power_w"],
     column_config={
-        "label": st.column_config.TextColumn("configuration"), "klass": st.column_config.TextColumn("class"),
-        "per_user_tok_s": st.column_config.NumberColumn("decode per user [tok/s]", format="%.1f"),
-        "total_tok_s": st.column_config.NumberColumn("decode total [tok/s]", format="%.0f"),
-        "ttft_s": st.column_config.NumberColumn("TTFT [s]", format="%.2f"),
-        "capex_usd": st.column_config.NumberColumn("capex [USD]", format="%,.0f"),
-        "usd_per_mtok_output": st.column_config.NumberColumn("$ / 1M output tokens", format="%.2f"),
-        "power_w": st.column_config.NumberColumn("power under load [W]", format="%,.0f"),
+        "label": st.column_config.TextColumn("what to buy", width="large"),
+        "fits": st.column_config.CheckboxColumn("fits", width="small"),
+        "klass": st.column_config.TextColumn("class", width="small"),
+        "per_user_tok_s": st.column_config.NumberColumn("tok/s per user", format="%.1f", width="small"),
+        "total_tok_s": st.column_config.NumberColumn("tok/s total", format="%.0f", width="small"),
+        "ttft_s": st.column_config.NumberColumn("first token [s]", format="%.2f", width="small"),
+        "capex_usd": st.column_config.NumberColumn("capex [USD]", format="$%,.0f", width="small"),
+        "usd_per_mtok_output": st.column_config.NumberColumn("$ / 1M out", format="$%.2f", width="small"),
+        "power_w": st.column_config.NumberColumn("power [W]", format="%,.0f", width="small"),
+        "engine": st.column_config.TextColumn("engine", width="small"),
+        "reason": st.column_config.TextColumn("why not", width="medium"),
     },
 )
+unfit = df[~df["fits"].astype(bool)]
+if len(unfit):
+    st.markdown("**Does not fit** (its row above has no speed or cost):\n"
+                + "\n".join(f"- {r.label}: {r.reason}" for r in unfit.itertuples()))

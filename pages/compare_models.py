@@ -17,7 +17,11 @@ extra = catalogs.models
 names = {**{m.id: m.name for m in load_models().values()}, **{k: m.name for k, m in extra.items()}}
 
 st.title("Compare models")
-st.caption(f"On the sidebar's hardware ({scenario.count} x {scenario.hardware}), engine, context "
+device, cpu = catalogs.hardware_catalog().get(scenario.hardware), catalogs.hardware_catalog().get(scenario.cpu or "")
+hardware = f"{scenario.count} x {device.name if device else scenario.hardware}"
+if cpu is not None:  # the hybrid box with its CPUs and RAM
+    hardware += f" + {scenario.sockets} x {cpu.name} with {scenario.ram_gb or 0:,.0f} GB RAM"
+st.caption(f"On the sidebar's hardware ({hardware}), engine, context "
            f"({scenario.context:,} tokens) and {scenario.concurrency} user(s); each model in its native "
            "quantization unless the sidebar picks another.")
 chosen = st.multiselect("Models", list(names), default=[m for m in DEFAULT_MODELS if m in names],
@@ -34,18 +38,27 @@ except K2CalcError as exc:
 st.plotly_chart(compare_models_chart(df), key="compare_models_chart", width="stretch")
 st.dataframe(
     df, hide_index=True, key="compare_models_table",
+    # what a buyer decides on first; ids and bytes per token last
+    column_order=["model", "fits", "devices_needed", "usd_per_mtok_output", "api_usd_per_mtok_output",
+                  "per_user_tok_s", "ttft_s", "weights_gb"],
     column_config={
-        "model_id": st.column_config.TextColumn("id"), "quant_label": st.column_config.TextColumn("quantization"),
-        "weights_gb": st.column_config.NumberColumn("weights [GB]", format="%.1f"),
-        "kv_bytes_per_token": st.column_config.NumberColumn("KV cache [B/token]", format="%d"),
-        "devices_needed": st.column_config.NumberColumn("devices needed", format="%d"),
-        "per_user_tok_s": st.column_config.NumberColumn("decode per user [tok/s]", format="%.1f"),
-        "total_tok_s": st.column_config.NumberColumn("decode total [tok/s]", format="%.0f"),
-        "ttft_s": st.column_config.NumberColumn("time to first token [s]", format="%.2f"),
-        "usd_per_mtok_output": st.column_config.NumberColumn("own cost [$ / 1M output tokens]", format="%.2f"),
-        "api_usd_per_mtok_output": st.column_config.NumberColumn("API [$ / 1M output tokens]", format="%.2f"),
+        "model": st.column_config.TextColumn("model", width="medium"),
+        "fits": st.column_config.CheckboxColumn("fits", width="small"),
+        "quant_label": st.column_config.TextColumn("quantization"),
+        "weights_gb": st.column_config.NumberColumn("weights [GB]", format="%.1f", width="small"),
+        "devices_needed": st.column_config.NumberColumn("devices needed", format="%d", width="small"),
+        "per_user_tok_s": st.column_config.NumberColumn("tok/s per user", format="%.1f", width="small"),
+        "total_tok_s": st.column_config.NumberColumn("tok/s total", format="%.0f", width="small"),
+        "ttft_s": st.column_config.NumberColumn("first token [s]", format="%.2f", width="small"),
+        "usd_per_mtok_output": st.column_config.NumberColumn("own $ / 1M out", format="$%.2f", width="small"),
+        "api_usd_per_mtok_output": st.column_config.NumberColumn("API $ / 1M out", format="$%.2f", width="small"),
+        "reason": st.column_config.TextColumn("why not", width="medium"),
     },
 )
+unfit = df[~df["fits"].astype(bool)]
+if len(unfit):
+    st.markdown("**Does not fit the sidebar's count**:\n"
+                + "\n".join(f"- {r.model} ({r.quant_label}): {r.reason}" for r in unfit.itertuples()))
 st.caption("Devices needed: the smallest count of the sidebar's hardware that holds the model at this "
            "context and concurrency. Costs use the sidebar's cost assumptions; API prices from "
            "data/api_prices.csv (dated).")

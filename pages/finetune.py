@@ -69,7 +69,9 @@ else:
 rows = [{"device": d.name, "capacity [GiB]": d.capacity_bytes / GiB, "weights [GiB]": d.weights_bytes / GiB,
          "adapters [GiB]": d.adapter_bytes / GiB, "optimizer [GiB]": d.optimizer_bytes / GiB,
          "gradients [GiB]": d.gradient_bytes / GiB, "activations [GiB]": d.activation_bytes / GiB,
-         "free [GiB]": d.free_bytes / GiB, "slow": d.slow} for d in ft.devices]
+         # a device that is over its memory shows what is missing, never a negative 'free'
+         "free [GiB]": max(0, d.free_bytes) / GiB, "missing [GiB]": max(0, -d.free_bytes) / GiB,
+         "slow": d.slow} for d in ft.devices]
 st.dataframe(pd.DataFrame(rows), hide_index=True, key="ft_table",
              column_config={c: st.column_config.NumberColumn(format="%.2f") for c in rows[0]
                             if c not in ("device", "slow")})

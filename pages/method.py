@@ -6,7 +6,15 @@ import pandas as pd
 import streamlit as st
 
 from k2calc.charts import measured_vs_predicted
-from k2calc.validate import band_factor, class_summary, cross_validated_rows, describe, rows, skipped, summary
+from k2calc.report_content import scenario_words
+from k2calc.validate import (
+    band_factor,
+    class_summary,
+    cross_validated_rows,
+    rows,
+    skipped,
+    summary,
+)
 from ui import leave_legacy_pages_mode
 
 leave_legacy_pages_mode()
@@ -52,7 +60,7 @@ st.dataframe(pd.DataFrame(class_summary()), hide_index=True, key="class_table",
                             "within, in-sample": st.column_config.NumberColumn(format="percent")})
 st.plotly_chart(measured_vs_predicted(list(rows())), key="accuracy_chart", width="stretch")
 table = pd.DataFrame([{
-    "measurement": r.measurement.id, "scenario": describe(r.scenario), "metric": r.measurement.metric,
+    "measurement": r.measurement.id, "scenario": scenario_words(r.scenario), "metric": r.measurement.metric,
     "measured": r.measurement.value, "predicted": r.predicted, "ratio": r.ratio,
     "band": band_factor(r.klass, r.kind)[0], "roofline": r.roofline, "source": r.measurement.source,
 } for r in rows()])

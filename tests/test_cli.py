@@ -110,7 +110,7 @@ def test_json_has_the_contract_keys(kimi_8x_h200):
         assert perf[key] > 0
         assert perf[f"{key}_low"] < perf[key] < perf[f"{key}_high"]
     assert perf["bottleneck"] in {"gpu-memory-bandwidth", "cpu-memory-bandwidth", "compute", "interconnect",
-                                  "kernel-latency", "attention-kernel"}
+                                  "kernel-latency", "attention-kernel", "kernel-efficiency"}
     assert perf["decode_tokens_per_s_per_user"] <= perf["roofline_decode_tokens_per_s_per_user"]
 
 

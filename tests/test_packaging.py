@@ -45,8 +45,9 @@ def test_core_tests_run_without_streamlit():
 def test_dependencies_are_pinned_in_pyproject_and_requirements_point_at_it():
     deps = PYPROJECT["project"]["dependencies"]
     dev = PYPROJECT["project"]["optional-dependencies"]["dev"]
-    assert {d.split("==")[0] for d in deps} == {"streamlit", "pandas", "plotly", "pydantic"}
-    assert {d.split("==")[0] for d in dev} == {"pytest", "hypothesis", "playwright"}
+    # fpdf2 and matplotlib write the PDF report without a browser (issue 11); pypdfium2 reads it in a test
+    assert {d.split("==")[0] for d in deps} == {"streamlit", "pandas", "plotly", "pydantic", "fpdf2", "matplotlib"}
+    assert {d.split("==")[0] for d in dev} == {"pytest", "hypothesis", "playwright", "pypdfium2"}
     assert all(d.count("==") == 1 for d in deps + dev), "every dependency pinned exactly"
     lines = lambda name: [x for x in (ROOT / name).read_text().splitlines() if x and not x.startswith("#")]  # noqa: E731
     assert lines("requirements.txt") == ["-e ."]

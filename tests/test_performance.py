@@ -306,9 +306,17 @@ def test_class_with_published_rows_has_no_far_band_note():
     # 10B active at 8 bit on 819 GB/s unified memory: a bandwidth-bound GEMV.
     (dict(model="minimax-m2", hardware="mac-studio-m3-ultra-512gb", count=1, quant="mlx-8bit"),
      "gpu-memory-bandwidth"),
-    # INT4 W4A16 MoE kernels on Hopper saturate with batch (sgl-cookbook Kimi-K2.5.md, commit 26a01fc).
+    # INT4 W4A16 MoE kernels on Hopper saturate with batch (sgl-cookbook Kimi-K2.5.md, commit 26a01fc): the
+    # experts are dequantised per token, far below the arithmetic peak (1,000 in + 1,000 out at 100 users:
+    # ~0.9 ms of FLOPs at peak against ~16 ms of bytes at peak bandwidth), so not 'compute'.
     (dict(model="kimi-k2-thinking", hardware="h200-sxm", count=8, engine="sglang", concurrency=100,
-          input_tokens=1000, output_tokens=1000), "compute"),
+          input_tokens=1000, output_tokens=1000), "kernel-efficiency"),
+    # ... and at 2 users on vLLM the same kernels are the largest part of the step (issue 11 point 5).
+    (dict(model="kimi-k2-thinking", hardware="h200-sxm", count=8, concurrency=2), "kernel-efficiency"),
+    # Dense BF16 GEMMs at 512 users: 2 x 70.6B x 512 FLOPs at 30% of 8 x 989 TFLOP/s (~30 ms) exceed the
+    # 141 GB of weights + KV at 8 x 3.35 TB/s (~13 ms): the arithmetic is the limit.
+    (dict(model="llama-3.1-70b", hardware="h100-sxm", count=8, concurrency=512, context=2048,
+          input_tokens=1000, output_tokens=500), "compute"),
     # ... and with 8K-token prompts SGLang's MLA attention with 8 heads per GPU takes over (K2.5 8k1k rows).
     (dict(model="kimi-k2-thinking", hardware="h200-sxm", count=8, engine="sglang", concurrency=16,
           input_tokens=8192, output_tokens=1024), "attention-kernel"),

@@ -242,8 +242,12 @@ def test_memory_chart_short_labels_and_over_capacity():
     assert list(fig.data[0].x) == [f"GPU {i}" for i in range(8)]
     assert any(t.name == "over capacity" for t in fig.data)
     hybrid = estimate(SCENARIOS["hybrid"])
-    labels = list(charts.memory_per_device(hybrid.memory).data[0].x)
+    fig = charts.memory_per_device(hybrid.memory)
+    labels = [x for t in fig.data if t.name == "weights" for x in t.x]
     assert labels[:2] == ["GPU 0", "GPU 1"] and labels[-1].startswith("System RAM")
+    # 2 TiB of RAM beside 24 GiB GPUs: a panel each, so the GPUs' bars are not flat at zero
+    axes = {t.xaxis for t in fig.data if t.name == "weights"}
+    assert axes == {"x", "x2"} and fig.layout.yaxis2.title.text == "system RAM [GiB]"
 
 
 def test_speed_chart_markers_and_unfit_region():

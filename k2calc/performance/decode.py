@@ -62,6 +62,8 @@ class StepCost:
     cpu_s: float = 0.0
     overlap_s: float = 0.0     # <= 0: memory traffic and compute of the same kernels run together
     roofline_s: float = 0.0
+    roofline_memory_s: float = 0.0   # the step's bytes at peak bandwidth (GPU servers, unified memory) [s]
+    roofline_compute_s: float = 0.0  # the step's FLOPs at peak arithmetic (same) [s]
     bytes_read: float = 0.0
     flops: float = 0.0
 
@@ -71,10 +73,19 @@ class StepCost:
                 + self.communication_s + self.cpu_s + self.overlap_s)
 
     def bottleneck(self) -> str:
+        """The largest part of the step. Kernel time above the bytes' time is 'compute' only when the
+        arithmetic itself is the limit: the step's FLOPs at the best share of peak a decode GEMM reaches
+        (DECODE_GEMM_EFFICIENCY) take longer than its bytes at peak bandwidth. Below that ridge the time
+        goes to kernels running far from their best at this batch (INT4 experts dequantised per token,
+        mostly empty tensor-core tiles): 'kernel-efficiency'. Kimi K2 Thinking on 8x H200 at 2 users:
+        0.03 ms of FLOPs at peak against 1.8 ms of bytes, so its 5 ms of expert kernels are not compute."""
         parts = {"gpu-memory-bandwidth": self.weights_s + self.kv_s, "compute": self.compute_s,
                  "attention-kernel": self.attention_s,
                  "interconnect": self.communication_s, "kernel-latency": self.fixed_s, "cpu-memory-bandwidth": self.cpu_s}
-        return max(parts, key=parts.get)
+        largest = max(parts, key=parts.get)
+        if largest == "compute" and self.roofline_compute_s / DECODE_GEMM_EFFICIENCY < self.roofline_memory_s:
+            return "kernel-efficiency"
+        return largest
 
 
 def experts_touched(n_experts: int, top_k: int, batch: float) -> float:
@@ -389,7 +400,10 @@ def _server_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float)
         cost.overlap_s += (overlapped(weights_s, gemm_s) - weights_s - gemm_s
                            + overlapped(kv_time, attention_s) - kv_time - attention_s)
         cost.communication_s += comm
-        cost.roofline_s += max((weights + kv) / bw, flops.total / _peak(dev, s.expert_kernel))
+        roof_memory_s, roof_compute_s = (weights + kv) / bw, flops.total / _peak(dev, s.expert_kernel)
+        cost.roofline_s += max(roof_memory_s, roof_compute_s)
+        cost.roofline_memory_s += roof_memory_s
+        cost.roofline_compute_s += roof_compute_s
         cost.bytes_read += weights + kv
         cost.flops += flops.total
     return cost

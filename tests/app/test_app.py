@@ -110,6 +110,8 @@ def test_hybrid_toggle_places_experts_in_ram(app):
     app.sidebar.toggle(key="hybrid").set_value(True).run()
     assert not app.exception
     assert "Fits" in app.success[0].value
+    app.session_state["calculator_tab"] = "Memory"  # only the open tab is drawn
+    app.run()
     assert any("System RAM" in str(v) for v in app.dataframe[0].value["device"])
 
 
@@ -136,7 +138,7 @@ def test_report_page_produces_downloads(app):
     app.switch_page("pages/report.py").run()
     assert not app.exception
     buttons = {b.label for b in app.get("download_button")}
-    assert {"HTML report", "Markdown", "JSON (scenario + results)"} <= buttons
+    assert {"PDF (A4)", "HTML report", "Markdown", "JSON"} <= buttons
     assert any("Kimi K2 Thinking" in m.value for m in app.markdown)
 
 
@@ -373,3 +375,24 @@ def test_a_damaged_baseline_in_the_link_warns():
     at = _app({"baseline": "###", "concurrency": "2"})
     assert "baseline could not be read" in at.warning[0].value
     assert at.session_state["scenario"].concurrency == 2 and at.session_state["baseline"] is None
+
+
+@pytest.mark.parametrize("catalog_id, hardware, count", [
+    ("qwen3-next-80b-a3b", "h200-sxm", 2),   # Gated DeltaNet + full attention
+    ("kimi-linear-48b", "h200-sxm", 1),      # KDA + MLA
+    ("deepseek-v3.2", "h200-sxm", 8),        # DeepSeek sparse attention (indexer keys)
+])
+def test_an_imported_config_of_each_2026_family_runs_in_the_app(catalog_id, hardware, count):
+    """A config.json of each new attention kind, imported as the Catalog page imports it (under its own
+    id, carried in the link), fits and gets a speed on the Calculator like the catalog model it copies."""
+    config = json.loads((ROOT / "data" / "models" / f"{catalog_id}.json").read_text())["config"]
+    model = parse_config_json(json.dumps(config), f"my-{catalog_id}")
+    scenario = Scenario(model=model.id, hardware=hardware, count=count, context=32768)
+    at = _app(share_query(scenario, Catalogs(models={model.id: model})))
+    assert model.id in at.success[0].value  # the verdict names the imported model and says it fits
+    imported = estimate(scenario, Catalogs(models={model.id: model}))
+    catalog = estimate(scenario.model_copy(update={"model": catalog_id}))
+    assert imported.fits and catalog.fits
+    assert imported.memory.kv_bytes_per_token == catalog.memory.kv_bytes_per_token
+    assert imported.performance.decode_tokens_per_s_per_user == pytest.approx(
+        catalog.performance.decode_tokens_per_s_per_user)

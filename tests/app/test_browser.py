@@ -154,5 +154,34 @@ def test_a_page_link_as_the_first_request_keeps_the_sidebar(fresh_server, browse
     page.goto(f"{fresh_server}/compare_models?model=minimax-m2&count=4")
     expect(page.get_by_role("heading", name="Compare models")).to_be_visible(timeout=30_000)
     expect(page.get_by_text("Scenario", exact=True)).to_be_visible()
-    expect(page.get_by_text("4 x h200-sxm", exact=False).first).to_be_visible()
+    expect(page.get_by_text("4 x NVIDIA H200 SXM 141GB", exact=False).first).to_be_visible()
+    page.close()
+
+
+def test_fix_button_api_split_and_pdf_report(server, browser, tmp_path):
+    """A setup that does not fit offers its fixes as buttons; one click opens the fixed scenario, whose
+    first screen shows the API's list prices and the blended price with its formula; the Report page's
+    PDF downloads, and its first page renders and carries the verdict (issue 11)."""
+    import pypdfium2 as pdfium
+
+    page = browser.new_page(viewport={"width": 1366, "height": 900}, accept_downloads=True)
+    page.goto(f"{server}/?count=4")
+    expect(page.get_by_text("Does not fit.", exact=False).first).to_be_visible(timeout=30_000)
+    expect(page.get_by_test_id("stMetric").filter(has_text="Decode per user")).to_have_count(0)
+    page.get_by_role("button", name="8 x NVIDIA H200 SXM 141GB", exact=False).first.click()
+    expect(page.get_by_text("Fits.", exact=False).first).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("Moonshot prices (2025-11): input $0.60", exact=False)).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("= $7.30 per 1M output tokens", exact=False)).to_be_visible()
+    page.get_by_role("link", name="Report").click()
+    button = page.get_by_role("button", name="PDF (A4)")
+    expect(button).to_be_visible(timeout=30_000)
+    with page.expect_download(timeout=120_000) as download:
+        button.click()
+    path = tmp_path / "report.pdf"
+    download.value.save_as(path)
+    doc = pdfium.PdfDocument(str(path))
+    doc[0].render(scale=1).to_pil().save(tmp_path / "page1.png")
+    first = " ".join(doc[0].get_textpage().get_text_range().split())
+    assert "FITS: Kimi K2 Thinking fits on 8 x NVIDIA H200 SXM 141GB" in first
+    assert (tmp_path / "page1.png").stat().st_size > 10_000
     page.close()
