@@ -43,6 +43,9 @@ HELP = {
     "kv": "KV cache: the attention keys and values kept for every token of every sequence. MLA models "
           "(Kimi K2, DeepSeek) store one compressed latent per token and layer.",
     "context": "Tokens one sequence keeps in the KV cache: prompt plus answer.",
+    "spec": "A draft proposes a few tokens, the model checks them all in one step and keeps the ones it agrees "
+            "with: faster per user at small batch, less so (or slower) at large batch. Defaults by model are "
+            "published acceptance rates; the speed band widens with their range.",
     "users": "Requests served at the same time, each holding its own KV cache. The slider goes up to the most "
              "that could ever fit (at the shortest context that holds one request); type any number in the box.",
 }
@@ -136,6 +139,8 @@ def _scenario_from_state(cpu_only: bool, hybrid: bool) -> Scenario:
         input_tokens=int(ss["input_tokens"]), output_tokens=int(ss["output_tokens"]),
         memory_fraction=_none_if_auto(ss["memory_fraction_choice"]),
         wired_limit_gb=_none_if_auto(ss["wired_limit_choice"]),
+        spec_method=ss.get("spec_method", "none"), spec_draft_tokens=ss.get("spec_draft_tokens"),
+        spec_acceptance=ss.get("spec_acceptance"),
         **{f: ss.get(f) for f in (
             "utilisation", "electricity_usd_per_kwh", "pue", "hosting_usd_per_kw_month",
             "maintenance_pct_per_year", "amortisation_years", "residual_value_pct", "cache_hit_rate",
@@ -271,6 +276,15 @@ def sidebar_scenario() -> Scenario | None:
         c1.number_input("TP", min_value=0, max_value=1024, step=1, key="tp_choice", help=HELP["tp"] + " 0 = auto.")
         c2.number_input("PP", min_value=0, max_value=256, step=1, key="pp_choice", help=HELP["pp"] + " 0 = auto.")
         c3.number_input("EP", min_value=0, max_value=1024, step=1, key="ep_choice", help=HELP["ep"] + " 0 = off.")
+        st.selectbox("Speculative decoding", ["none", "mtp", "eagle3"], key="spec_method", help=HELP["spec"],
+                     format_func=lambda m: {"none": "off", "mtp": "MTP layer (DeepSeek V3, GLM)",
+                                            "eagle3": "EAGLE-3 draft head"}[m])
+        if st.session_state.get("spec_method", "none") != "none":
+            c1, c2 = st.columns(2)
+            c1.number_input("Draft tokens (empty = model default)", min_value=1, max_value=16, step=1,
+                            key="spec_draft_tokens")
+            c2.number_input("Acceptance per token (empty = model default)", min_value=0.01, max_value=0.99,
+                            step=0.01, key="spec_acceptance")
         st.toggle("SGLang DP attention", key="dp_attention",
                   help="Each GPU holds different requests' KV cache instead of a copy of all of them.")
         st.number_input("vLLM decode context parallel (DCP)", min_value=1, max_value=64, step=1, key="dcp")
@@ -321,6 +335,7 @@ PAGES = [
     st.Page("pages/compare_models.py", title="Compare models", icon=":material/balance:"),
     st.Page("pages/compare_hardware.py", title="Compare hardware", icon=":material/dns:"),
     st.Page("pages/plan.py", title="Plan a budget", icon=":material/savings:"),
+    st.Page("pages/fleet.py", title="Fleet", icon=":material/hub:"),
     st.Page("pages/finetune.py", title="Fine-tune", icon=":material/tune:"),
     st.Page("pages/report.py", title="Report", icon=":material/description:"),
     st.Page("pages/catalog.py", title="Catalog", icon=":material/inventory_2:"),

@@ -42,7 +42,8 @@ from .units import format_bytes, format_device_bytes, format_gb, format_usd
 
 FLAGS = FlagNames(concurrency="--concurrency")  # a field named in an error -> the flag the user typed
 MAX_TOP = 1000  # plan options listed
-COMMANDS = ("models", "hardware", "quants", "estimate", "plan", "sensitivity", "finetune", "validate", "benchmark")
+COMMANDS = ("models", "hardware", "quants", "estimate", "plan", "fleet", "sensitivity", "finetune", "validate",
+            "benchmark")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -110,6 +111,10 @@ def _add_scenario_options(e: argparse.ArgumentParser) -> None:
     e.add_argument("--memory-fraction", type=float,
                    help="engine share of device memory (vLLM gpu_memory_utilization, SGLang mem_fraction_static; default: the engine's own)")
     e.add_argument("--wired-limit-gb", type=float, help="Mac: GPU wired-memory limit per Mac in GB (GiB) (default: macOS's)")
+    e.add_argument("--spec-method", default=d.spec_method, choices=["none", "mtp", "eagle3"],
+                   help="speculative decoding: the model's MTP layer or an EAGLE-3 draft head")
+    e.add_argument("--spec-draft-tokens", type=int, help="speculative draft tokens per step (default: by model)")
+    e.add_argument("--spec-acceptance", type=float, help="per-token acceptance rate 0-1 (default: published, by model)")
     c = e.add_argument_group("cost (defaults: data/cost_assumptions.csv, dated and sourced)")
     for flag, key, text in (
             ("--electricity-usd-per-kwh", "electricity_usd_per_kwh", "electricity tariff [USD/kWh]"),
@@ -130,6 +135,32 @@ def _add_scenario_options(e: argparse.ArgumentParser) -> None:
     c.add_argument("--api-input-usd-per-mtok", type=float, help="your API input price instead of the list price [USD/1M]")
     c.add_argument("--api-output-usd-per-mtok", type=float, help="your API output price instead of the list price [USD/1M]")
     e.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _add_fleet_options(f: argparse.ArgumentParser) -> None:
+    f.add_argument("--model", help="model id (see 'models')")
+    f.add_argument("--quant", help="quantization id; 'native' = as shipped")
+    f.add_argument("--users", type=int, help="users served at once")
+    f.add_argument("--arrival-rate-per-s", type=float, help="requests per second (instead of --users)")
+    f.add_argument("--tokens-per-s-per-user", type=float, help="decode speed each user must get [tok/s]")
+    f.add_argument("--ttft-s", type=float, help="mean time to first token at most [s]")
+    f.add_argument("--ttft-p95-s", type=float, help="95th-percentile time to first token at most [s] (optional)")
+    f.add_argument("--input-tokens", type=int, help="prompt tokens per request")
+    f.add_argument("--output-tokens", type=int, help="generated tokens per request")
+    f.add_argument("--hardware", help="comma list of GPU ids (default h200-sxm,b200,mi355x)")
+    f.add_argument("--spec-method", choices=["none", "mtp", "eagle3"], help="speculative decoding (defaults by model)")
+    f.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _fleet(a: argparse.Namespace) -> str:
+    from .fleet import FleetWorkload, run_fleet
+    w = FleetWorkload.build(names=FLAGS, model=a.model, quant=a.quant, users=a.users,
+                            arrival_rate_per_s=a.arrival_rate_per_s, tokens_per_s_per_user=a.tokens_per_s_per_user,
+                            ttft_s=a.ttft_s, ttft_p95_s=a.ttft_p95_s, input_tokens=a.input_tokens,
+                            output_tokens=a.output_tokens,
+                            spec_method=a.spec_method)
+    hardware = [h.strip() for h in a.hardware.split(",") if h.strip()] if a.hardware else None
+    return run_fleet(w, hardware, as_json=a.json)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -184,6 +215,7 @@ def _build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--rank-by", choices=["tco", "usd_per_mtok"], help="ranking (default $ per 1M output tokens)")
     pl.add_argument("--top", type=int, default=10, help="options to list")
     pl.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_fleet_options(sub.add_parser("fleet", help="smallest fleet meeting SLA targets: aggregated vs disaggregated"))
     _add_scenario_options(sub.add_parser("estimate", help="does it fit, how fast, what it costs",
                                          formatter_class=_DefaultsFormatter))
     _add_scenario_options(sub.add_parser("sensitivity", help="how $/1M tokens and break-even move with each assumption",
@@ -516,6 +548,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(finetune.run(args, _imported_catalogs(args)))
         elif args.command == "plan":
             print(_plan(args))
+        elif args.command == "fleet":
+            print(_fleet(args))
         elif args.command == "validate":
             from .validate import holdout_report, report, write_calibration
             if args.holdout:

@@ -129,14 +129,29 @@ def estimate(s: Scenario, catalogs: Catalogs | None = None) -> Estimate:
     w = s.workload
     d = resolve(s, catalogs)
     mem = estimate_memory(d)
+    speculation = speculation_of(s, d)
+    if speculation is not None and mem.fits:
+        from .fleet_speculative import with_draft
+        d, mem = with_draft(d, mem, speculation)
+        if not mem.fits:  # it fits without the draft: that is the way to fit (no search for others)
+            return Estimate(scenario=s, workload=w, deployment=d, memory=mem, performance=None, cost=None,
+                            smallest={"count": None, "nodes": None, "reason": mem.reasons[-1]})
     if not mem.fits:
         smallest = smallest_fitting(s, catalogs)
         return Estimate(scenario=s, workload=w, deployment=d, memory=mem, performance=None, cost=None,
                         smallest=smallest, fixes=_priced(fixes(s, d, mem, smallest, catalogs), catalogs))
-    perf = estimate_performance(d, mem, w.input_tokens, w.output_tokens, w.users)
+    perf = estimate_performance(d, mem, w.input_tokens, w.output_tokens, w.users, speculation=speculation)
     cost, cost_error = run_cost(s, d, perf)
     return Estimate(scenario=s, workload=w, deployment=d, memory=mem, performance=perf, cost=cost,
                     cost_error=cost_error, smallest={"count": d.count, "nodes": d.nodes, "reason": ""})
+
+
+def speculation_of(s: Scenario, d: Deployment):
+    """The scenario's speculative-decoding setting (k2calc.fleet_speculative.Speculation), or None."""
+    if s.spec_method == "none":
+        return None
+    from .fleet_speculative import Speculation
+    return Speculation.of(d.model, s.spec_method, s.spec_draft_tokens, s.spec_acceptance)
 
 
 def reprice(e: Estimate, s: Scenario, catalogs: Catalogs | None = None) -> Estimate:

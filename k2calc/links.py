@@ -25,6 +25,7 @@ from .models import ModelArch, get_model, load_models
 from .scenario import COST_FIELDS, CUSTOM_SUFFIX, Catalogs, Scenario
 
 NONE_TOKEN = "none"
+ESCAPE = "~"  # before a text value that would read as NONE_TOKEN (an API provider named "none"), or starts with it
 MAX_CUSTOM_CHARS = 200_000  # a link's custom models and devices, compressed: a few KB each
 MAX_CUSTOM_ITEMS = 50
 CUSTOM_PARAM = "custom"  # query parameter carrying imported models and custom devices (catalogs_param)
@@ -44,6 +45,8 @@ def to_query(s: Scenario) -> dict[str, str]:
             out[name] = NONE_TOKEN
         elif isinstance(value, bool):
             out[name] = "1" if value else "0"
+        elif isinstance(value, str) and (value == NONE_TOKEN or value.startswith(ESCAPE)):
+            out[name] = ESCAPE + value
         else:
             out[name] = repr(value) if isinstance(value, float) else str(value)
     return out
@@ -61,6 +64,9 @@ def from_query(params: Mapping[str, str | Sequence[str]], catalogs: Catalogs | N
             continue
         if name not in Scenario.model_fields:
             ignored.append(f"'{name}' (not a scenario setting)")
+            continue
+        if isinstance(text, str) and text.startswith(ESCAPE):
+            values[name] = text[len(ESCAPE):]
             continue
         if text == NONE_TOKEN and not _nullable(name):
             ignored.append(f"{name}='none' ({name} cannot be none; the default stands)")
@@ -213,7 +219,8 @@ def _custom(cls, kind: str, index: int, data: Any):
         return cls.model_validate(data)
     except ValidationError as exc:
         ident = data.get("id") if isinstance(data, dict) else None
-        label = f"'{shorten(str(ident), 40)}'" if ident else f"number {index + 1}"
+        text = " ".join(str(ident).split()) or repr(ident)  # an id of line breaks stays on one line
+        label = f"'{shorten(text, 40)}'" if ident else f"number {index + 1}"
         raise K2CalcError(f"the link's custom {kind} {label} could not be read: "
                           f"{validation_message(exc, model=cls, quote=True)}") from None
 

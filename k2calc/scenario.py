@@ -142,6 +142,11 @@ class Scenario(BaseModel):
     concurrency: int = Field(1, ge=1, le=1_000_000)
     memory_fraction: float | None = Field(None, ge=0.01, le=1)
     wired_limit_gb: float | None = Field(None, ge=1, le=65536)
+    # Speculative decoding (k2calc.fleet_speculative): a multi-token-prediction layer or an EAGLE-3 head;
+    # None = the model's sourced default draft length [tokens] and per-token acceptance rate [1].
+    spec_method: Literal["none", "mtp", "eagle3"] = "none"
+    spec_draft_tokens: int | None = Field(None, ge=1, le=16)
+    spec_acceptance: float | None = Field(None, ge=0.01, le=0.99)
     # Cost assumptions: None = the dated default in data/cost_assumptions.csv.
     electricity_usd_per_kwh: float | None = Field(None, ge=0, le=10)
     pue: float | None = Field(None, ge=1, le=5)

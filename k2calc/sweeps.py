@@ -21,7 +21,7 @@ import pandas as pd
 
 from .deployment import resolve, smallest_fitting
 from .errors import K2CalcError
-from .estimate import Estimate, estimate
+from .estimate import Estimate, estimate, speculation_of
 from .memory import (
     Deployment,
     MemoryEstimate,
@@ -120,10 +120,11 @@ def speed_curve(e: Estimate | Scenario, concurrencies: Sequence[int] | None = No
     if concurrencies is None:
         concurrencies = default_concurrencies(base.max_concurrency, s.concurrency)
     rows = []
+    speculation = speculation_of(s, d)
     for c in sorted({int(c) for c in concurrencies if int(c) >= 1}):
         dc = replace(d, concurrency=c)
         mem = estimate_memory(dc) if placement_depends_on_load(d) else base
-        perf = estimate_performance(dc, mem, s.input_tokens, s.output_tokens, c)
+        perf = estimate_performance(dc, mem, s.input_tokens, s.output_tokens, c, speculation=speculation)
         rows.append({"concurrency": c, **_speed_row(perf), "fits": c <= base.max_concurrency})
     return pd.DataFrame(rows, columns=[
         "concurrency", "per_user_tok_s", "per_user_low_tok_s", "per_user_high_tok_s", "total_tok_s",

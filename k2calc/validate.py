@@ -27,6 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .errors import K2CalcError
+from .fleet_runs import predict_run, run_class, run_of, run_scenario
 from .measurements import Measurement, load_measurements
 from .memory import estimate_memory
 from .performance import (
@@ -101,7 +102,7 @@ def scenario_of(m: Measurement) -> Scenario:
     if not (m.hardware_id or m.cpu_id):
         raise K2CalcError(f"{m.id}: hardware not stated by the source")
     if m.serving == "disaggregated":
-        raise K2CalcError(f"{m.id}: prefill-decode disaggregation with large-scale EP is not modelled")
+        raise K2CalcError(f"{m.id}: prefill-decode disaggregation: compared apart (disaggregated class)")
     if m.metric in ("output_tokens_per_s_total", "ttft_s") and not m.input_tokens:
         raise K2CalcError(f"{m.id}: prompt length not published; TTFT-dependent metric not comparable")
     inp = m.input_tokens or 1024
@@ -160,6 +161,29 @@ def predict(m: Measurement, s: Scenario, corrections: Corrections | None = None)
         # every prompt was prefilled before decoding began: no prompt interrupts the steps measured
         value /= 1 - perf.prefill_interference_s * perf.decode_tokens_per_s_per_user
     return value, (getattr(perf, roof_attr) if roof_attr else None)
+
+
+@lru_cache(maxsize=1)
+def disaggregated_rows() -> tuple[Row, ...]:
+    """The disaggregated runs (prefill and decode pools with large-scale EP) predicted by the fleet
+    model (:mod:`k2calc.fleet_runs`): their own class, physics alone (no class correction is fitted on
+    them, so cross-validated = in-sample), reported apart from the summary above."""
+    out = []
+    for m in load_measurements():
+        run = run_of(m) if m.serving == "disaggregated" else None
+        if run is None or run.role == "not-compared":
+            continue
+        value = predict_run(m, run)
+        out.append(Row(m, run_scenario(m, run), value, None, run_class(m), physics=value))
+    return tuple(out)
+
+
+def disaggregated_summary_line() -> str:
+    """The disaggregated class's figures, in the summary's words."""
+    rs = disaggregated_rows()
+    n_sources = len({r.source for r in rs})
+    return (f"disaggregated (prefill/decode pools with large-scale EP, {n_sources} sources; physics alone, no class "
+            f"correction, so cross-validated = in-sample): {_summary_text(summary(rs))}")
 
 
 @lru_cache(maxsize=1)
@@ -306,6 +330,11 @@ def skipped(measurements: list[Measurement] | None = None) -> list[tuple[str, st
     for m in load_measurements() if measurements is None else measurements:
         if m.metric not in SPEED_METRICS:
             continue
+        if m.serving == "disaggregated":
+            run = run_of(m)
+            if run is None or run.role == "not-compared":
+                out.append((m.id, run.reason if run else "disaggregated run without a set-up in data/fleet_runs.csv"))
+            continue
         try:
             comparable_scenario(m)
         except K2CalcError as exc:
@@ -333,12 +362,27 @@ def report() -> str:
         "roofline = the same bytes and FLOPs at 100% of peak bandwidth and compute (no prediction exceeds it).",
         "Not compared: " + "; ".join(f"{i} ({why})" for i, why in skipped()),
         "",
+        *_disaggregated_table(),
+        "",
         *class_table(),
         "",
         *summary_lines(),
+        disaggregated_summary_line(),
         "sources: the 'source' column of data/measurements.csv (repository files with commits, threads, posts)",
     ]
     return "\n".join(lines)
+
+
+def _disaggregated_table() -> list[str]:
+    """The disaggregated rows: measured per node against the pool model's prediction."""
+    out = ["disaggregated runs (per 8-GPU node of the measured pool; data/fleet_runs.csv gives each set-up):"]
+    for r in disaggregated_rows():
+        m, tol = r.measurement, TOLERANCE[r.kind]
+        inside = "yes" if 1 / tol <= r.ratio <= tol else "no"
+        out.append(f"{m.id[:40]:40s} {m.metric[:28]:28s} tok/s {m.value:10.0f} {r.predicted:10.0f} {r.ratio:6.2f} "
+                   f"within x{tol:g}: {inside}")
+        out.append(f"{'':40s} {describe(r.scenario)} per pool; {r.klass}")
+    return out
 
 
 def _summary_text(s: dict[str, float]) -> str:

@@ -209,19 +209,22 @@ DECODE_GEMM_HALF_ROWS = 64
 
 
 def _compute_s(f: DecodeFlops, device: Hardware, p: Platform, scheme, is_moe: bool, devices: int = 1,
-               batch: float = 1, expert_rows: float = 1, gemv: bool = False) -> tuple[float, float]:
+               batch: float = 1, expert_rows: float = 1, gemv: bool = False,
+               grouped: bool = False) -> tuple[float, float]:
     """(weight GEMMs, attention) time for `f` on `devices` devices of a platform [s]: dense GEMMs at a
     tile-occupancy dependent efficiency for `batch` rows; routed experts likewise for the `expert_rows`
     tokens each touched expert sees (batch x k / experts touched), at the MoE kernel's calibrated share
     of the peak with full tiles; attention at its kernel's. `gemv`: the engine multiplies a few tokens
-    with matrix-vector kernels that waste no tile (llama.cpp's MMVQ up to 8 tokens)."""
+    with matrix-vector kernels that waste no tile (llama.cpp's MMVQ up to 8 tokens). `grouped`: whole
+    experts per GPU (expert parallelism), multiplied as grouped GEMMs over the tokens each receives, so
+    even row-bound kernels gain with the rows."""
     expert_kernel = scheme.expert_kernel
     other_kernel = scheme.format_of("attention").kernel
     half = DECODE_GEMM_HALF_ROWS if p.gemm_half_rows >= 8 and not gemv else min(p.gemm_half_rows, GEMV_HALF_ROWS)
     gemm = DECODE_GEMM_EFFICIENCY * gemm_efficiency(batch, half)
     t = f.other / (_peak(device, other_kernel) * devices * gemm)
     if is_moe:
-        rows = 1.0 if expert_kernel in ROW_BOUND_MOE_KERNELS else expert_rows
+        rows = 1.0 if expert_kernel in ROW_BOUND_MOE_KERNELS and not grouped else expert_rows
         moe = decode_compute_efficiency(expert_kernel, p) * gemm_efficiency(rows, half)
         t += f.routed / (_peak(device, expert_kernel) * devices * moe)
     return t, f.attention / (_peak(device, "bf16") * devices * ATTENTION_EFFICIENCY)
@@ -236,7 +239,8 @@ GEMV_ENGINES = frozenset({"llama.cpp", "ollama"})
 
 # INT4 W4A16 MoE decode (Marlin-class kernels dequantising each expert for every token) does not gain
 # from more tokens per expert: Kimi K2.5 on 8x H200 (SGLang cookbook, k25-h200x8 rows) stays near
-# 255 tok/s in total from 16 to 100 users.
+# 255 tok/s in total from 16 to 100 users. Measured with tensor-parallel expert slices; with expert
+# parallelism (whole experts per GPU) the experts run as grouped GEMMs over the tokens each receives.
 ROW_BOUND_MOE_KERNELS = frozenset({"w4a16"})
 
 
@@ -412,7 +416,7 @@ def _server_step(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float)
         kv_time = kv / _kv_read_rate(d, p, achievable, ceil(batch / rank.seq_groups), m.num_heads // attn_tp, seq_len)
         gemm_s, attention_s = _compute_s(flops, dev, p, s, m.is_moe, batch=batch,
                                          expert_rows=batch * m.experts_per_tok / maximum(touched, 1e-9),
-                                         gemv=d.engine.id in GEMV_ENGINES)
+                                         gemv=d.engine.id in GEMV_ENGINES, grouped=d.ep > 1)
         cost.weights_s += weights_s
         cost.kv_s += at_bandwidth
         cost.attention_s += kv_time - at_bandwidth

@@ -145,6 +145,29 @@ def _evidence_band(d: Deployment, klass: str, dec: ClassCalibration, pre: ClassC
     return dec.band_factor
 
 
+def _speculative(d: Deployment, mem: MemoryEstimate, batch: int, seq_len: float, step: StepCost,
+                 speculation, notes: list[str]) -> tuple[float, float, float]:
+    """(time per generated token [s], its roofline [s], band widening [1]) of a decode step, with
+    speculative decoding when `speculation` is given (k2calc.fleet_speculative), else the plain step."""
+    if speculation is None:
+        return step.total_s, step.roofline_s, 1.0
+    from ..fleet_speculative import (
+        band_widening,
+        draft_kv_bytes_per_token,
+        draft_weight_bytes,
+        speculative_step,
+    )
+    spec = speculative_step(d, mem, batch, seq_len, step, speculation)
+    widen = band_widening(d, mem, batch, seq_len, step, speculation)
+    notes.append(f"speculative decoding ({speculation.method}, {speculation.draft_tokens} draft tokens, acceptance "
+                 f"{speculation.acceptance:g} [{speculation.acceptance_low:g}-{speculation.acceptance_high:g}]: "
+                 f"{speculation.source}): {spec.kept_tokens:.2f} tokens kept per step, x{spec.speedup:.2f} at "
+                 f"{batch} sequence(s) per replica; the band is widened x{widen:.2f} for the acceptance range; "
+                 f"the draft adds {draft_weight_bytes(d.model, d.scheme, speculation.method) / 1e9:.1f} GB of weights "
+                 f"and {draft_kv_bytes_per_token(d.model, d.kv_dtype):,.0f} B of KV per token to the memory")
+    return spec.per_token_s, spec.roofline_s, widen
+
+
 @dataclass
 class Serving:
     """What `concurrency` users see of one deployment: numbers, or arrays of one entry per concurrency
@@ -160,6 +183,9 @@ class Serving:
     ttft_s: object
     ttft_burst_s: object
     output_tokens_per_s_total: object
+    roofline_s: object = 0.0   # a generated token's time at the roofline (speculation included) [s]
+    band_widening: float = 1.0  # speculative decoding's acceptance-rate uncertainty [1]
+    notes: list = None
 
     @property
     def decode_tokens_per_s_per_user(self):
@@ -167,11 +193,13 @@ class Serving:
 
 
 def serve(d: Deployment, mem: MemoryEstimate, input_tokens: int, output_tokens: int, concurrency,
-          dec: ClassCalibration, pre: ClassCalibration, prompt: tuple[float, float] | None = None) -> Serving:
+          dec: ClassCalibration, pre: ClassCalibration, prompt: tuple[float, float] | None = None,
+          speculation=None) -> Serving:
     """Decode step, TTFT and throughput for `concurrency` users (a number, or a numpy array of them with
     the same deployment `d` and placement `mem`), the physics scaled by the class corrections `dec` and
     `pre` and never past the roofline. `prompt`: :func:`prefill_time` of one `input_tokens` prompt when
-    already known (the planner computes it once per configuration). See :func:`estimate_performance`."""
+    already known (the planner computes it once per configuration). `speculation`: speculative decoding
+    (k2calc.fleet_speculative; one concurrency, not arrays). See :func:`estimate_performance`."""
     cap = decode_batch_cap(d)
     batch = minimum(maximum(1, ceil(concurrency / d.replicas)), cap)
     served = batch * d.replicas
@@ -184,7 +212,9 @@ def serve(d: Deployment, mem: MemoryEstimate, input_tokens: int, output_tokens: 
 
     t_prefill, roof_prefill = prefill_s(input_tokens, known=prompt)
     interference_s = prefill_interference_s(batch, t_prefill, output_tokens)
-    step_s = maximum(step.total_s / dec.correction, step.roofline_s) + interference_s
+    notes: list[str] = []
+    token_s, roof_s, widen = _speculative(d, mem, batch, seq_len, step, speculation, notes)
+    step_s = maximum(token_s / dec.correction, roof_s) + interference_s
     overhead = REQUEST_OVERHEAD_S[ENGINE_FAMILY[d.engine.id]]
     # Steady serving: a new prompt is prefilled in chunks between the other users' decode steps; it
     # waits on average half a step to join, then each chunk shares a step with them, and behind the
@@ -202,24 +232,27 @@ def serve(d: Deployment, mem: MemoryEstimate, input_tokens: int, output_tokens: 
     return Serving(batch=batch, served=served, step=step, step_s=step_s, prefill_s=t_prefill,
                    prefill_roofline_s=roof_prefill, interference_s=interference_s, ttft_s=ttft,
                    ttft_burst_s=ttft_burst,
-                   output_tokens_per_s_total=concurrency * output_tokens / (ttft + (output_tokens - 1) * step_s))
+                   output_tokens_per_s_total=concurrency * output_tokens / (ttft + (output_tokens - 1) * step_s),
+                   roofline_s=roof_s, band_widening=widen, notes=notes)
 
 
 def estimate_performance(d: Deployment, mem: MemoryEstimate, input_tokens: int, output_tokens: int,
-                         concurrency: int, corrections: Corrections | None = None) -> PerformanceEstimate:
+                         concurrency: int, corrections: Corrections | None = None,
+                         speculation=None) -> PerformanceEstimate:
     """Decode speed per user and in total, prefill speed and TTFT for `concurrency` users sending
     `input_tokens` prompts and reading `output_tokens` answers. Sequence length during decode is the
     prompt plus half the answer (the average a step sees).
 
     The physics (decode step, prefill time) is scaled by its class's correction (`corrections`, default
-    data/class_corrections.csv; ``{}`` = physics alone), never past the roofline."""
+    data/class_corrections.csv; ``{}`` = physics alone), never past the roofline. `speculation` (a
+    :class:`k2calc.fleet_speculative.Speculation`): each step verifies its draft tokens and keeps some."""
     klass = calibration_class(d)
     dec = class_calibration(klass, "decode", corrections)
     pre = class_calibration(klass, "prefill/ttft", corrections)
-    v = serve(d, mem, input_tokens, output_tokens, concurrency, dec, pre)
+    v = serve(d, mem, input_tokens, output_tokens, concurrency, dec, pre, speculation=speculation)
     batch, served, step = v.batch, v.served, v.step
     per_user = 1.0 / v.step_s
-    notes = []
+    notes = list(v.notes)
     if concurrency > served:
         notes.append(f"{d.engine.name} runs at most {decode_batch_cap(d):,} requests at once per replica: "
                      f"{concurrency - served:,} user(s) wait for a slot, which lengthens their time to first token")
@@ -230,13 +263,14 @@ def estimate_performance(d: Deployment, mem: MemoryEstimate, input_tokens: int, 
         decode_tokens_per_s_per_user=per_user, decode_tokens_per_s_total=per_user * min(concurrency, served),
         prefill_tokens_per_s=input_tokens / v.prefill_s, ttft_s=v.ttft_s, ttft_burst_s=v.ttft_burst_s,
         bottleneck=step.bottleneck(),
-        roofline_decode_tokens_per_s_per_user=1.0 / step.roofline_s,
-        roofline_decode_tokens_per_s_total=min(concurrency, served) / step.roofline_s,
+        roofline_decode_tokens_per_s_per_user=1.0 / v.roofline_s,
+        roofline_decode_tokens_per_s_total=min(concurrency, served) / v.roofline_s,
         roofline_prefill_tokens_per_s=input_tokens / v.prefill_roofline_s,
         output_tokens_per_s_total=v.output_tokens_per_s_total,
         step=step, batch_per_replica=batch, sequence_tokens=int(input_tokens + output_tokens / 2),
         calibration_class=klass,
-        decode_band_factor=_evidence_band(d, klass, dec, pre, notes), prefill_band_factor=pre.band_factor,
+        decode_band_factor=_evidence_band(d, klass, dec, pre, notes) * v.band_widening,
+        prefill_band_factor=pre.band_factor,
         prefill_interference_s=v.interference_s, decode_correction=dec.correction,
         prefill_correction=pre.correction,
         supporting_rows=dec.rows + pre.rows, supporting_sources=dec.sources + pre.sources, notes=notes,

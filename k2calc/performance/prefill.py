@@ -134,9 +134,11 @@ def _prompt_work(m: ModelArch, mem: MemoryEstimate, tokens: int, prompts: int = 
                        mem.weights_bytes - groups["routed_experts"])
 
 
-def prefill_time(d: Deployment, mem: MemoryEstimate, tokens: int, prompts: int = 1) -> tuple[float, float]:
+def prefill_time(d: Deployment, mem: MemoryEstimate, tokens: int, prompts: int = 1,
+                 efficiency: float | None = None) -> tuple[float, float]:
     """(predicted, roofline) seconds to prefill `tokens` prompt tokens, `prompts` prompts together, in
-    one replica [s].
+    one replica [s]. `efficiency`: the GPU kernels' achieved share of peak in place of the engine
+    family's calibrated figure (a large-EP pool's DeepGEMM kernels, :mod:`k2calc.fleet_ep`).
 
     Weights are read once per chunk, the routed experts only as far as the prompt touches them
     (E(1-(1-k/E)^N) experts per layer); each GEMM runs at its kernel's efficiency scaled by how many
@@ -159,7 +161,7 @@ def prefill_time(d: Deployment, mem: MemoryEstimate, tokens: int, prompts: int =
     n_gpu = d.count if d.topology == "hybrid" else d.tp
     peak = _peak(dev, kernel) * n_gpu
     kernels = KERNEL_FAMILY.get(family, family)
-    eta = kernel_efficiency("prefill", f"{kernels}:{kernel}", p.name, fallback=kernels)
+    eta = efficiency or kernel_efficiency("prefill", f"{kernels}:{kernel}", p.name, fallback=kernels)
     gpu_compute = (w.other / gemm_efficiency(tokens, p.gemm_half_rows) + w.lm_head) / (peak * eta)
     expert_compute = w.routed / (peak * eta * gemm_efficiency(w.expert_rows, p.gemm_half_rows))
     latency = m.num_layers * prefill_layer_latency(m, p) + m.linear_layers * PREFILL_LINEAR_LAYER_EXTRA_S
