@@ -177,3 +177,14 @@ def cached_cost_figure(e: Estimate, catalogs: Catalogs) -> go.Figure:
     """The cost breakdown, cached per scenario including its cost fields."""
     return _figure("cost", (tuple(sorted(to_query(e.scenario).items())), catalogs_param(catalogs)),
                    lambda: cost_breakdown(e))
+
+
+def speed_columns() -> dict:
+    """Column settings the comparison tables share: fits, speeds, first token and why not [units in labels]."""
+    return {
+        "fits": st.column_config.CheckboxColumn("fits", width="small"),
+        "per_user_tok_s": st.column_config.NumberColumn("tok/s per user", format="%.1f", width="small"),
+        "total_tok_s": st.column_config.NumberColumn("tok/s total", format="%.0f", width="small"),
+        "ttft_s": st.column_config.NumberColumn("first token [s]", format="%.2f", width="small"),
+        "reason": st.column_config.TextColumn("why not", width="medium"),
+    }

@@ -9,7 +9,7 @@ from k2calc.errors import K2CalcError
 from k2calc.models import load_models
 from k2calc.quant import SCHEMES
 from k2calc.sweeps import compare_hardware
-from ui import page_setup
+from ui import page_setup, speed_columns
 
 scenario, catalogs = page_setup()
 
@@ -38,16 +38,12 @@ st.dataframe(
     column_order=["label", "fits", "usd_per_mtok_output", "capex_usd", "per_user_tok_s", "ttft_s", "power_w"],
     column_config={
         "label": st.column_config.TextColumn("what to buy", width="large"),
-        "fits": st.column_config.CheckboxColumn("fits", width="small"),
+        **speed_columns(),
         "klass": st.column_config.TextColumn("class", width="small"),
-        "per_user_tok_s": st.column_config.NumberColumn("tok/s per user", format="%.1f", width="small"),
-        "total_tok_s": st.column_config.NumberColumn("tok/s total", format="%.0f", width="small"),
-        "ttft_s": st.column_config.NumberColumn("first token [s]", format="%.2f", width="small"),
         "capex_usd": st.column_config.NumberColumn("capex [USD]", format="$%,.0f", width="small"),
         "usd_per_mtok_output": st.column_config.NumberColumn("$ / 1M out", format="$%.2f", width="small"),
         "power_w": st.column_config.NumberColumn("power [W]", format="%,.0f", width="small"),
         "engine": st.column_config.TextColumn("engine", width="small"),
-        "reason": st.column_config.TextColumn("why not", width="medium"),
     },
 )
 unfit = df[~df["fits"].astype(bool)]

@@ -8,7 +8,7 @@ from k2calc.charts import compare_models_chart
 from k2calc.errors import K2CalcError
 from k2calc.models import load_models
 from k2calc.sweeps import compare_models
-from ui import page_setup
+from ui import page_setup, speed_columns
 
 DEFAULT_MODELS = ["kimi-k2-thinking", "kimi-k2-instruct", "minimax-m2"]
 
@@ -43,16 +43,12 @@ st.dataframe(
                   "per_user_tok_s", "ttft_s", "weights_gb"],
     column_config={
         "model": st.column_config.TextColumn("model", width="medium"),
-        "fits": st.column_config.CheckboxColumn("fits", width="small"),
+        **speed_columns(),
         "quant_label": st.column_config.TextColumn("quantization"),
         "weights_gb": st.column_config.NumberColumn("weights [GB]", format="%.1f", width="small"),
         "devices_needed": st.column_config.NumberColumn("devices needed", format="%d", width="small"),
-        "per_user_tok_s": st.column_config.NumberColumn("tok/s per user", format="%.1f", width="small"),
-        "total_tok_s": st.column_config.NumberColumn("tok/s total", format="%.0f", width="small"),
-        "ttft_s": st.column_config.NumberColumn("first token [s]", format="%.2f", width="small"),
         "usd_per_mtok_output": st.column_config.NumberColumn("own $ / 1M out", format="$%.2f", width="small"),
         "api_usd_per_mtok_output": st.column_config.NumberColumn("API $ / 1M out", format="$%.2f", width="small"),
-        "reason": st.column_config.TextColumn("why not", width="medium"),
     },
 )
 unfit = df[~df["fits"].astype(bool)]
