@@ -102,15 +102,9 @@ def defaults_for(model_id: str) -> SpecDefaults:
 
 
 @dataclass(frozen=True)
-class Speculation:
-    """A speculative-decoding setting [tokens, 1] with the acceptance range its band uses."""
-
-    method: str
-    draft_tokens: int
-    acceptance: float
-    acceptance_low: float
-    acceptance_high: float
-    source: str
+class Speculation(SpecDefaults):
+    """A speculative-decoding setting [tokens, 1] with the acceptance range its band uses (the fields of
+    :class:`SpecDefaults`, as chosen for one scenario)."""
 
     @classmethod
     def of(cls, m: ModelArch, method: str, draft_tokens: int | None = None,

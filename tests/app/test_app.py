@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from streamlit.proto.Metric_pb2 import Metric as MetricProto
+from apptest import open_app
 from streamlit.testing.v1 import AppTest
 
 from k2calc.estimate import estimate
@@ -19,13 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGES = ["calculator", "compare_models", "compare_hardware", "plan", "finetune", "report", "catalog", "method"]
 
 
-def _app(query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, at.exception
-    return at
+_app = open_app
 
 
 @pytest.fixture

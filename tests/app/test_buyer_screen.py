@@ -5,18 +5,13 @@ longest context stays within the model's maximum, and the Report page offers the
 
 from pathlib import Path
 
+from apptest import open_app
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _app(query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, at.exception
-    return at
+_app = open_app
 
 
 def _markdown(at: AppTest) -> str:
