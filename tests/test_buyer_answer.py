@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import math
+from contextlib import contextmanager
 
 import pypdfium2 as pdfium
 import pytest
@@ -128,18 +129,34 @@ def test_log_ticks_are_1_2_5_steps_that_cover_every_value(values):
 # ------------------------------------------------------------------------------------------------
 
 
-def _pages(pdf: bytes) -> list[str]:
+@contextmanager
+def _document(pdf: bytes):
+    """The PDF opened with pypdfium2, closed afterwards."""
     doc = pdfium.PdfDocument(pdf)
-    return [" ".join(doc[i].get_textpage().get_text_range().split()) for i in range(len(doc))]
+    try:
+        yield doc
+    finally:
+        doc.close()
+
+
+def _pages(pdf: bytes) -> list[str]:
+    with _document(pdf) as doc:
+        return [" ".join(doc[i].get_textpage().get_text_range().split()) for i in range(len(doc))]
+
+
+def _images(pdf: bytes) -> int:
+    """Raster images (the charts) in the whole PDF [count]."""
+    with _document(pdf) as doc:
+        return sum(len(list(doc[i].get_objects(filter=[pdfium.raw.FPDF_PAGEOBJ_IMAGE]))) for i in range(len(doc)))
 
 
 def test_pdf_first_page_renders_with_the_verdict_key_numbers_and_share_link():
     e = estimate(Scenario(concurrency=8))
     pdf = report_pdf(e, share_url="http://localhost:8501/?concurrency=8")
-    doc = pdfium.PdfDocument(pdf)
-    width, height = doc[0].get_size()
+    with _document(pdf) as doc:
+        width, height = doc[0].get_size()
+        image = doc[0].render(scale=1).to_pil().convert("L")
     assert (round(width), round(height)) == (595, 842)  # A4 in points
-    image = doc[0].render(scale=1).to_pil().convert("L")
     out = io.BytesIO()
     image.save(out, format="PNG")
     assert out.getvalue().startswith(b"\x89PNG") and image.getextrema()[0] < 100  # text was drawn
@@ -153,9 +170,7 @@ def test_pdf_first_page_renders_with_the_verdict_key_numbers_and_share_link():
 
 def test_pdf_has_charts_and_every_assumption_with_its_date_and_source():
     pdf = report_pdf(estimate(Scenario(concurrency=8)))
-    doc = pdfium.PdfDocument(pdf)
-    images = sum(len(list(doc[i].get_objects(filter=[pdfium.raw.FPDF_PAGEOBJ_IMAGE]))) for i in range(len(doc)))
-    assert images == 3  # memory, speed, cost
+    assert _images(pdf) == 3  # memory, speed, cost
     text = " ".join(_pages(pdf))
     assert "Assumptions and sources" in text and "electricity" in text and "2025-12" in text and "EIA" in text
     assert "Moonshot AI platform pricing for kimi-k2-thinking" in text
@@ -165,6 +180,4 @@ def test_pdf_of_a_setup_that_does_not_fit_says_so_first_and_has_no_speed_chart()
     pdf = report_pdf(estimate(Scenario(model="minimax-m2", hardware="dgx-spark", count=1)))
     first = _pages(pdf)[0]
     assert "Does not fit" in first and "tok/s per user" not in first
-    doc = pdfium.PdfDocument(pdf)
-    images = sum(len(list(doc[i].get_objects(filter=[pdfium.raw.FPDF_PAGEOBJ_IMAGE]))) for i in range(len(doc)))
-    assert images == 1  # memory only
+    assert _images(pdf) == 1  # memory only

@@ -180,8 +180,11 @@ def test_fix_button_api_split_and_pdf_report(server, browser, tmp_path):
     path = tmp_path / "report.pdf"
     download.value.save_as(path)
     doc = pdfium.PdfDocument(str(path))
-    doc[0].render(scale=1).to_pil().save(tmp_path / "page1.png")
-    first = " ".join(doc[0].get_textpage().get_text_range().split())
+    try:
+        doc[0].render(scale=1).to_pil().save(tmp_path / "page1.png")
+        first = " ".join(doc[0].get_textpage().get_text_range().split())
+    finally:
+        doc.close()
     assert "FITS: Kimi K2 Thinking fits on 8 x NVIDIA H200 SXM 141GB" in first
     assert (tmp_path / "page1.png").stat().st_size > 10_000
     page.close()
