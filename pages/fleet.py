@@ -49,20 +49,27 @@ except K2CalcError as exc:
     st.stop()
 
 st.dataframe(pd.DataFrame([{
-    "GPU": o.hardware, "layout": o.mode, "meets": o.meets, "prefill nodes": o.prefill_nodes,
-    "decode nodes": o.decode_nodes, "GPUs": o.gpus, "tok/s per user": o.tokens_per_s_per_user,
-    "TTFT [s]": o.ttft_s, "p95 TTFT [s]": o.ttft_p95_s, "input tok/s per prefill node": o.input_tokens_per_s_per_prefill_node,
-    "output tok/s per decode node": o.output_tokens_per_s_per_decode_node, "capex [USD]": o.capex_usd,
-    "power [kW]": o.power_watts / 1e3 if o.power_watts else None, "$ / 1M output tokens": o.usd_per_million_output_tokens,
+    "GPU": gpus.get(o.hardware, o.hardware), "layout": o.mode, "meets": o.meets,
+    "$ / 1M output tokens": o.usd_per_million_output_tokens, "capex [USD]": o.capex_usd,
+    "nodes (prefill + decode)": f"{o.prefill_nodes} + {o.decode_nodes}" if o.prefill_nodes else f"{o.decode_nodes}",
+    "GPUs": o.gpus, "tok/s per user": o.tokens_per_s_per_user, "TTFT [s]": o.ttft_s, "p95 TTFT [s]": o.ttft_p95_s,
+    "power [kW]": o.power_watts / 1e3 if o.power_watts else None,
+    "input tok/s per prefill node": o.input_tokens_per_s_per_prefill_node,
+    "output tok/s per decode node": o.output_tokens_per_s_per_decode_node,
     "why not / notes": o.reason or "; ".join(o.notes)} for o in options]), hide_index=True, key="fleet_table",
-    column_config={"capex [USD]": st.column_config.NumberColumn(format="%,.0f"),
-                   "tok/s per user": st.column_config.NumberColumn(format="%.1f"),
-                   "TTFT [s]": st.column_config.NumberColumn(format="%.2f"),
-                   "p95 TTFT [s]": st.column_config.NumberColumn(format="%.2f"),
-                   "input tok/s per prefill node": st.column_config.NumberColumn(format="%,.0f"),
-                   "output tok/s per decode node": st.column_config.NumberColumn(format="%,.0f"),
-                   "power [kW]": st.column_config.NumberColumn(format="%.1f"),
-                   "$ / 1M output tokens": st.column_config.NumberColumn(format="%.3f")})
+    column_config={"GPU": st.column_config.TextColumn(width="medium"),
+                   "layout": st.column_config.TextColumn(width="small"),
+                   "meets": st.column_config.CheckboxColumn(width="small"),
+                   "$ / 1M output tokens": st.column_config.NumberColumn(format="$%.3f", width="small"),
+                   "capex [USD]": st.column_config.NumberColumn(format="$%,.0f", width="small"),
+                   "nodes (prefill + decode)": st.column_config.TextColumn(width="small"),
+                   "GPUs": st.column_config.NumberColumn(width="small"),
+                   "tok/s per user": st.column_config.NumberColumn(format="%.1f", width="small"),
+                   "TTFT [s]": st.column_config.NumberColumn(format="%.2f", width="small"),
+                   "p95 TTFT [s]": st.column_config.NumberColumn(format="%.2f", width="small"),
+                   "power [kW]": st.column_config.NumberColumn(format="%.1f", width="small"),
+                   "input tok/s per prefill node": st.column_config.NumberColumn(format="%,.0f", width="small"),
+                   "output tok/s per decode node": st.column_config.NumberColumn(format="%,.0f", width="small")})
 st.caption("Aggregated: replicas of the Calculator's deployment. Aggregated-ep and disaggregated: large expert-parallel "
            "pools with DP attention, DeepEP and EPLB; disaggregated sends each prompt's KV cache from the prefill to "
            "the decode pool. TTFT: mean and 95th percentile of the prompts' M/D/1 queue; $ per 1M at the default cost assumptions.")

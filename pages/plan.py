@@ -7,12 +7,14 @@ import pandas as pd
 import streamlit as st
 
 from k2calc.charts import cumulative_cost_chart, hardware_scatter, tornado_chart
+from k2calc.engines import ENGINES
 from k2calc.errors import K2CalcError
 from k2calc.finetune import FinetuneSpec
 from k2calc.models import load_models
 from k2calc.planner import build_constraints, build_workload, option_scenario, plan
 from k2calc.planner.explain import options_frame, what_changes_the_winner
 from k2calc.planner.finetune import plan_finetune
+from k2calc.quant import SCHEMES
 from k2calc.sensitivity import sensitivity
 from k2calc.sweeps import cumulative_cost, tornado
 from k2calc.units import format_usd
@@ -69,27 +71,48 @@ st.caption(f"{result.configurations:,} configurations, {result.candidates:,} can
 for model, api in result.api_usd_per_million_output_tokens.items():
     if api is not None:
         st.caption(f"The {names.get(model, model)} API costs {format_usd(api, 2)} per 1M output tokens for this workload.")
+def _what_to_buy(o) -> str:
+    """'2 x (8 x NVIDIA B200 (HGX, 180GB), EP8)' with the hybrid box's CPUs and RAM: names, not ids."""
+    hw = catalogs.hardware_catalog()
+    host = f" + {o.sockets}x {hw[o.cpu].name if o.cpu in hw else o.cpu}, {o.ram_gb:,} GiB RAM" if o.cpu else ""
+    split = "".join([f", EP{o.ep}" if o.ep > 1 else "", ", DP attention" if o.dp_attention else "",
+                     f", {o.gpu_experts} experts per layer on the GPUs" if o.gpu_experts else ""])
+    devices = f"{o.count} x {o.hardware_name}" if o.count else o.hardware_name
+    return f"{o.replicas} x ({devices}{host}{split})" if o.replicas > 1 else f"{devices}{host}{split}"
+
+
 def _table(options):
+    """Buying columns first (what to buy, $/1M, capex, break-even, speed), then the rest."""
     return pd.DataFrame([{
-        "deployment": o.label, "buy/rent": o.mode, "model": o.model, "quant": o.quant, "engine": o.engine,
-        "tok/s per user": o.tokens_per_s_per_user, "capex [USD]": o.capex_usd, "per month [USD]": o.monthly_usd,
-        "$ / 1M output tokens": o.usd_per_million_output_tokens, "break-even vs API [months]": o.breakeven_months,
+        "what to buy": _what_to_buy(o), "buy/rent": o.mode,
+        "$ / 1M output tokens": o.usd_per_million_output_tokens, "capex [USD]": o.capex_usd,
+        "break-even vs API": ("-" if o.mode == "rent" else "never" if o.breakeven_months is None
+                              else f"{o.breakeven_months:,.0f} months"),
+        "tok/s per user": o.tokens_per_s_per_user, "per month [USD]": o.monthly_usd,
+        "model": names.get(o.model, o.model),
+        "quantization": SCHEMES[o.quant].label if o.quant in SCHEMES else o.quant,
+        "engine": ENGINES[o.engine].name if o.engine in ENGINES else o.engine,
         "power [W]": o.power_watts, "rack [U]": o.rack_units, "noise": o.noise_class, "cooling": o.cooling,
         "Pareto": o.pareto,
     } for o in options])
 
 
+PLAN_COLUMNS = {  # the buying columns sized to their headers; the rest scroll to the right
+    "what to buy": st.column_config.TextColumn(width="medium"),
+    "buy/rent": st.column_config.TextColumn(),
+    "$ / 1M output tokens": st.column_config.NumberColumn(format="$%.2f"),
+    "capex [USD]": st.column_config.NumberColumn(format="$%,.0f"),
+    "break-even vs API": st.column_config.TextColumn(),
+    "tok/s per user": st.column_config.NumberColumn(format="%.1f"),
+    "per month [USD]": st.column_config.NumberColumn(format="$%,.0f"),
+    "power [W]": st.column_config.NumberColumn(format="%,.0f"),
+}
+
 if result.options:
-    st.dataframe(_table(result.options), hide_index=True, key="plan_table",
-                 column_config={"capex [USD]": st.column_config.NumberColumn(format="%,.0f"),
-                                "per month [USD]": st.column_config.NumberColumn(format="%,.0f"),
-                                "tok/s per user": st.column_config.NumberColumn(format="%.1f"),
-                                "$ / 1M output tokens": st.column_config.NumberColumn(format="%.2f"),
-                                "break-even vs API [months]": st.column_config.NumberColumn(format="%.0f"),
-                                "power [W]": st.column_config.NumberColumn(format="%,.0f")})
+    st.dataframe(_table(result.options), hide_index=True, key="plan_table", column_config=PLAN_COLUMNS)
     pick = st.selectbox("Open an option in the calculator", range(len(result.options)), key="plan_pick",
-                        format_func=lambda i: f"{i + 1}. {result.options[i].label}, {result.options[i].quant}, "
-                                              f"{result.options[i].mode}")
+                        format_func=lambda i: f"{i + 1}. {_what_to_buy(result.options[i])}, "
+                                              f"{result.options[i].quant}, {result.options[i].mode}")
     if st.button("Open in the calculator", key="plan_open"):
         st.session_state["pending_scenario"] = option_scenario(result.options[pick], w, catalogs).model_copy(
             update={k: v for k, v in scenario.cost_overrides().items()
@@ -99,16 +122,23 @@ else:
     st.error("Nothing qualifies. The closest attempts are below.")
 if result.current is not None:
     cur = result.current
+    hw = catalogs.hardware_catalog()
+    device = hw.get(scenario.hardware)
+    mine = (f"{scenario.sockets or 2}x {device.name}" if device and device.is_cpu
+            else f"{scenario.count} x {device.name if device else scenario.hardware}")
+    if scenario.cpu:
+        cpu = hw.get(scenario.cpu)
+        mine += f" + {scenario.sockets or 2}x {cpu.name if cpu else scenario.cpu}, {scenario.ram_gb or 0:,.0f} GiB RAM"
     if cur.option is not None:
-        st.info(f"Your hardware (the sidebar: {cur.label}) serves this workload as {cur.option.label}, "
+        st.info(f"Your hardware (the sidebar: {mine}) serves this workload as {_what_to_buy(cur.option)}, "
                 f"{cur.option.mode}, at {format_usd(cur.option.usd_per_million_output_tokens, 2)} per 1M output "
                 f"tokens: it would rank #{cur.rank} in the list above.")
     else:
-        st.info(f"Your hardware (the sidebar: {cur.label}) does not serve this workload: {cur.reason}.")
+        st.info(f"Your hardware (the sidebar: {mine}) does not serve this workload: {cur.reason}.")
 if result.apart:
     with st.expander(f"Apart: {len(result.apart)} options on devices whose catalog row is unverified or rarely shipped"):
         st.dataframe(_table(result.apart).assign(why=[o.apart for o in result.apart]), hide_index=True,
-                     key="plan_apart")
+                     key="plan_apart", column_config=PLAN_COLUMNS)
 if result.rejected:
     with st.expander(f"Why {len(result.rejected)} hardware classes were rejected (the first constraint the closest "
                      "attempt failed)", expanded=not result.options):

@@ -5,8 +5,8 @@ import json
 from pathlib import Path
 
 import pytest
-from streamlit.proto.Metric_pb2 import Metric as MetricProto
 from apptest import open_app
+from streamlit.proto.Metric_pb2 import Metric as MetricProto
 from streamlit.testing.v1 import AppTest
 
 from k2calc.estimate import estimate
@@ -237,12 +237,14 @@ def test_an_imported_config_json_from_the_link_works_on_the_finetune_page():
 def test_a_planner_option_opens_in_the_calculator(app):
     app.switch_page("pages/plan.py").run()
     assert not app.exception
-    first = app.selectbox(key="plan_pick").options[0]  # e.g. "1. 3 x (8 x rtx-pro-6000), native, buy"
-    replicas, count = (int(x) for x in first.split(". ", 1)[1].split(" x (")[0:1] + [first.split("(")[1].split(" x ")[0]])
+    first = app.selectbox(key="plan_pick").options[0]  # e.g. "1. 2 x (8 x NVIDIA B200 (HGX, 180GB), EP8), native, buy"
+    what = first.split(". ", 1)[1]
+    replicas = int(what.split(" x (")[0]) if " x (" in what else 1
     app.button(key="plan_open").click().run()
     assert not app.exception
     s = app.session_state["scenario"]
-    assert s.hardware in first and s.count == count
+    hardware = Catalogs().hardware_catalog()[s.hardware]
+    assert f"{s.count} x {hardware.name}" in what  # the option names the device, not its id
     assert s.concurrency == -(-50 // replicas)  # the users one replica serves
     assert app.title[0].value.startswith("Will it fit")
 
@@ -412,3 +414,16 @@ def test_an_imported_config_of_each_2026_family_runs_in_the_app(catalog_id, hard
     assert imported.memory.kv_bytes_per_token == catalog.memory.kv_bytes_per_token
     assert imported.performance.decode_tokens_per_s_per_user == pytest.approx(
         catalog.performance.decode_tokens_per_s_per_user)
+
+
+def test_the_plan_page_names_hardware_as_a_buyer_reads_it(app):
+    """The ranking and the buyer's own hardware by device names (never catalog ids), buying columns first."""
+    app.switch_page("pages/plan.py").run()
+    assert not app.exception
+    mine = next(i.value for i in app.info if i.value.startswith("Your hardware"))
+    assert "the sidebar: 8 x NVIDIA H200 SXM 141GB" in mine and "h200-sxm" not in mine
+    table = app.dataframe[0].value
+    assert list(table.columns[:6]) == ["what to buy", "buy/rent", "$ / 1M output tokens", "capex [USD]",
+                                       "break-even vs API", "tok/s per user"]
+    assert not table["what to buy"].str.contains("h200-sxm|b200|mi355x").any()
+    assert table["break-even vs API"].str.len().gt(0).all()  # 'never', '-' (rented) or months: never empty

@@ -4,6 +4,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from k2calc.scenario import Catalogs
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -18,7 +20,8 @@ def _fleet() -> AppTest:
 def test_fleet_page_lists_every_layout_per_gpu():
     at = _fleet()
     table = at.dataframe[0].value
-    assert set(table["GPU"]) == {"h200-sxm", "b200", "mi355x"}
+    names = Catalogs().hardware_catalog()
+    assert set(table["GPU"]) == {names[i].name for i in ("h200-sxm", "b200", "mi355x")}  # names, not ids
     assert set(table["layout"]) == {"aggregated", "aggregated-ep", "disaggregated"}
     assert table["meets"].all()
     assert (table["GPUs"] >= 8).all()
@@ -32,7 +35,7 @@ def test_fleet_page_follows_the_form():
     at.button[0].click().run()
     assert not at.exception
     table = at.dataframe[0].value
-    assert set(table["GPU"]) == {"b200"}
+    assert set(table["GPU"]) == {Catalogs().hardware_catalog()["b200"].name}
     small = table["GPUs"].max()
     at.number_input(key="fleet_users").set_value(4000)
     at.button[0].click().run()
