@@ -40,6 +40,7 @@ import websockets
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.NumberInput_pb2 import NumberInput
+from streamlit.proto.WidgetStates_pb2 import WidgetState
 
 ROOT = Path(__file__).resolve().parent.parent
 USERS_KEY = "concurrency"  # the sidebar's users number box (its widget key)
@@ -108,12 +109,57 @@ def start_server(port: int) -> subprocess.Popen:
     raise SystemExit("the server did not answer its health check within 60 s")
 
 
-def _widget_ids(msg: ForwardMsg, into: dict[str, NumberInput]) -> None:
-    """Number inputs of a delta, by widget id."""
-    if msg.WhichOneof("type") == "delta" and msg.delta.WhichOneof("type") == "new_element":
-        el = msg.delta.new_element
-        if el.WhichOneof("type") == "number_input":
-            into[el.number_input.id] = el.number_input
+def _track_widgets(msg: ForwardMsg, widgets: dict[str, WidgetState]) -> None:
+    """Keep, per widget id, the state a browser would send back for it on the next rerun: the value the
+    server last set, else what it first showed (number boxes, select sliders, select boxes, toggles, keyed
+    tab containers; buttons send nothing). A rerun that left a widget out would reset it: the app's slider
+    callbacks would then move the scenario to the slider's first step."""
+    if msg.WhichOneof("type") != "delta":
+        return
+    if msg.delta.WhichOneof("type") == "add_block":
+        block = msg.delta.add_block
+        if block.WhichOneof("type") == "tab_container" and block.tab_container.id:
+            widgets[block.tab_container.id] = WidgetState(id=block.tab_container.id,
+                                                          string_value=block.tab_container.default_tab_label)
+        elif block.WhichOneof("type") == "tab":  # a container's first tab is open by default
+            for state in widgets.values():
+                if state.WhichOneof("value") == "string_value" and not state.string_value and \
+                        state.id.endswith("_tab"):
+                    state.string_value = block.tab.label
+        return
+    if msg.delta.WhichOneof("type") != "new_element":
+        return
+    el = msg.delta.new_element
+    kind = el.WhichOneof("type")
+    w = getattr(el, kind) if kind in ("number_input", "slider", "selectbox", "checkbox") else None
+    if w is None or not w.id:
+        return
+    if w.id in widgets and not w.set_value:
+        return  # the browser keeps what it shows; the server sends a value only when it sets one
+    state = WidgetState(id=w.id)
+    if kind == "number_input":
+        field = "value" if w.set_value else "default"
+        if w.HasField(field):  # an empty box (None) sends no value
+            if w.data_type == NumberInput.INT:
+                state.int_value = int(getattr(w, field))
+            else:
+                state.double_value = getattr(w, field)
+    elif kind == "slider":
+        if w.options:  # a select slider: its state is the chosen options' labels
+            labels = list(w.raw_value) if w.set_value and w.raw_value else [w.options[int(i)] for i in w.default]
+            state.string_array_value.data.extend(labels)
+        else:
+            state.double_array_value.data.extend(w.value if w.set_value else w.default)
+    elif kind == "selectbox":
+        if w.set_value and w.HasField("raw_value"):
+            state.string_value = w.raw_value
+        elif w.HasField("default") and w.options:
+            state.string_value = w.options[w.default]
+        else:
+            return
+    else:  # checkbox / toggle
+        state.bool_value = w.value if w.set_value else w.default
+    widgets[w.id] = state
 
 
 def _has_exception(msg: ForwardMsg) -> bool:
@@ -127,7 +173,8 @@ class Session:
     def __init__(self, url: str, index: int):
         self.url, self.index = url, index
         self.ws = None
-        self.numbers: dict[str, NumberInput] = {}
+        # the state of every widget on the page, sent back with each rerun as a browser does
+        self.widgets: dict[str, WidgetState] = {}
         self.exceptions = 0
 
     async def _run_until_finished(self, timeout: float) -> None:
@@ -136,7 +183,7 @@ class Session:
             while True:
                 msg = ForwardMsg()
                 msg.ParseFromString(await self.ws.recv())
-                _widget_ids(msg, self.numbers)
+                _track_widgets(msg, self.widgets)
                 self.exceptions += _has_exception(msg)
                 if msg.WhichOneof("type") == "script_finished":
                     if msg.script_finished == ForwardMsg.FINISHED_SUCCESSFULLY:
@@ -165,19 +212,16 @@ class Session:
     async def change_request(self, users: int, output_tokens: int, timeout: float) -> float:
         """Seconds for the rerun after typing `users` into the users box and `output_tokens` into the
         answer-length box (both at once, as one rerun)."""
-        from streamlit.proto.WidgetStates_pb2 import WidgetState
-
-        states = []
+        states = {wid: WidgetState.FromString(st.SerializeToString()) for wid, st in self.widgets.items()}
         for key, value in ((USERS_KEY, users), (ANSWER_KEY, output_tokens)):
-            wid = next((i for i in self.numbers if i.endswith(f"-{key}")), None)
+            wid = next((i for i in states if i.endswith(f"-{key}")), None)
             if wid is None:
                 raise RuntimeError(f"no {key} number box on the page")
-            state = WidgetState(id=wid)
-            if self.numbers[wid].data_type == NumberInput.INT:
-                state.int_value = value
+            if states[wid].WhichOneof("value") == "int_value":
+                states[wid].int_value = value
             else:
-                state.double_value = float(value)
-            states.append(state)
+                states[wid].double_value = float(value)
+        states = list(states.values())
         t0 = time.perf_counter()
         await self._send_rerun(states)
         await self._run_until_finished(timeout)
@@ -204,6 +248,14 @@ async def run(ports: list[int], n: int, timeout: float, pids: list[int]) -> dict
     sessions), then rerun them all at once."""
     sessions = [Session(f"ws://127.0.0.1:{ports[i % len(ports)]}/_stcore/stream", i) for i in range(n)]
     errors: list[str] = []
+    # One visitor first on each server: the first run after start leaves Streamlit's legacy pages mode
+    # (ui.leave_legacy_pages_mode), and sessions whose first run overlaps it get widget ids that change
+    # on their next run. Its time is reported apart.
+    first = []
+    for port in ports:
+        warm = Session(f"ws://127.0.0.1:{port}/_stcore/stream", -1)
+        first.append(await warm.open(timeout))
+        await warm.close()
 
     async def open_one(s: Session):
         try:
@@ -217,7 +269,7 @@ async def run(ports: list[int], n: int, timeout: float, pids: list[int]) -> dict
     all_ready_s, ready_cpu_s = time.perf_counter() - t0, _cpu_all(pids) - cpu0
 
     async def rerun_one(s: Session):
-        if s.ws is None or not s.numbers:
+        if s.ws is None or not s.widgets:
             return None
         try:
             # each session its own new scenario that fits the default deployment (2-17 users, the default
@@ -232,7 +284,7 @@ async def run(ports: list[int], n: int, timeout: float, pids: list[int]) -> dict
     rerun_cpu_s = _cpu_all(pids) - cpu1
     exceptions = sum(s.exceptions for s in sessions)
     await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
-    return {"ready": ready, "reruns": reruns, "errors": errors, "exceptions": exceptions, "all_ready_s": all_ready_s,
+    return {"first": first, "ready": ready, "reruns": reruns, "errors": errors, "exceptions": exceptions, "all_ready_s": all_ready_s,
             "ready_cpu_s": ready_cpu_s, "rerun_cpu_s": rerun_cpu_s}
 
 
@@ -267,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     ready, reruns = r["ready"], r["reruns"]
     print(f"k2calc app load: {a.sessions} concurrent sessions (Streamlit protocol client, no browser), "
           f"{a.replicas} server(s), {os.cpu_count()} CPU(s)")
+    print(f"  first visitor after start: {max(r['first']):.2f} s to ready (alone, caches cold)")
     print(f"  ready:  {len(ready)}/{a.sessions} sessions, p50 {_pct(ready, 0.5):.2f} s, p95 {_pct(ready, 0.95):.2f} s, "
           f"max {max(ready, default=float('nan')):.2f} s (all ready after {r['all_ready_s']:.2f} s)")
     print(f"  rerun:  {len(reruns)}/{a.sessions} sessions (users and answer length changed at once), p50 {_pct(reruns, 0.5):.2f} s, "
