@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from k2calc.charts import (
     concurrency_vs_context,
@@ -31,11 +33,29 @@ def leave_legacy_pages_mode() -> None:
     after start (or a page opened by its own address) then runs without the entry point, and sidebar
     widgets get other ids than in later runs. ``st.navigation`` switches the mode off for the process;
     switching it off here and rerunning makes every run the user sees a normal st.navigation run
-    (which finds the page by its address).
+    (which finds the page by its address). A session whose first run began in that mode while another
+    session switched it off (people arriving together just after a start) is still in it: the pages
+    registered for its run include app.py itself. It reruns once too, or its widgets would lose their
+    values on its next run (`python benchmarks/app_load.py` opens sessions that way).
     """
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
+        st.session_state["_left_legacy_mode"] = True
         st.rerun()
+    if not st.session_state.get("_left_legacy_mode") and _run_registers_entry_point():
+        st.session_state["_left_legacy_mode"] = True
+        st.rerun()
+
+
+def _run_registers_entry_point() -> bool:
+    """True when this run's pages are app.py among pages/*.py, as Streamlit's legacy mode registers
+    them (st.navigation's pages never include app.py; a new session's registry holds app.py alone)."""
+    ctx = get_script_run_ctx()
+    if ctx is None or ctx.pages_manager is None:
+        return False
+    main = Path(ctx.pages_manager.main_script_path).resolve()
+    pages = list((ctx.pages_manager.get_pages() or {}).values())
+    return len(pages) > 1 and any(Path(page.get("script_path") or "").resolve() == main for page in pages)
 
 
 def page_setup() -> tuple[Scenario, Catalogs]:

@@ -8,8 +8,9 @@ own JavaScript and rendering time on the client machine, not on the server).
 
 For each session:
 
-* **ready**: from opening the websocket to the Calculator's first successful ``script_finished`` (the
-  app's first run reruns itself once to leave Streamlit's legacy pages mode; that rerun is included);
+* **ready**: from opening the websocket to the Calculator's first successful ``script_finished``, on
+  servers that have had one visitor (``--cold``: just started, where every first run that overlaps the
+  server's first one reruns itself once to leave Streamlit's legacy pages mode);
 * **rerun**: from sending a changed users and answer-length number box (a new scenario that still fits,
   so new physics, charts and cost: not a cache hit of another session) to its ``script_finished``; all
   sessions rerun at the same moment;
@@ -243,19 +244,18 @@ def _cpu_all(pids: list[int]) -> float:
     return sum(_cpu_s(pid) for pid in pids)
 
 
-async def run(ports: list[int], n: int, timeout: float, pids: list[int]) -> dict:
+async def run(ports: list[int], n: int, timeout: float, pids: list[int], warm: bool = True) -> dict:
     """Open `n` sessions spread round-robin over the servers on `ports` (a load balancer with sticky
-    sessions), then rerun them all at once."""
+    sessions), then rerun them all at once; `warm`: one visitor on each server before them."""
     sessions = [Session(f"ws://127.0.0.1:{ports[i % len(ports)]}/_stcore/stream", i) for i in range(n)]
     errors: list[str] = []
-    # One visitor first on each server: the first run after start leaves Streamlit's legacy pages mode
-    # (ui.leave_legacy_pages_mode), and sessions whose first run overlaps it get widget ids that change
-    # on their next run. Its time is reported apart.
-    first = []
-    for port in ports:
-        warm = Session(f"ws://127.0.0.1:{port}/_stcore/stream", -1)
-        first.append(await warm.open(timeout))
-        await warm.close()
+    if warm:
+        # One visitor first on each server, as on a server that is already up: the first run after a
+        # start leaves Streamlit's legacy pages mode, and sessions whose first run overlaps it run twice.
+        for port in ports:
+            visitor = Session(f"ws://127.0.0.1:{port}/_stcore/stream", -1)
+            await visitor.open(timeout)
+            await visitor.close()
 
     async def open_one(s: Session):
         try:
@@ -284,7 +284,7 @@ async def run(ports: list[int], n: int, timeout: float, pids: list[int]) -> dict
     rerun_cpu_s = _cpu_all(pids) - cpu1
     exceptions = sum(s.exceptions for s in sessions)
     await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
-    return {"first": first, "ready": ready, "reruns": reruns, "errors": errors, "exceptions": exceptions, "all_ready_s": all_ready_s,
+    return {"ready": ready, "reruns": reruns, "errors": errors, "exceptions": exceptions, "all_ready_s": all_ready_s,
             "ready_cpu_s": ready_cpu_s, "rerun_cpu_s": rerun_cpu_s}
 
 
@@ -295,6 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--replicas", type=int, default=1,
                     help="servers to start, sessions spread round-robin over them as a load balancer with sticky "
                          "sessions would (default 1)")
+    ap.add_argument("--cold", action="store_true",
+                    help="open the sessions on servers that have served no one yet (each session's first run then "
+                         "also leaves Streamlit's legacy pages mode: it runs twice)")
     a = ap.parse_args(argv)
     ports = [_free_port() for _ in range(a.replicas)]
     servers = [start_server(port) for port in ports]
@@ -304,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         samplers = [RssSampler(pid) for pid in pids]
         for sampler in samplers:
             sampler.start()
-        r = asyncio.run(run(ports, a.sessions, a.timeout, pids))
+        r = asyncio.run(run(ports, a.sessions, a.timeout, pids, warm=not a.cold))
         peak = sum(sampler.stop() for sampler in samplers)
         after = sum(_rss_bytes(pid) for pid in pids)
     finally:
@@ -318,8 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     mib = 1024 ** 2
     ready, reruns = r["ready"], r["reruns"]
     print(f"k2calc app load: {a.sessions} concurrent sessions (Streamlit protocol client, no browser), "
-          f"{a.replicas} server(s), {os.cpu_count()} CPU(s)")
-    print(f"  first visitor after start: {max(r['first']):.2f} s to ready (alone, caches cold)")
+          f"{a.replicas} server(s){' just started' if a.cold else ' after one visitor each'}, {os.cpu_count()} CPU(s)")
     print(f"  ready:  {len(ready)}/{a.sessions} sessions, p50 {_pct(ready, 0.5):.2f} s, p95 {_pct(ready, 0.95):.2f} s, "
           f"max {max(ready, default=float('nan')):.2f} s (all ready after {r['all_ready_s']:.2f} s)")
     print(f"  rerun:  {len(reruns)}/{a.sessions} sessions (users and answer length changed at once), p50 {_pct(reruns, 0.5):.2f} s, "
