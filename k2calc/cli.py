@@ -137,16 +137,21 @@ def _add_scenario_options(e: argparse.ArgumentParser) -> None:
     e.add_argument("--json", action="store_true", help="print one JSON object")
 
 
+def _add_request_options(p: argparse.ArgumentParser) -> None:
+    """The speed each user needs and the request sizes (plan and fleet)."""
+    p.add_argument("--tokens-per-s-per-user", type=float, help="decode speed each user must get [tok/s]")
+    p.add_argument("--input-tokens", type=int, help="prompt tokens per request")
+    p.add_argument("--output-tokens", type=int, help="generated tokens per request")
+
+
 def _add_fleet_options(f: argparse.ArgumentParser) -> None:
     f.add_argument("--model", help="model id (see 'models')")
     f.add_argument("--quant", help="quantization id; 'native' = as shipped")
     f.add_argument("--users", type=int, help="users served at once")
     f.add_argument("--arrival-rate-per-s", type=float, help="requests per second (instead of --users)")
-    f.add_argument("--tokens-per-s-per-user", type=float, help="decode speed each user must get [tok/s]")
+    _add_request_options(f)
     f.add_argument("--ttft-s", type=float, help="mean time to first token at most [s]")
     f.add_argument("--ttft-p95-s", type=float, help="95th-percentile time to first token at most [s] (optional)")
-    f.add_argument("--input-tokens", type=int, help="prompt tokens per request")
-    f.add_argument("--output-tokens", type=int, help="generated tokens per request")
     f.add_argument("--hardware", help="comma list of GPU ids (default h200-sxm,b200,mi355x)")
     f.add_argument("--spec-method", choices=["none", "mtp", "eagle3"], help="speculative decoding (defaults by model)")
     f.add_argument("--json", action="store_true", help="print one JSON object")
@@ -182,9 +187,7 @@ def _build_parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plan", help="cheapest deployments that serve a workload, and why others do not")
     pl.add_argument("--model", action="append", help="model id (repeat to compare several)")
     pl.add_argument("--users", type=int, help="concurrent users")
-    pl.add_argument("--tokens-per-s-per-user", type=float, help="decode speed each user must get [tok/s]")
-    pl.add_argument("--input-tokens", type=int, help="prompt tokens per request")
-    pl.add_argument("--output-tokens", type=int, help="generated tokens per request")
+    _add_request_options(pl)
     pl.add_argument("--context", type=int, help="tokens kept per sequence (default input + output)")
     pl.add_argument("--monthly-output-tokens", type=float, help="output volume for break-even [tokens/month]")
     pl.add_argument("--budget-usd", type=float, help="maximum capex [USD]")
