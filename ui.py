@@ -150,21 +150,12 @@ def cached_speed_data(e: Estimate, catalogs: Catalogs) -> tuple[pd.DataFrame, pd
     return _speed_data(_cache_key(e.scenario, catalogs), e)
 
 
-@st.cache_data(max_entries=128, show_spinner=False)
-def _context_data(key: tuple, _e: Estimate) -> pd.DataFrame:
-    return context_curve(_e)
-
-
-def cached_context_curve(e: Estimate, catalogs: Catalogs) -> pd.DataFrame:
-    """Sequences that fit against context, cached per physics."""
-    return _context_data(_cache_key(e.scenario, catalogs), e)
-
-
-@st.cache_resource(max_entries=64, show_spinner=False)
-def _speed_figure(key: tuple, baseline_key: tuple | None, users: int, _curve, _points, _baseline_curve) -> go.Figure:
-    # cache_resource, not cache_data: a plotly figure pickles in ~100 ms, longer than it takes to build;
-    # the figure is only read (st.plotly_chart copies it), never changed.
-    return speed_vs_concurrency(_curve, _points, baseline=_baseline_curve, concurrency=users)
+@st.cache_resource(max_entries=256, show_spinner=False)
+def _figure(kind: str, key: tuple, _build: Callable[[], go.Figure]) -> go.Figure:
+    # One cache for every figure drawn from one scenario: sessions on the same scenario (the defaults, a
+    # shared link) draw it once. cache_resource, not cache_data: a plotly figure pickles slower than it
+    # builds, and it is only read (st.plotly_chart copies it), never changed.
+    return _build()
 
 
 def cached_speed_figure(e: Estimate, catalogs: Catalogs, baseline: Estimate | None = None) -> go.Figure:
@@ -172,14 +163,8 @@ def cached_speed_figure(e: Estimate, catalogs: Catalogs, baseline: Estimate | No
     curve, points = cached_speed_data(e, catalogs)
     base_curve = cached_speed_data(baseline, catalogs)[0] if baseline is not None and baseline.fits else None
     base_key = _cache_key(baseline.scenario, catalogs) if base_curve is not None else None
-    return _speed_figure(_cache_key(e.scenario, catalogs), base_key, e.scenario.concurrency, curve, points, base_curve)
-
-
-@st.cache_resource(max_entries=256, show_spinner=False)
-def _figure(kind: str, key: tuple, _build: Callable[[], go.Figure]) -> go.Figure:
-    # One cache for every figure drawn from one scenario: sessions on the same scenario (the defaults, a
-    # shared link) draw it once. cache_resource, as for the speed figure: read-only, never pickled.
-    return _build()
+    return _figure("speed", (_cache_key(e.scenario, catalogs), base_key),
+                   lambda: speed_vs_concurrency(curve, points, baseline=base_curve, concurrency=e.scenario.concurrency))
 
 
 def cached_memory_figure(e: Estimate, catalogs: Catalogs) -> go.Figure:
@@ -189,8 +174,7 @@ def cached_memory_figure(e: Estimate, catalogs: Catalogs) -> go.Figure:
 
 def cached_context_figure(e: Estimate, catalogs: Catalogs) -> go.Figure:
     """Sequences that fit against context, cached per physics."""
-    return _figure("context", _cache_key(e.scenario, catalogs),
-                   lambda: concurrency_vs_context(cached_context_curve(e, catalogs)))
+    return _figure("context", _cache_key(e.scenario, catalogs), lambda: concurrency_vs_context(context_curve(e)))
 
 
 def cached_cost_figure(e: Estimate, catalogs: Catalogs) -> go.Figure:

@@ -7,7 +7,6 @@ per module (module-scoped fixtures) and every test reads the same result.
 
 from __future__ import annotations
 
-import re
 
 import pytest
 
