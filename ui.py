@@ -40,11 +40,13 @@ def leave_legacy_pages_mode() -> None:
     """
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
-        st.session_state["_left_legacy_mode"] = True
+        st.session_state["_left_legacy_mode"] = True  # a session only starts once
         st.rerun()
-    if not st.session_state.get("_left_legacy_mode") and _run_registers_entry_point():
-        st.session_state["_left_legacy_mode"] = True
-        st.rerun()
+    ss = st.session_state
+    if "_left_legacy_mode" not in ss:  # a session's first run: the only one that can be in that mode
+        ss["_left_legacy_mode"] = _run_registers_entry_point()
+        if ss["_left_legacy_mode"]:
+            st.rerun()
 
 
 def _run_registers_entry_point() -> bool:

@@ -233,17 +233,18 @@ def _published_markers(fig: FigureSpec, points: pd.DataFrame | None) -> None:
     engine family and platform; per-user metrics in the top panel, totals below."""
     if points is None or not len(points):
         return
+    records = points.to_dict("records")  # a few dozen rows: plain Python filters them faster than pandas
     for same, symbol, words in ((True, "diamond", "same hardware"), (False, "circle-open", "same engine/platform")):
         for key, metrics, row in (("per user", _PER_USER_METRICS, 1), ("total", _TOTAL_METRICS, 2)):
-            sel = points[(points["same_hardware"].astype(bool) == same) & points["metric"].isin(metrics)]
-            if not len(sel):
+            sel = [r for r in records if bool(r["same_hardware"]) == same and r["metric"] in metrics]
+            if not sel:
                 continue
             fig.add_scatter(
-                x=list(sel["concurrency"]), y=list(sel["measured"]), mode="markers", row=row, col=1,
+                x=[r["concurrency"] for r in sel], y=[r["measured"] for r in sel], mode="markers", row=row, col=1,
                 name=f"published, {words} ({key})",
                 marker=dict(symbol=symbol, size=11, color=SPEED_COLOURS[key],
                             line=dict(width=2, color=SPEED_COLOURS[key])),
-                customdata=list(zip(sel["id"], sel["scenario"], sel["metric"], sel["predicted"], sel["source"])),
+                customdata=[(r["id"], r["scenario"], r["metric"], r["predicted"], r["source"]) for r in sel],
                 hovertemplate=("<b>%{customdata[0]}</b><br>%{customdata[1]}<br>%{customdata[2]}: %{y:,.1f} tok/s "
                                "measured, %{customdata[3]:,.1f} predicted for that run<br>%{customdata[4]}"
                                "<extra></extra>"))
