@@ -28,7 +28,14 @@ from k2calc.models import load_models
 from k2calc.quant import QUANT_IDS, SCHEMES
 from k2calc.scenario import Catalogs, Scenario
 from k2calc.whatif import COST_SCALES, workload_scales
-from ui import leave_legacy_pages_mode, session_baseline, session_catalogs, slider_pair
+from ui import (
+    draw_pending_charts,
+    leave_legacy_pages_mode,
+    session_baseline,
+    session_catalogs,
+    slider_pair,
+    start_pending_charts,
+)
 
 leave_legacy_pages_mode()
 
@@ -358,7 +365,9 @@ def main() -> None:
     if st.session_state.get("url_warnings"):
         st.warning("Parts of the link were ignored and left at their defaults: "
                    + "; ".join(st.session_state["url_warnings"]), icon=":material/warning:")
+    start_pending_charts()
     st.navigation(PAGES).run()
+    draw_pending_charts()
 
 
 try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -84,6 +86,49 @@ def estimate_or_stop(scenario: Scenario, catalogs: Catalogs) -> Estimate:
     except K2CalcError as exc:
         st.error(str(exc))
         st.stop()
+
+
+# ------------------------------------------------------------------------------------------------
+# Charts after the first paint
+# ------------------------------------------------------------------------------------------------
+
+# Seconds a session's first run waits, after everything else is on its way to the browser, before it
+# sends its plotly charts. The browser fetches and evaluates plotly's 4.7 MB script when the first chart
+# arrives and draws nothing new meanwhile: with the chart in the first batch, the key figures appeared
+# 3.1-3.4 s after opening the page; without it, 1.6-2.0 s, about 0.5 s after the last message
+# (Chromium on this 2-core machine, `python benchmarks/app_browser.py`). Later runs send charts at once
+# (plotly is loaded). K2CALC_FIRST_CHART_DELAY_S overrides it (the tests set 0).
+FIRST_CHART_DELAY_S = float(os.environ.get("K2CALC_FIRST_CHART_DELAY_S", "0.7"))
+_PENDING = "_pending_charts"
+
+
+def plotly_chart(fig: go.Figure, key: str) -> None:
+    """``st.plotly_chart(fig, key=key, width="stretch")``; in a session's first run with a chart, a
+    placeholder now and the chart at the end of the run (:func:`draw_pending_charts`), so the browser
+    shows the key figures before it loads plotly."""
+    ss = st.session_state
+    if ss.get("_plotly_sent") or _PENDING not in ss:  # a page run on its own (no app.py) draws at once
+        st.plotly_chart(fig, key=key, width="stretch")
+        return
+    slot = st.empty()
+    slot.caption("Drawing the chart...")
+    ss[_PENDING].append((slot, fig, key))
+
+
+def start_pending_charts() -> None:
+    """Before a page runs: charts of this run may wait for the end of it (see :func:`plotly_chart`)."""
+    st.session_state[_PENDING] = []
+
+
+def draw_pending_charts() -> None:
+    """After the page ran: draw the charts it left for the end of the first run."""
+    pending = st.session_state.pop(_PENDING, None)
+    if not pending:
+        return
+    time.sleep(FIRST_CHART_DELAY_S)
+    for slot, fig, key in pending:
+        slot.plotly_chart(fig, key=key, width="stretch")
+    st.session_state["_plotly_sent"] = True
 
 
 # ------------------------------------------------------------------------------------------------

@@ -61,11 +61,22 @@ MAX_TFLOPS = 1e6                  # 1 EFLOP/s
 MAX_WATTS = 1e6
 MAX_LINK_GB_PER_S = 1e5
 MAX_PRICE_USD = 1e8
+# ... and below them: rates so small that a token would take longer than the age of the universe
+# underflow to zero and make times infinite. The slowest catalog rows are 273 GB/s, 4.1 TFLOPS and a
+# 9.4 GB/s link; these floors are a thousand times below any processor that could serve an LLM.
+MIN_BANDWIDTH_GB_PER_S = 0.1
+MIN_TFLOPS = 1e-3                 # 1 GFLOP/s
+MIN_LINK_GB_PER_S = 1e-3
 
 
-def _pos(description: str, le: float | None = None):
-    """An optional positive number column, at most `le`."""
-    return Field(None, gt=0, le=le, description=description)
+def _pos(description: str, le: float | None = None, ge: float | None = None):
+    """An optional positive number column, at most `le` (and at least `ge` when given)."""
+    return Field(None, gt=0, ge=ge, le=le, description=description)
+
+
+def _rate(description: str):
+    """An optional compute peak [TFLOPS or TOPS] between MIN_TFLOPS and MAX_TFLOPS."""
+    return _pos(description, MAX_TFLOPS, MIN_TFLOPS)
 
 
 class Hardware(BaseModel):
@@ -80,17 +91,17 @@ class Hardware(BaseModel):
     memory_bytes: int | None = _pos("real capacity as the driver reports it [B]; None for cpu", MAX_MEMORY_BYTES)
     memory_marketing_gb: float | None = _pos("datasheet label [GB], e.g. 141 for H200", MAX_MEMORY_BYTES / 1e9)
     memory_type: str | None = None
-    memory_bandwidth_gb_per_s: float = Field(gt=0, le=MAX_BANDWIDTH_GB_PER_S, description="theoretical peak [GB/s]; per socket for cpu")
-    bf16_dense_tflops: float | None = _pos("dense BF16 peak [TFLOPS]; FP16 assumed equal", MAX_TFLOPS)
-    fp8_dense_tflops: float | None = _pos("dense FP8 peak [TFLOPS]", MAX_TFLOPS)
-    int8_dense_tops: float | None = _pos("dense INT8 peak [TOPS]", MAX_TFLOPS)
-    int4_dense_tops: float | None = _pos("dense INT4 peak [TOPS]", MAX_TFLOPS)
-    fp4_dense_tflops: float | None = _pos("dense FP4 peak [TFLOPS]", MAX_TFLOPS)
-    fp32_vector_tflops: float | None = _pos("CPU only: FP32 FMA vector peak per socket (AVX-512) [TFLOPS]", MAX_TFLOPS)
+    memory_bandwidth_gb_per_s: float = Field(ge=MIN_BANDWIDTH_GB_PER_S, le=MAX_BANDWIDTH_GB_PER_S, description="theoretical peak [GB/s]; per socket for cpu")
+    bf16_dense_tflops: float | None = _rate("dense BF16 peak [TFLOPS]; FP16 assumed equal")
+    fp8_dense_tflops: float | None = _rate("dense FP8 peak [TFLOPS]")
+    int8_dense_tops: float | None = _rate("dense INT8 peak [TOPS]")
+    int4_dense_tops: float | None = _rate("dense INT4 peak [TOPS]")
+    fp4_dense_tflops: float | None = _rate("dense FP4 peak [TFLOPS]")
+    fp32_vector_tflops: float | None = _rate("CPU only: FP32 FMA vector peak per socket (AVX-512) [TFLOPS]")
     tdp_watts: float | None = _pos("TDP, board power or system maximum [W]", MAX_WATTS)
     typical_watts: float | None = _pos("typical draw under LLM load where measured [W]", MAX_WATTS)
     link: str | None = Field(None, description="scale-up link name, e.g. 'NVLink4', 'PCIe 5.0 x16'")
-    link_gb_per_s: float | None = _pos("link bandwidth per direction per device [GB/s]", MAX_LINK_GB_PER_S)
+    link_gb_per_s: float | None = _pos("link bandwidth per direction per device [GB/s]", MAX_LINK_GB_PER_S, MIN_LINK_GB_PER_S)
     cores: int | None = _pos("CPU cores per socket", 4096)
     memory_channels: int | None = _pos("DRAM channels per socket", 64)
     memory_mt_per_s: int | None = _pos("DRAM transfer rate [MT/s]", 100_000)

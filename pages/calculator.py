@@ -26,6 +26,7 @@ from ui import (
     cached_speed_figure,
     estimate_or_stop,
     page_setup,
+    plotly_chart,
     session_baseline,
 )
 
@@ -192,12 +193,12 @@ def _speed_tab() -> None:
         return
     # The sweeps reuse the estimate's deployment and memory, cached per scenario (a cost slider
     # recomputes none of them); a pinned baseline is drawn as a faint dotted trace.
-    st.plotly_chart(cached_speed_figure(result, catalogs, baseline), key="speed_chart", width="stretch")
+    plotly_chart(cached_speed_figure(result, catalogs, baseline), key="speed_chart")
 
 
 def _memory_tab() -> None:
-    st.plotly_chart(cached_memory_figure(result, catalogs), key="memory_chart", width="stretch")
-    st.plotly_chart(cached_context_figure(result, catalogs), key="context_chart", width="stretch")
+    plotly_chart(cached_memory_figure(result, catalogs), key="memory_chart")
+    plotly_chart(cached_context_figure(result, catalogs), key="context_chart")
     rows = [{
         "device": dev.name, "capacity [GiB]": dev.capacity_bytes / GiB, "usable [GiB]": dev.usable_bytes / GiB,
         "weights [GiB]": dev.weights_bytes / GiB, "KV cache [GiB]": dev.kv_bytes / GiB,
@@ -216,7 +217,7 @@ def _cost_tab() -> None:
     if cost is None:
         st.info(f"No cost for this scenario: {result.no_cost_reason}.")
         return
-    st.plotly_chart(cached_cost_figure(result, catalogs), key="cost_chart", width="stretch")
+    plotly_chart(cached_cost_figure(result, catalogs), key="cost_chart")
     for note in cost.notes:
         st.caption(note)
 

@@ -9,7 +9,7 @@ from k2calc.errors import K2CalcError
 from k2calc.models import load_models
 from k2calc.quant import SCHEMES
 from k2calc.sweeps import compare_hardware
-from ui import page_setup, speed_columns
+from ui import page_setup, plotly_chart, speed_columns
 
 scenario, catalogs = page_setup()
 
@@ -29,7 +29,7 @@ except K2CalcError as exc:
 
 fitting = df[df["fits"]]
 if len(fitting):
-    st.plotly_chart(hardware_scatter(df), key="hardware_scatter", width="stretch")
+    plotly_chart(hardware_scatter(df), key="hardware_scatter")
     st.caption("Each point is a deployment that fits; the line joins the Pareto front (no other option is "
                "both cheaper per token and faster per user).")
 st.dataframe(

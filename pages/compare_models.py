@@ -8,7 +8,7 @@ from k2calc.charts import compare_models_chart
 from k2calc.errors import K2CalcError
 from k2calc.models import load_models
 from k2calc.sweeps import compare_models
-from ui import page_setup, speed_columns
+from ui import page_setup, plotly_chart, speed_columns
 
 DEFAULT_MODELS = ["kimi-k2-thinking", "kimi-k2-instruct", "minimax-m2"]
 
@@ -35,7 +35,7 @@ except K2CalcError as exc:
     st.error(str(exc))
     st.stop()
 
-st.plotly_chart(compare_models_chart(df), key="compare_models_chart", width="stretch")
+plotly_chart(compare_models_chart(df), key="compare_models_chart")
 st.dataframe(
     df, hide_index=True, key="compare_models_table",
     # what a buyer decides on first; ids and bytes per token last

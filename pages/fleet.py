@@ -7,11 +7,16 @@ import pandas as pd
 import streamlit as st
 
 from k2calc.errors import K2CalcError
-from k2calc.fleet import DEFAULT_FLEET_HARDWARE, FleetWorkload, pareto_points, plan_fleet
+from k2calc.fleet import (
+    DEFAULT_FLEET_HARDWARE,
+    FleetWorkload,
+    pareto_points,
+    plan_fleet,
+)
 from k2calc.fleet_charts import fleet_pareto_chart
 from k2calc.hardware import load_hardware
 from k2calc.models import load_models
-from ui import page_setup
+from ui import page_setup, plotly_chart
 
 scenario, _ = page_setup()
 models = {m.id: m.name for m in load_models().values() if m.is_moe}
@@ -73,5 +78,4 @@ st.dataframe(pd.DataFrame([{
 st.caption("Aggregated: replicas of the Calculator's deployment. Aggregated-ep and disaggregated: large expert-parallel "
            "pools with DP attention, DeepEP and EPLB; disaggregated sends each prompt's KV cache from the prefill to "
            "the decode pool. TTFT: mean and 95th percentile of the prompts' M/D/1 queue; $ per 1M at the default cost assumptions.")
-st.plotly_chart(fleet_pareto_chart([p for h in hardware for p in pareto_points(w, h)]), key="fleet_pareto",
-                width="stretch")
+plotly_chart(fleet_pareto_chart([p for h in hardware for p in pareto_points(w, h)]), key="fleet_pareto")

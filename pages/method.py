@@ -15,7 +15,7 @@ from k2calc.validate import (
     skipped,
     summary,
 )
-from ui import leave_legacy_pages_mode
+from ui import leave_legacy_pages_mode, plotly_chart
 
 leave_legacy_pages_mode()
 
@@ -58,7 +58,7 @@ st.markdown("**By class** (engine family and platform): how many sources stand b
 st.dataframe(pd.DataFrame(class_summary()), hide_index=True, key="class_table",
              column_config={"within, cross-validated": st.column_config.NumberColumn(format="percent"),
                             "within, in-sample": st.column_config.NumberColumn(format="percent")})
-st.plotly_chart(measured_vs_predicted(list(rows())), key="accuracy_chart", width="stretch")
+plotly_chart(measured_vs_predicted(list(rows())), key="accuracy_chart")
 table = pd.DataFrame([{
     "measurement": r.measurement.id, "scenario": scenario_words(r.scenario), "metric": r.measurement.metric,
     "measured": r.measurement.value, "predicted": r.predicted, "ratio": r.ratio,

@@ -18,7 +18,7 @@ from k2calc.quant import SCHEMES
 from k2calc.sensitivity import sensitivity
 from k2calc.sweeps import cumulative_cost, tornado
 from k2calc.units import format_usd
-from ui import estimate_or_stop, page_setup
+from ui import estimate_or_stop, page_setup, plotly_chart
 
 scenario, catalogs = page_setup()
 names = {**{m.id: m.name for m in load_models().values()}, **{k: m.name for k, m in catalogs.models.items()}}
@@ -147,8 +147,8 @@ if result.rejected:
 
 if len(result.options) >= 2:
     st.subheader("Explain the choice")
-    st.plotly_chart(hardware_scatter(options_frame(result.options, catalogs), title="The options: cost against speed"),
-                    key="plan_pareto", width="stretch")
+    plotly_chart(hardware_scatter(options_frame(result.options, catalogs), title="The options: cost against speed"),
+                 key="plan_pareto")
     first, second = result.options[:2]
     st.caption(f"What would change the winner: #1 {first.label} ({first.mode}) against #2 {second.label} "
                f"({second.mode}), $ per 1M output tokens, everything else as planned.")
@@ -184,8 +184,8 @@ with st.expander("Plan a fine-tuning job on the same catalog and site"):
 st.subheader("Buy vs rent vs API over time (sidebar scenario)")
 e = estimate_or_stop(scenario, catalogs)
 if e.cost is not None:
-    st.plotly_chart(cumulative_cost_chart(cumulative_cost(e)), key="cumulative_cost", width="stretch")
+    plotly_chart(cumulative_cost_chart(cumulative_cost(e)), key="cumulative_cost")
     st.subheader("What moves the cost most")
-    st.plotly_chart(tornado_chart(tornado(sensitivity(scenario, catalogs))), key="tornado", width="stretch")
+    plotly_chart(tornado_chart(tornado(sensitivity(scenario, catalogs))), key="tornado")
 else:
     st.info(f"No cost for this scenario: {e.no_cost_reason}.")

@@ -1,9 +1,15 @@
 """Fixtures of the app tests (AppTest and the browser): only these import streamlit, so the core tests
 in tests/ run without it (tests/test_packaging.py checks that)."""
 
+import os
+
 import pytest
 import streamlit.runtime.pages_manager as pages_manager
 import streamlit.testing.v1.app_test as app_test
+
+# A session's first run sends its charts last, after a pause for the browser (ui.FIRST_CHART_DELAY_S);
+# AppTest has no browser to wait for.
+os.environ.setdefault("K2CALC_FIRST_CHART_DELAY_S", "0")
 
 
 class _NavigationPagesManager(pages_manager.PagesManager):

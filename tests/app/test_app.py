@@ -427,3 +427,23 @@ def test_the_plan_page_names_hardware_as_a_buyer_reads_it(app):
                                        "break-even vs API", "tok/s per user"]
     assert not table["what to buy"].str.contains("h200-sxm|b200|mi355x").any()
     assert table["break-even vs API"].str.len().gt(0).all()  # 'never', '-' (rented) or months: never empty
+
+
+def test_a_sessions_first_charts_come_after_its_key_figures(monkeypatch):
+    """The first run of a session sends its plotly charts last, after one pause for the browser (it shows
+    the key figures before it loads plotly's script); later runs send them in place at once. Either way
+    the chart ends up in its tab and no placeholder stays."""
+    from types import SimpleNamespace
+
+    import ui
+
+    pauses = []
+    monkeypatch.setattr(ui, "time", SimpleNamespace(sleep=pauses.append))
+    at = open_app()
+    assert pauses == [ui.FIRST_CHART_DELAY_S]
+    assert at.session_state["_plotly_sent"]
+    assert [c for c in at.tabs[0].get("plotly_chart") if "Decode speed" in c.proto.spec]
+    assert not [c for c in at.caption if "Drawing the chart" in c.value]
+    at.sidebar.number_input(key="concurrency").set_value(4).run()
+    assert pauses == [ui.FIRST_CHART_DELAY_S]  # no second pause
+    assert [c for c in at.tabs[0].get("plotly_chart") if "Decode speed" in c.proto.spec]

@@ -162,3 +162,11 @@ def test_the_custom_decoder_gives_catalogs_or_one_error(kind, data):
     except K2CalcError:
         return
     json.dumps(result, allow_nan=False)  # every number finite
+
+
+@pytest.mark.parametrize("field", ["bf16_dense_tflops", "memory_bandwidth_gb_per_s", "link_gb_per_s"])
+def test_a_rate_below_the_physical_floor_is_one_error_naming_the_field(field):
+    """Found by the fuzz test above: a device with 2.2e-308 TFLOPS was accepted, its prefill rate
+    underflowed to 0 and the cost raised ZeroDivisionError. Rates now have a floor (k2calc/hardware.py)."""
+    with pytest.raises(K2CalcError, match=field):
+        catalogs_from_param(_encode({"hardware": [_device(id="my-dev", **{field: 2.2250738585072014e-308})]}))
