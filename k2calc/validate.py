@@ -38,6 +38,7 @@ from .performance import (
     PerformanceEstimate,
     calibration_class,
     class_calibration,
+    corrected_prefill,
     estimate_performance,
     load_corrections,
     write_corrections,
@@ -148,9 +149,12 @@ def predict(m: Measurement, s: Scenario, corrections: Corrections | None = None)
     d = resolve(s)
     mem = estimate_memory(d)
     if m.metric == "prefill_tokens_per_s" and s.concurrency > 1:
-        # aggregate prefill of `concurrency` prompts arriving together
-        perf = estimate_performance(d, mem, s.input_tokens * s.concurrency, s.output_tokens, 1, corrections)
-        return perf.prefill_tokens_per_s, perf.roofline_prefill_tokens_per_s
+        # aggregate prefill of `concurrency` prompts arriving together, each its own sequence (its
+        # attention spans its own prompt, not all of them: not one prompt `concurrency` times as long)
+        pre = class_calibration(calibration_class(d), "prefill/ttft", corrections)
+        tokens = s.input_tokens * s.concurrency
+        t, roof = corrected_prefill(d, mem, tokens, s.concurrency, pre)
+        return tokens / t, tokens / roof
     perf: PerformanceEstimate = estimate_performance(d, mem, s.input_tokens, s.output_tokens, s.concurrency,
                                                      corrections)
     attr, roof_attr = SPEED_METRICS[m.metric]

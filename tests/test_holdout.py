@@ -40,3 +40,19 @@ def test_the_committed_holdout_file_is_read_whole(capsys):
     skipped = out.split("Not compared: ", 1)[1].split("\n", 1)[0]
     assert all(i in predicted or f"{i} (" in skipped for i in speed_ids)
     assert re.search(rf"holdout \({re.escape(str(path))}, {len(predicted)} rows", out)
+
+
+def test_an_aggregate_prefill_of_many_prompts_costs_what_each_prompt_costs():
+    """llama-batched-bench's S_PP: 32 prompts of 4,096 tokens prefilled together. Each prompt attends over
+    its own 4,096 tokens, so the aggregate rate is about one 4,096-token prompt's rate (more rows per
+    expert GEMM: a little faster), not that of one 131,072-token prompt (quadratic attention over all of
+    them, which predicted it 19x too slow)."""
+    from k2calc.measurements import load_measurements
+
+    ms = {m.id: m for m in load_measurements(DATA / "holdout" / "2026-12-02.csv")}
+    many = ms["d-q3coder30b-spark-llamacpp-batched-p4096-b32-pp"]
+    s = validate.comparable_scenario(many)
+    aggregate, _ = validate.predict(many, s)
+    one = validate.predict(many, s.model_copy(update={"concurrency": 1}))[0]
+    assert s.concurrency == 32 and s.input_tokens == 4096
+    assert 0.9 * one <= aggregate <= 2.0 * one

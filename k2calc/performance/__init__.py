@@ -26,13 +26,13 @@ from .calibration import (
     platform_of,
 )
 from .decode import StepCost, decode_step, experts_touched, gemm_efficiency
-from .estimate import PerformanceEstimate, estimate_performance
+from .estimate import PerformanceEstimate, corrected_prefill, estimate_performance
 from .prefill import prefill_flops, prefill_time
 
 __all__ = [
     "CORRECTIONS_PATH", "FAR_BAND", "FEW_SOURCES_BAND", "Band", "ClassCalibration", "Corrections",
     "calibration_class", "class_calibration", "load_corrections", "write_corrections", "ENGINE_FAMILY",
     "achievable_bandwidth_bytes_per_s", "kernel_efficiency", "platform_of", "StepCost", "decode_step",
-    "experts_touched", "gemm_efficiency", "PerformanceEstimate", "estimate_performance", "prefill_flops",
+    "experts_touched", "gemm_efficiency", "PerformanceEstimate", "corrected_prefill", "estimate_performance", "prefill_flops",
     "prefill_time",
 ]

@@ -192,6 +192,15 @@ class Serving:
         return 1.0 / self.step_s
 
 
+def corrected_prefill(d: Deployment, mem: MemoryEstimate, tokens, prompts, pre: ClassCalibration,
+                      known: tuple[float, float] | None = None) -> tuple[float, float]:
+    """(seconds, roofline seconds) to prefill `prompts` prompts of `tokens` tokens in all, each its own
+    sequence (:func:`prefill_time`, or `known`), scaled by the prefill class correction `pre` and never
+    faster than the roofline [s]."""
+    t, roof = known or prefill_time(d, mem, tokens, prompts)
+    return maximum(t / pre.correction, roof), roof
+
+
 def serve(d: Deployment, mem: MemoryEstimate, input_tokens: int, output_tokens: int, concurrency,
           dec: ClassCalibration, pre: ClassCalibration, prompt: tuple[float, float] | None = None,
           speculation=None) -> Serving:
@@ -206,11 +215,7 @@ def serve(d: Deployment, mem: MemoryEstimate, input_tokens: int, output_tokens: 
     seq_len = input_tokens + output_tokens / 2
     step = decode_step(d, mem, batch, seq_len)
 
-    def prefill_s(tokens, prompts=1, known=None):
-        t, roof = known or prefill_time(d, mem, tokens, prompts)
-        return maximum(t / pre.correction, roof), roof
-
-    t_prefill, roof_prefill = prefill_s(input_tokens, known=prompt)
+    t_prefill, roof_prefill = corrected_prefill(d, mem, input_tokens, 1, pre, known=prompt)
     interference_s = prefill_interference_s(batch, t_prefill, output_tokens)
     notes: list[str] = []
     token_s, roof_s, widen = _speculative(d, mem, batch, seq_len, step, speculation, notes)
@@ -223,7 +228,7 @@ def serve(d: Deployment, mem: MemoryEstimate, input_tokens: int, output_tokens: 
     ttft = overhead + t_prefill + (chunks + 0.5) * where(batch > 1, step_s, 0.0) + step_s
     # All users at once (a burst): prompts queue, on average behind (C + 1) / 2 of them, prefilled together.
     queue = ceil((batch + 1) / 2)
-    t_queue = where(queue > 1, prefill_s(input_tokens * queue, queue)[0], t_prefill)
+    t_queue = where(queue > 1, corrected_prefill(d, mem, input_tokens * queue, queue, pre)[0], t_prefill)
     ttft_burst = overhead + t_queue + step_s
     ttft = ttft + prefill_queue_s(batch, t_prefill, ttft + (output_tokens - 1) * step_s, t_queue - t_prefill)
     # Users beyond the engine's running-request cap wait for a slot: each slot serves one request per
