@@ -275,7 +275,71 @@ def sidebar_scenario() -> Scenario | None:
                             f"{price:,.2f} ({listed.provider}, {listed.date})" if listed else "no list price")),
                         help=(f"{listed.provider} list price {price:,.2f} USD per 1M tokens ({listed.date}): "
                               f"{listed.source}" if listed else "No public API price for this model."))
-    with sb.expander("Advanced: engine, parallelism, KV cache"):
+    _keep_folded_values()
+    advanced = sb.expander("Advanced: engine, parallelism, KV cache", key="advanced_open", on_change="rerun")
+    if advanced.open:
+        _advanced_widgets(advanced)
+    more_cost = sb.expander("More cost assumptions", key="more_cost_open", on_change="rerun")
+    if more_cost.open:
+        _more_cost_widgets(more_cost, sources)
+    folded = _folded_settings(advanced.open, more_cost.open)
+    if folded:
+        sb.caption("Set in the closed sections: " + "; ".join(folded) + ".")
+    try:
+        return _scenario_from_state(cpu_only, hybrid)
+    except K2CalcError as exc:
+        sb.error(str(exc))
+        return None
+
+
+# Widgets of the two expanders that start closed. A closed one is not drawn (a run draws about 20 fewer
+# widgets: 83 -> 56 ms of server CPU per Calculator rerun under load, `python benchmarks/app_load.py`),
+# and Streamlit forgets the value of a widget a run does not draw, so each run writes them back.
+FOLDED_KEYS = ("engine_choice", "kv_dtype", "tp_choice", "pp_choice", "ep_choice", "spec_method",
+               "spec_draft_tokens", "spec_acceptance", "dp_attention", "dcp", "gpu_experts", "kt_prefill",
+               "memory_fraction_choice", "wired_limit_choice", "pue", "hosting_usd_per_kw_month",
+               "maintenance_pct_per_year", "residual_value_pct", "cloud_usd_per_hour", "monthly_output_tokens")
+
+
+# What a folded widget shows when left alone (the scenario's defaults), and its short name.
+FOLDED_DEFAULTS = {"engine_choice": (AUTO, "engine"), "kv_dtype": (DEFAULT.kv_dtype, "KV cache"),
+                   "tp_choice": (0, "TP"), "pp_choice": (0, "PP"), "ep_choice": (0, "EP"),
+                   "spec_method": ("none", "speculative decoding"), "dp_attention": (False, "DP attention"),
+                   "dcp": (DEFAULT.dcp, "DCP"), "gpu_experts": (DEFAULT.gpu_experts, "experts on the GPU"),
+                   "kt_prefill": (DEFAULT.kt_prefill, "hybrid prefill"),
+                   "memory_fraction_choice": (0.0, "engine memory fraction"),
+                   "wired_limit_choice": (0.0, "wired limit [GiB]")}
+FOLDED_COST = ("pue", "hosting_usd_per_kw_month", "maintenance_pct_per_year", "residual_value_pct",
+               "cloud_usd_per_hour", "monthly_output_tokens")
+
+
+def _folded_settings(advanced_open: bool, cost_open: bool) -> list[str]:
+    """'name value' of each setting in a closed expander that differs from its default (a closed
+    section never hides a choice the scenario uses)."""
+    ss, out = st.session_state, []
+    if not advanced_open:
+        out += [f"{name} {ss[k]}" for k, (default, name) in FOLDED_DEFAULTS.items()
+                if k in ss and ss[k] != default]
+        if ss.get("spec_method", "none") != "none":
+            out += [f"{k.removeprefix('spec_').replace('_', ' ')} {ss[k]}"
+                    for k in ("spec_draft_tokens", "spec_acceptance") if ss.get(k) is not None]
+    if not cost_open:
+        out += [f"{k} {ss[k]:g}" for k in FOLDED_COST if ss.get(k) is not None]
+    return out
+
+
+def _keep_folded_values() -> None:
+    """Keep the values of the folded widgets as plain session state (Streamlit's documented way to
+    keep a widget's value across runs that do not draw it)."""
+    ss = st.session_state
+    for key in FOLDED_KEYS:
+        if key in ss:
+            ss[key] = ss[key]
+
+
+def _advanced_widgets(box) -> None:
+    """Engine, parallelism, KV cache, speculative decoding and hybrid placement, in the open expander."""
+    with box:
         st.selectbox("Engine", [AUTO, *ENGINES], key="engine_choice",
                      format_func=lambda e: "auto (by hardware)" if e == AUTO else ENGINES[e].name)
         st.selectbox("KV cache dtype", list(KV_DTYPES), key="kv_dtype", help=HELP["kv"])
@@ -303,7 +367,11 @@ def sidebar_scenario() -> Scenario | None:
                         key="memory_fraction_choice")
         st.number_input("Mac wired-memory limit [GiB] (0 = macOS default)", min_value=0.0, max_value=65536.0,
                         step=16.0, key="wired_limit_choice")
-    with sb.expander("More cost assumptions"):
+
+
+def _more_cost_widgets(box, sources) -> None:
+    """Site and rental cost assumptions, in the open expander; `sources`: their dated defaults."""
+    with box:
         for field, label, step in (
             ("pue", "PUE [ratio]", 0.05),
             ("hosting_usd_per_kw_month", "Hosting [USD per kW-month]", 10.0),
@@ -319,11 +387,6 @@ def sidebar_scenario() -> Scenario | None:
                         step=0.1, key="cloud_usd_per_hour")
         st.number_input("Monthly output volume [tokens] (empty = capacity x utilisation)",
                         min_value=1.0, step=1e6, key="monthly_output_tokens")
-    try:
-        return _scenario_from_state(cpu_only, hybrid)
-    except K2CalcError as exc:
-        sb.error(str(exc))
-        return None
 
 
 def _init_choices() -> None:

@@ -27,6 +27,9 @@ def test_switching_speculative_decoding_on_changes_speed_band_and_link():
     at = _app()
     plain = _metric(at, "Decode per user")
     assert "speculative" not in _caption(at)
+    assert not [w for w in at.selectbox if w.key == "spec_method"]  # the Advanced section starts closed
+    at.session_state["advanced_open"] = True
+    at.run()
     at.selectbox(key="spec_method").set_value("eagle3").run()
     assert not at.exception, at.exception
     assert _metric(at, "Decode per user") != plain
@@ -37,6 +40,14 @@ def test_switching_speculative_decoding_on_changes_speed_band_and_link():
     at.number_input(key="spec_acceptance").set_value(0.9).run()
     assert not at.exception
     assert _link(at)["spec_acceptance"] == "0.9"
+    # closing the section keeps the choices (Streamlit forgets undrawn widgets' values unless kept)
+    # and names them under it, with each later run
+    at.session_state["advanced_open"] = False
+    at.run()
+    at.run()
+    assert not [w for w in at.selectbox if w.key == "spec_method"]
+    assert (at.session_state["scenario"].spec_method, at.session_state["scenario"].spec_acceptance) == ("eagle3", 0.9)
+    assert "Set in the closed sections: speculative decoding eagle3; acceptance 0.9." in _caption(at)
 
 
 def test_a_link_restores_speculative_decoding():
