@@ -309,8 +309,9 @@ FOLDED_DEFAULTS = {"engine_choice": (AUTO, "engine"), "kv_dtype": (DEFAULT.kv_dt
                    "kt_prefill": (DEFAULT.kt_prefill, "hybrid prefill"),
                    "memory_fraction_choice": (0.0, "engine memory fraction"),
                    "wired_limit_choice": (0.0, "wired limit [GiB]")}
-FOLDED_COST = ("pue", "hosting_usd_per_kw_month", "maintenance_pct_per_year", "residual_value_pct",
-               "cloud_usd_per_hour", "monthly_output_tokens")
+FOLDED_COST = {"pue": "PUE", "hosting_usd_per_kw_month": "hosting [USD/kW-month]",
+               "maintenance_pct_per_year": "maintenance [%/year]", "residual_value_pct": "residual value [%]",
+               "cloud_usd_per_hour": "cloud [USD/device-hour]", "monthly_output_tokens": "monthly output [tokens]"}
 
 
 def _folded_settings(advanced_open: bool, cost_open: bool) -> list[str]:
@@ -324,7 +325,7 @@ def _folded_settings(advanced_open: bool, cost_open: bool) -> list[str]:
             out += [f"{k.removeprefix('spec_').replace('_', ' ')} {ss[k]}"
                     for k in ("spec_draft_tokens", "spec_acceptance") if ss.get(k) is not None]
     if not cost_open:
-        out += [f"{k} {ss[k]:g}" for k in FOLDED_COST if ss.get(k) is not None]
+        out += [f"{name} {ss[k]:,g}" for k, name in FOLDED_COST.items() if ss.get(k) is not None]
     return out
 
 

@@ -447,3 +447,14 @@ def test_a_sessions_first_charts_come_after_its_key_figures(monkeypatch):
     at.sidebar.number_input(key="concurrency").set_value(4).run()
     assert pauses == [ui.FIRST_CHART_DELAY_S]  # no second pause
     assert [c for c in at.tabs[0].get("plotly_chart") if "Decode speed" in c.proto.spec]
+
+
+def test_settings_in_closed_sidebar_sections_still_count_and_are_named():
+    """A link with advanced and cost settings: the sections stay closed (their widgets are not drawn),
+    the scenario uses every setting through later reruns and the sidebar names them."""
+    at = open_app({"tp": "4", "pp": "2", "pue": "1.5", "kv_dtype": "fp8"})
+    assert not [w for w in at.sidebar.number_input if w.key in ("tp_choice", "pue")]
+    at.sidebar.number_input(key="concurrency").set_value(3).run()
+    s = at.session_state["scenario"]
+    assert (s.tp, s.pp, s.pue, s.kv_dtype, s.concurrency) == (4, 2, 1.5, "fp8", 3)
+    assert "Set in the closed sections: KV cache fp8; TP 4; PP 2; PUE 1.5." in [c.value for c in at.sidebar.caption]
