@@ -31,6 +31,7 @@ from .fleet_runs import predict_run, run_class, run_of, run_scenario
 from .measurements import Measurement, load_measurements
 from .memory import estimate_memory
 from .performance import (
+    ENGINE_FAMILY,
     FAR_BAND,
     FEW_SOURCES_BAND,
     ClassCalibration,
@@ -143,6 +144,13 @@ def comparable_scenario(m: Measurement) -> Scenario:
     return s
 
 
+# Engines whose burst benchmarks prefill every prompt before the first decode step (llama.cpp's
+# llama-batched-bench). A serving engine (vLLM, SGLang, KTransformers on SGLang) schedules prompts that
+# arrive together in chunks between the decode steps of the requests already running, so their decode
+# still carries the other prompts' prefill.
+PREFILL_FIRST_FAMILIES = {"llama.cpp"}
+
+
 def predict(m: Measurement, s: Scenario, corrections: Corrections | None = None) -> tuple[float, float | None]:
     """(prediction, roofline) for a measurement's metric in its scenario, with the class corrections
     `corrections` (default: data/class_corrections.csv; ``{}``: physics alone)."""
@@ -161,7 +169,8 @@ def predict(m: Measurement, s: Scenario, corrections: Corrections | None = None)
     if m.metric == "ttft_s" and m.arrival == "burst":
         attr = "ttft_burst_s"
     value = getattr(perf, attr)
-    if m.arrival == "burst" and m.metric in ("decode_tokens_per_s_per_user", "decode_tokens_per_s_total"):
+    if (m.arrival == "burst" and m.metric in ("decode_tokens_per_s_per_user", "decode_tokens_per_s_total")
+            and ENGINE_FAMILY[d.engine.id] in PREFILL_FIRST_FAMILIES):
         # every prompt was prefilled before decoding began: no prompt interrupts the steps measured
         value /= 1 - perf.prefill_interference_s * perf.decode_tokens_per_s_per_user
     return value, (getattr(perf, roof_attr) if roof_attr else None)
