@@ -28,6 +28,7 @@ from pathlib import Path
 
 from .errors import K2CalcError
 from .fleet_runs import predict_run, run_class, run_of, run_scenario
+from .loader import DATA_DIR
 from .measurements import Measurement, load_measurements
 from .memory import estimate_memory
 from .performance import (
@@ -445,12 +446,22 @@ def class_table() -> list[str]:
     return out
 
 
+# The published runs collected after the calibration was fitted (python -m k2calc validate --holdout).
+HOLDOUT_PATH = DATA_DIR / "holdout" / "2026-12-02.csv"
+
+
+def holdout_rows(path: str | Path = HOLDOUT_PATH) -> tuple[Row, ...]:
+    """The runs of another file (same columns as data/measurements.csv) predicted with the stored
+    calibration, which never saw them."""
+    return tuple(_repredict(_physics_rows(None, load_measurements(path)), load_corrections()))
+
+
 def holdout_report(path: str | Path) -> str:
     """Published runs in another file (same columns as data/measurements.csv), predicted with the
     stored calibration that never saw them: each row, then by class and overall. Use it to check the
     model on new runs before adding them to the calibration."""
     measurements = load_measurements(path)
-    rs = _repredict(_physics_rows(None, measurements), load_corrections())
+    rs = holdout_rows(path)
     width = max([len(r.measurement.id) for r in rs] + [len("measurement")])
     lines = [f"{'measurement':{width}s} {'metric':28s} {'measured':>10s} {'predicted':>10s} {'ratio':>6s}  class"]
     for r in rs:

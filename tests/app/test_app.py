@@ -458,3 +458,17 @@ def test_settings_in_closed_sidebar_sections_still_count_and_are_named():
     s = at.session_state["scenario"]
     assert (s.tp, s.pp, s.pue, s.kv_dtype, s.concurrency) == (4, 2, 1.5, "fp8", 3)
     assert "Set in the closed sections: KV cache fp8; TP 4; PP 2; PUE 1.5." in [c.value for c in at.sidebar.caption]
+
+
+def test_the_method_page_shows_accuracy_on_runs_the_calibration_never_saw():
+    """Beside the cross-validated figures, the holdout's: what to expect on an unpublished setup."""
+    from k2calc.validate import holdout_rows, summary
+
+    h = summary(holdout_rows())
+    at = open_app()
+    at.switch_page("pages/method.py").run()
+    assert not at.exception
+    text = " ".join(m.value for m in at.markdown)
+    assert "On runs collected after the calibration" in text
+    assert f"**{h['decode_within_1_5x']:.0%}** of {h['decode_rows']}" in text
+    assert f"**{h['prefill_ttft_within_2x']:.0%}** of {h['prefill_ttft_rows']}" in text
