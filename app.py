@@ -276,13 +276,16 @@ def sidebar_scenario() -> Scenario | None:
                         help=(f"{listed.provider} list price {price:,.2f} USD per 1M tokens ({listed.date}): "
                               f"{listed.source}" if listed else "No public API price for this model."))
     _keep_folded_values()
-    advanced = sb.expander("Advanced: engine, parallelism, KV cache", key="advanced_open", on_change="rerun")
-    if advanced.open:
-        _advanced_widgets(advanced)
-    more_cost = sb.expander("More cost assumptions", key="more_cost_open", on_change="rerun")
-    if more_cost.open:
-        _more_cost_widgets(more_cost, sources)
-    folded = _folded_settings(advanced.open, more_cost.open)
+    # Switches, not st.expander(on_change="rerun"): with Streamlit 1.67, changing a widget inside such
+    # an expander sometimes reset every other sidebar widget to its first option (seen in Chromium,
+    # tests/app/test_browser.py); a switch and a plain container do not.
+    advanced_open = sb.toggle("Advanced: engine, parallelism, KV cache", key="advanced_open")
+    if advanced_open:
+        _advanced_widgets(sb.container(border=True))
+    cost_open = sb.toggle("More cost assumptions", key="more_cost_open")
+    if cost_open:
+        _more_cost_widgets(sb.container(border=True), sources)
+    folded = _folded_settings(advanced_open, cost_open)
     if folded:
         sb.caption("Set in the closed sections: " + "; ".join(folded) + ".")
     try:
@@ -292,7 +295,7 @@ def sidebar_scenario() -> Scenario | None:
         return None
 
 
-# Widgets of the two expanders that start closed. A closed one is not drawn (a run draws about 20 fewer
+# Widgets of the two sections that start closed (off). A closed one is not drawn (a run draws about 20 fewer
 # widgets: 83 -> 56 ms of server CPU per Calculator rerun under load, `python benchmarks/app_load.py`),
 # and Streamlit forgets the value of a widget a run does not draw, so each run writes them back.
 FOLDED_KEYS = ("engine_choice", "kv_dtype", "tp_choice", "pp_choice", "ep_choice", "spec_method",
@@ -315,7 +318,7 @@ FOLDED_COST = {"pue": "PUE", "hosting_usd_per_kw_month": "hosting [USD/kW-month]
 
 
 def _folded_settings(advanced_open: bool, cost_open: bool) -> list[str]:
-    """'name value' of each setting in a closed expander that differs from its default (a closed
+    """'name value' of each setting in a closed section that differs from its default (a closed
     section never hides a choice the scenario uses)."""
     ss, out = st.session_state, []
     if not advanced_open:
@@ -339,7 +342,7 @@ def _keep_folded_values() -> None:
 
 
 def _advanced_widgets(box) -> None:
-    """Engine, parallelism, KV cache, speculative decoding and hybrid placement, in the open expander."""
+    """Engine, parallelism, KV cache, speculative decoding and hybrid placement, in the open section."""
     with box:
         st.selectbox("Engine", [AUTO, *ENGINES], key="engine_choice",
                      format_func=lambda e: "auto (by hardware)" if e == AUTO else ENGINES[e].name)
@@ -371,7 +374,7 @@ def _advanced_widgets(box) -> None:
 
 
 def _more_cost_widgets(box, sources) -> None:
-    """Site and rental cost assumptions, in the open expander; `sources`: their dated defaults."""
+    """Site and rental cost assumptions, in the open section; `sources`: their dated defaults."""
     with box:
         for field, label, step in (
             ("pue", "PUE [ratio]", 0.05),

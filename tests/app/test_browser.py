@@ -7,6 +7,7 @@ downloads a browser. If Chromium cannot start, the test fails loudly rather than
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -85,6 +86,28 @@ def test_verdict_metric_and_a_changed_input(server, browser):
     count.press("Enter")
     expect(page.get_by_text("Does not fit.", exact=False).first).to_be_visible(timeout=30_000)
     expect(page.get_by_text("Smallest that fits", exact=False).first).to_be_visible()
+    page.close()
+
+
+def test_a_closed_sidebar_section_opens_and_keeps_what_was_set_in_it(server, browser):
+    """The Advanced section draws its widgets only when switched on; what was set in it holds after it is
+    switched off, and no other sidebar setting moves (a stateful st.expander reset them all)."""
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    page.goto(server)
+    expect(page.get_by_text("Fits.", exact=False).first).to_be_visible(timeout=30_000)
+    expect(page.get_by_label("TP", exact=True)).to_have_count(0)
+    page.get_by_text("Advanced: engine, parallelism, KV cache").click()
+    tp = page.get_by_label("TP", exact=True)
+    expect(tp).to_be_visible(timeout=30_000)
+    tp.fill("4")
+    tp.press("Enter")
+    expect(page).to_have_url(re.compile(r"\?tp=4$"), timeout=30_000)  # the link holds TP and nothing else moved
+    expect(page.get_by_text("Kimi K2 Thinking (INT4 g32 experts + BF16) on 8 x NVIDIA H200", exact=False).first
+           ).to_be_visible()
+    page.get_by_text("Advanced: engine, parallelism, KV cache").click()
+    expect(page.get_by_text("Set in the closed sections: TP 4", exact=False)).to_be_visible(timeout=30_000)
+    expect(page.get_by_label("TP", exact=True)).to_have_count(0)
+    expect(page).to_have_url(re.compile(r"\?tp=4$"))
     page.close()
 
 
