@@ -295,16 +295,10 @@ def sidebar_scenario() -> Scenario | None:
         return None
 
 
-# Widgets of the two sections that start closed (off). A closed one is not drawn (a run draws about 20 fewer
-# widgets: 83 -> 56 ms of server CPU per Calculator rerun under load, `python benchmarks/app_load.py`),
-# and Streamlit forgets the value of a widget a run does not draw, so each run writes them back.
-FOLDED_KEYS = ("engine_choice", "kv_dtype", "tp_choice", "pp_choice", "ep_choice", "spec_method",
-               "spec_draft_tokens", "spec_acceptance", "dp_attention", "dcp", "gpu_experts", "kt_prefill",
-               "memory_fraction_choice", "wired_limit_choice", "pue", "hosting_usd_per_kw_month",
-               "maintenance_pct_per_year", "residual_value_pct", "cloud_usd_per_hour", "monthly_output_tokens")
-
-
-# What a folded widget shows when left alone (the scenario's defaults), and its short name.
+# What a widget of the two sections that start closed (off) shows when left alone (the scenario's
+# defaults), and its short name. A closed section is not drawn (a run draws about 20 fewer widgets: 83 ->
+# 50-60 ms of server CPU per Calculator rerun under load, `python benchmarks/app_load.py`), and Streamlit
+# forgets the value of a widget a run does not draw, so each run writes them back (_keep_folded_values).
 FOLDED_DEFAULTS = {"engine_choice": (AUTO, "engine"), "kv_dtype": (DEFAULT.kv_dtype, "KV cache"),
                    "tp_choice": (0, "TP"), "pp_choice": (0, "PP"), "ep_choice": (0, "EP"),
                    "spec_method": ("none", "speculative decoding"), "dp_attention": (False, "DP attention"),
@@ -312,9 +306,11 @@ FOLDED_DEFAULTS = {"engine_choice": (AUTO, "engine"), "kv_dtype": (DEFAULT.kv_dt
                    "kt_prefill": (DEFAULT.kt_prefill, "hybrid prefill"),
                    "memory_fraction_choice": (0.0, "engine memory fraction"),
                    "wired_limit_choice": (0.0, "wired limit [GiB]")}
+FOLDED_SPEC = ("spec_draft_tokens", "spec_acceptance")  # drawn only with speculative decoding on; empty = default
 FOLDED_COST = {"pue": "PUE", "hosting_usd_per_kw_month": "hosting [USD/kW-month]",
                "maintenance_pct_per_year": "maintenance [%/year]", "residual_value_pct": "residual value [%]",
                "cloud_usd_per_hour": "cloud [USD/device-hour]", "monthly_output_tokens": "monthly output [tokens]"}
+FOLDED_KEYS = (*FOLDED_DEFAULTS, *FOLDED_SPEC, *FOLDED_COST)
 
 
 def _folded_settings(advanced_open: bool, cost_open: bool) -> list[str]:
@@ -326,7 +322,7 @@ def _folded_settings(advanced_open: bool, cost_open: bool) -> list[str]:
                 if k in ss and ss[k] != default]
         if ss.get("spec_method", "none") != "none":
             out += [f"{k.removeprefix('spec_').replace('_', ' ')} {ss[k]}"
-                    for k in ("spec_draft_tokens", "spec_acceptance") if ss.get(k) is not None]
+                    for k in FOLDED_SPEC if ss.get(k) is not None]
     if not cost_open:
         out += [f"{name} {ss[k]:,g}" for k, name in FOLDED_COST.items() if ss.get(k) is not None]
     return out

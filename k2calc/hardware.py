@@ -61,9 +61,9 @@ MAX_TFLOPS = 1e6                  # 1 EFLOP/s
 MAX_WATTS = 1e6
 MAX_LINK_GB_PER_S = 1e5
 MAX_PRICE_USD = 1e8
-# ... and below them: rates so small that a token would take longer than the age of the universe
-# underflow to zero and make times infinite. The slowest catalog rows are 273 GB/s, 4.1 TFLOPS and a
-# 9.4 GB/s link; these floors are a thousand times below any processor that could serve an LLM.
+# ... and floors: a rate far below them underflows to zero in the speed model and makes a time infinite
+# (a custom device with 2.2e-308 TFLOPS did). The slowest catalog rows are 273 GB/s, 4.1 TFLOPS and a
+# 9.4 GB/s link; the floors are a thousand times below any processor that could serve an LLM.
 MIN_BANDWIDTH_GB_PER_S = 0.1
 MIN_TFLOPS = 1e-3                 # 1 GFLOP/s
 MIN_LINK_GB_PER_S = 1e-3

@@ -33,6 +33,6 @@ __all__ = [
     "CORRECTIONS_PATH", "FAR_BAND", "FEW_SOURCES_BAND", "Band", "ClassCalibration", "Corrections",
     "calibration_class", "class_calibration", "load_corrections", "write_corrections", "ENGINE_FAMILY",
     "achievable_bandwidth_bytes_per_s", "kernel_efficiency", "platform_of", "StepCost", "decode_step",
-    "experts_touched", "gemm_efficiency", "PerformanceEstimate", "corrected_prefill", "estimate_performance", "prefill_flops",
-    "prefill_time",
+    "experts_touched", "gemm_efficiency", "PerformanceEstimate", "corrected_prefill", "estimate_performance",
+    "prefill_flops", "prefill_time",
 ]
