@@ -97,9 +97,24 @@ def estimate_or_stop(scenario: Scenario, catalogs: Catalogs) -> Estimate:
 # arrives and draws nothing new meanwhile: with the chart in the first batch, the key figures appeared
 # 3.1-3.4 s after opening the page; without it, 1.6-2.0 s, about 0.5 s after the last message
 # (Chromium on this 2-core machine, `python benchmarks/app_browser.py`). Later runs send charts at once
-# (plotly is loaded). K2CALC_FIRST_CHART_DELAY_S overrides it (the tests set 0).
-FIRST_CHART_DELAY_S = float(os.environ.get("K2CALC_FIRST_CHART_DELAY_S", "0.7"))
+# (plotly is loaded). The environment variable K2CALC_FIRST_CHART_DELAY_S overrides it (the tests set 0).
+FIRST_CHART_DELAY_S = 0.7
 _PENDING = "_pending_charts"
+
+
+def first_chart_delay_s() -> tuple[float, str | None]:
+    """(pause [s], a message when K2CALC_FIRST_CHART_DELAY_S is set but is not 0-10 seconds)."""
+    raw = os.environ.get("K2CALC_FIRST_CHART_DELAY_S")
+    if raw is None:
+        return FIRST_CHART_DELAY_S, None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if 0 <= value <= 10:
+        return value, None
+    return FIRST_CHART_DELAY_S, (f"K2CALC_FIRST_CHART_DELAY_S={raw[:20]!r} is not a pause of 0-10 seconds; "
+                                 f"using {FIRST_CHART_DELAY_S} s")
 
 
 def plotly_chart(fig: go.Figure, key: str) -> None:
@@ -125,7 +140,10 @@ def draw_pending_charts() -> None:
     pending = st.session_state.pop(_PENDING, None)
     if not pending:
         return
-    time.sleep(FIRST_CHART_DELAY_S)
+    delay, problem = first_chart_delay_s()
+    if problem:
+        st.warning(problem, icon=":material/warning:")
+    time.sleep(delay)
     for slot, fig, key in pending:
         slot.plotly_chart(fig, key=key, width="stretch")
     st.session_state["_plotly_sent"] = True

@@ -440,12 +440,12 @@ def test_a_sessions_first_charts_come_after_its_key_figures(monkeypatch):
     pauses = []
     monkeypatch.setattr(ui, "time", SimpleNamespace(sleep=pauses.append))
     at = open_app()
-    assert pauses == [ui.FIRST_CHART_DELAY_S]
+    assert pauses == [ui.first_chart_delay_s()[0]]
     assert at.session_state["_plotly_sent"]
     assert [c for c in at.tabs[0].get("plotly_chart") if "Decode speed" in c.proto.spec]
     assert not [c for c in at.caption if "Drawing the chart" in c.value]
     at.sidebar.number_input(key="concurrency").set_value(4).run()
-    assert pauses == [ui.FIRST_CHART_DELAY_S]  # no second pause
+    assert pauses == [ui.first_chart_delay_s()[0]]  # no second pause
     assert [c for c in at.tabs[0].get("plotly_chart") if "Decode speed" in c.proto.spec]
 
 
@@ -472,3 +472,15 @@ def test_the_method_page_shows_accuracy_on_runs_the_calibration_never_saw():
     assert "On runs collected after the calibration" in text
     assert f"**{h['decode_within_1_5x']:.0%}** of {h['decode_rows']}" in text
     assert f"**{h['prefill_ttft_within_2x']:.0%}** of {h['prefill_ttft_rows']}" in text
+
+
+def test_a_mistyped_first_chart_pause_is_one_message(monkeypatch):
+    """K2CALC_FIRST_CHART_DELAY_S that is not 0-10 seconds: the default pause and one line saying so."""
+    import ui
+
+    for raw in ("abc", "-1", "1e308", "nan"):
+        monkeypatch.setenv("K2CALC_FIRST_CHART_DELAY_S", raw)
+        delay, problem = ui.first_chart_delay_s()
+        assert delay == ui.FIRST_CHART_DELAY_S and "not a pause of 0-10 seconds" in problem, raw
+    monkeypatch.setenv("K2CALC_FIRST_CHART_DELAY_S", "0")
+    assert ui.first_chart_delay_s() == (0.0, None)
